@@ -1,0 +1,768 @@
+/*
+ * http.c - HTTPS requests over libcurl. Knows nothing of OAuth.
+ *
+ * One CURL easy handle per struct msoauth_http, reset before every request
+ * (options) but kept (connections), so a long-lived caller talks to the
+ * identity platform over one TLS connection. Every option that matters for
+ * safety is set again on each request: HTTPS only, peer and host verified
+ * against the CA bundle read at creation, no redirects, no proxy but the
+ * configured one, bodies capped, time bounded by the caller's deadline.
+ */
+#include "config_build.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "http.h"
+#include "secret.h"
+
+/* Largest CA bundle read into memory (Debian's is about 200 KiB). */
+#define HTTP_CA_MAX (4 * 1024 * 1024)
+#define HTTP_CA_FALLBACK "/etc/ssl/certs/ca-certificates.crt"
+/* No request is started with less time than this left. */
+#define HTTP_MIN_LEFT_MS 50
+/* Backoff between retries that have no Retry-After. */
+#define HTTP_BACKOFF_FIRST_MS 250
+#define HTTP_BACKOFF_MAX_MS 4000
+/* Bounds on configuration values, so that milliseconds cannot overflow. */
+#define HTTP_CONNECT_TIMEOUT_MAX 3600
+#define HTTP_RETRIES_MAX 100
+/* A Retry-After beyond a day is as good as "not before the deadline". */
+#define HTTP_RETRY_AFTER_MAX_S 86400
+/* Longest header value examined (Content-Length, Retry-After). */
+#define HTTP_HEADER_VALUE_MAX 128
+
+struct msoauth_http {
+  CURL *curl;
+  struct msoauth_log log;          /* a copy: the caller's may go away */
+  struct curl_slist *get_headers;  /* Accept, no Expect */
+  struct curl_slist *form_headers; /* the same and the form's type */
+  char *ca;                        /* the CA bundle (PEM), NULL if none */
+  size_t ca_len;
+  char *ca_path;
+  char *proxy; /* may hold proxy credentials: wiped when freed */
+  long connect_timeout_ms;
+  long retries;
+  long connects;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+/* What one attempt learnt from the answer's headers and body. */
+struct attempt {
+  struct msoauth_buf *body;
+  long long retry_after_ms; /* -1: no usable Retry-After */
+  int too_big;              /* the body passed MSOAUTH_HTTP_BODY_MAX */
+  int nomem;
+};
+
+/* How an attempt ended: the result, and whether another may follow. */
+struct outcome {
+  msoauth_rc rc;
+  int retry;
+  long long wait_ms; /* -1: the usual backoff; else Retry-After */
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_result = CURLE_FAILED_INIT;
+
+static void global_init_once(void) {
+  global_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+msoauth_rc msoauth_http_global_init(void) {
+  if (pthread_once(&global_once, global_init_once) != 0)
+    return MSOAUTH_ERR_NOMEM;
+  return global_result == CURLE_OK ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
+}
+
+long long msoauth_now_ms(void) {
+  struct timespec ts;
+
+  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+    return 0;
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleeps ms milliseconds, resuming after signals (the core installs no
+ * handler, but its host may). */
+static void sleep_ms(long long ms) {
+  struct timespec ts;
+
+  if (ms <= 0)
+    return;
+  ts.tv_sec = (time_t)(ms / 1000);
+  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+/* ------------------------------------------------------------ encoding */
+
+static int unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+msoauth_rc msoauth_url_encode(struct msoauth_buf *out, const char *value,
+                              size_t len) {
+  static const char hex[] = "0123456789ABCDEF";
+  char chunk[192];
+  size_t n = 0;
+  msoauth_rc rc = MSOAUTH_OK;
+
+  /* Encoded in chunks, so that a wiped buffer is not regrown per byte. */
+  for (size_t i = 0; i < len && !rc; i++) {
+    unsigned char c = (unsigned char)value[i];
+
+    if (unreserved(c)) {
+      chunk[n++] = (char)c;
+    } else {
+      chunk[n++] = '%';
+      chunk[n++] = hex[c >> 4];
+      chunk[n++] = hex[c & 0x0f];
+    }
+    if (n > sizeof(chunk) - 3) {
+      rc = msoauth_buf_add(out, chunk, n);
+      n = 0;
+    }
+  }
+  if (!rc && n > 0)
+    rc = msoauth_buf_add(out, chunk, n);
+  msoauth_wipe(chunk, sizeof(chunk));
+  return rc;
+}
+
+msoauth_rc msoauth_form_add(struct msoauth_buf *form, const char *key,
+                            const char *value) {
+  msoauth_rc rc = MSOAUTH_OK;
+
+  if (key == NULL || value == NULL || *key == '\0')
+    return MSOAUTH_ERR_INVALID;
+  if (form->len > 0)
+    rc = msoauth_buf_add(form, "&", 1);
+  if (!rc)
+    rc = msoauth_url_encode(form, key, strlen(key));
+  if (!rc)
+    rc = msoauth_buf_add(form, "=", 1);
+  if (!rc)
+    rc = msoauth_url_encode(form, value, strlen(value));
+  return rc;
+}
+
+/* ------------------------------------------------------------ the handle */
+
+/* Reads a PEM bundle of at most HTTP_CA_MAX bytes into buf. */
+static msoauth_rc read_ca(const char *path, struct msoauth_buf *buf,
+                          struct msoauth_err *err) {
+  char chunk[16384];
+  struct stat st;
+  ssize_t n;
+  int fd;
+  msoauth_rc rc = MSOAUTH_OK;
+
+  msoauth_buf_init(buf, HTTP_CA_MAX, 0);
+  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return msoauth_fail(err, MSOAUTH_ERR_IO, "cannot open the CA file %s: %s",
+                        path, strerror(errno));
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    rc =
+        msoauth_fail(err, MSOAUTH_ERR_IO, "the CA file %s is not a file", path);
+    goto out;
+  }
+  while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      rc = msoauth_fail(err, MSOAUTH_ERR_IO, "cannot read the CA file %s: %s",
+                        path, strerror(errno));
+      goto out;
+    }
+    rc = msoauth_buf_add(buf, chunk, (size_t)n);
+    if (rc == MSOAUTH_ERR_NOMEM) {
+      msoauth_fail(err, rc, "out of memory");
+      goto out;
+    }
+    if (rc) {
+      rc = msoauth_fail(err, MSOAUTH_ERR_IO,
+                        "the CA file %s is larger than %d bytes", path,
+                        HTTP_CA_MAX);
+      goto out;
+    }
+  }
+  /* CURLOPT_CAINFO_BLOB takes PEM only: say so now, not at the handshake. */
+  if (memmem(msoauth_buf_str(buf), buf->len, "-----BEGIN CERTIFICATE-----",
+             27) == NULL)
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO,
+                      "the CA file %s holds no PEM certificate", path);
+out:
+  if (rc)
+    msoauth_buf_free(buf);
+  close(fd);
+  return rc;
+}
+
+/* Loads cfg->ca_file, or libcurl's default bundle, into http->ca. */
+static msoauth_rc load_ca(struct msoauth_http *http,
+                          const struct msoauth_config *cfg,
+                          struct msoauth_err *err) {
+  const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+  const char *path = cfg->ca_file;
+  struct msoauth_buf buf;
+  msoauth_rc rc;
+
+  if (path == NULL)
+    path =
+        info != NULL && info->cainfo != NULL ? info->cainfo : HTTP_CA_FALLBACK;
+  rc = read_ca(path, &buf, err);
+  if (rc && cfg->ca_file == NULL && cfg->ca_path != NULL) {
+    /* No default bundle, but a CA directory was configured: use it alone. */
+    MSOAUTH_DEBUG(&http->log, "no CA bundle at %s, using %s", path,
+                  cfg->ca_path);
+    msoauth_err_clear(err);
+    return MSOAUTH_OK;
+  }
+  if (rc)
+    return rc;
+  http->ca_len = buf.len;
+  http->ca = msoauth_buf_take(&buf);
+  return MSOAUTH_OK;
+}
+
+static msoauth_rc make_headers(struct msoauth_http *http) {
+  static const char *const common[] = {"Accept: application/json", "Expect:"};
+  struct curl_slist *list;
+
+  for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++) {
+    list = curl_slist_append(http->get_headers, common[i]);
+    if (list == NULL)
+      return MSOAUTH_ERR_NOMEM;
+    http->get_headers = list;
+    list = curl_slist_append(http->form_headers, common[i]);
+    if (list == NULL)
+      return MSOAUTH_ERR_NOMEM;
+    http->form_headers = list;
+  }
+  list = curl_slist_append(http->form_headers,
+                           "Content-Type: application/x-www-form-urlencoded");
+  if (list == NULL)
+    return MSOAUTH_ERR_NOMEM;
+  http->form_headers = list;
+  return MSOAUTH_OK;
+}
+
+static msoauth_rc copy_str(const char *s, char **copy_r) {
+  *copy_r = NULL;
+  if (s == NULL)
+    return MSOAUTH_OK;
+  *copy_r = strdup(s);
+  return *copy_r != NULL ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
+}
+
+static long clamp(long v, long lo, long hi) {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+msoauth_rc msoauth_http_new(const struct msoauth_config *cfg,
+                            const struct msoauth_log *log,
+                            struct msoauth_http **http_r,
+                            struct msoauth_err *err) {
+  struct msoauth_http *http = NULL;
+  msoauth_rc rc;
+
+  *http_r = NULL;
+  if (cfg == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_INVALID, "no configuration");
+  rc = msoauth_http_global_init();
+  if (rc)
+    return msoauth_fail(err, rc, "cannot initialise libcurl");
+  http = calloc(1, sizeof(*http));
+  if (http == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  if (log != NULL)
+    http->log = *log;
+  http->connect_timeout_ms =
+      clamp(cfg->connect_timeout, 0, HTTP_CONNECT_TIMEOUT_MAX) * 1000;
+  http->retries = clamp(cfg->retries, 0, HTTP_RETRIES_MAX);
+  http->curl = curl_easy_init();
+  rc = http->curl != NULL ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
+  if (!rc)
+    rc = make_headers(http);
+  if (!rc)
+    rc = copy_str(cfg->ca_path, &http->ca_path);
+  if (!rc)
+    rc = copy_str(cfg->proxy, &http->proxy);
+  if (rc) {
+    msoauth_fail(err, rc, "out of memory");
+    goto out;
+  }
+  rc = load_ca(http, cfg, err);
+out:
+  if (rc)
+    msoauth_http_free(&http);
+  *http_r = http;
+  return rc;
+}
+
+void msoauth_http_free(struct msoauth_http **http) {
+  if (http == NULL || *http == NULL)
+    return;
+  curl_easy_cleanup((*http)->curl);
+  curl_slist_free_all((*http)->get_headers);
+  curl_slist_free_all((*http)->form_headers);
+  free((*http)->ca);
+  free((*http)->ca_path);
+  msoauth_free_wiped(&(*http)->proxy);
+  free(*http);
+  *http = NULL;
+}
+
+long msoauth_http_connects(const struct msoauth_http *http) {
+  return http != NULL ? http->connects : 0;
+}
+
+void msoauth_http_response_free(struct msoauth_http_response *resp) {
+  if (resp == NULL)
+    return;
+  msoauth_buf_free(&resp->body);
+}
+
+/* ------------------------------------------------------------ one request */
+
+/* Copies a header's value, trimmed, into out (NUL-terminated). Returns 0, or
+ * -1 when it does not fit. */
+static int header_value(const char *p, size_t len, char *out, size_t size) {
+  while (len > 0 && (*p == ' ' || *p == '\t')) {
+    p++;
+    len--;
+  }
+  while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n' ||
+                     p[len - 1] == ' ' || p[len - 1] == '\t'))
+    len--;
+  if (len >= size)
+    return -1;
+  memcpy(out, p, len);
+  out[len] = '\0';
+  return 0;
+}
+
+/* Whether the header line starts with name (which ends in ':'). */
+static int header_is(const char *line, size_t len, const char *name) {
+  size_t n = strlen(name);
+
+  return len >= n && strncasecmp(line, name, n) == 0;
+}
+
+/* Parses a non-negative decimal number, strictly. Returns 0, or -1. */
+static int parse_count(const char *s, long long max, long long *v_r) {
+  char *end;
+  long long v;
+
+  if (*s < '0' || *s > '9')
+    return -1;
+  errno = 0;
+  v = strtoll(s, &end, 10);
+  if (*end != '\0')
+    return -1;
+  if (errno == ERANGE || v > max)
+    v = max;
+  *v_r = v;
+  return 0;
+}
+
+/* Retry-After: delta-seconds or an HTTP-date. Returns ms, or -1. */
+static long long parse_retry_after(const char *value) {
+  long long s;
+  time_t when;
+
+  if (parse_count(value, HTTP_RETRY_AFTER_MAX_S, &s) == 0)
+    return s * 1000;
+  when = curl_getdate(value, NULL);
+  if (when == (time_t)-1)
+    return -1;
+  s = (long long)when - (long long)time(NULL);
+  if (s < 0)
+    s = 0;
+  if (s > HTTP_RETRY_AFTER_MAX_S)
+    s = HTTP_RETRY_AFTER_MAX_S;
+  return s * 1000;
+}
+
+static size_t on_header(char *line, size_t size, size_t n, void *arg) {
+  struct attempt *a = arg;
+  size_t len = size * n;
+  char value[HTTP_HEADER_VALUE_MAX];
+  long long v;
+
+  /* A status line starts a new answer (an interim or a proxy's answer may
+   * come first): forget what the previous one said. */
+  if (header_is(line, len, "HTTP/")) {
+    a->retry_after_ms = -1;
+    return len;
+  }
+  if (header_is(line, len, "Content-Length:")) {
+    /* Refuse an oversized answer before its body arrives. An unparsable
+     * length is left to libcurl, which rejects it. */
+    if (header_value(line + 15, len - 15, value, sizeof(value)) == 0 &&
+        parse_count(value, (long long)MSOAUTH_HTTP_BODY_MAX + 1, &v) == 0 &&
+        v > MSOAUTH_HTTP_BODY_MAX) {
+      a->too_big = 1;
+      return 0;
+    }
+  } else if (header_is(line, len, "Retry-After:")) {
+    if (header_value(line + 12, len - 12, value, sizeof(value)) == 0)
+      a->retry_after_ms = parse_retry_after(value);
+  }
+  return len;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg) {
+  struct attempt *a = arg;
+  size_t len = size * n;
+
+  /* Stops the transfer as soon as the cap is passed: libcurl then fails it
+   * with CURLE_WRITE_ERROR. */
+  if (len > a->body->max - a->body->len) {
+    a->too_big = 1;
+    return 0;
+  }
+  if (msoauth_buf_add(a->body, p, len) != MSOAUTH_OK) {
+    a->nomem = 1;
+    return 0;
+  }
+  return len;
+}
+
+/* Sets every option of one request on the freshly reset handle. */
+static CURLcode set_options(struct msoauth_http *http, const char *url,
+                            const struct msoauth_buf *form, long long left_ms,
+                            struct attempt *a) {
+  CURL *c = http->curl;
+  struct curl_blob ca;
+  CURLcode res;
+
+  res = curl_easy_setopt(c, CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+#else
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS);
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)CURLPROTO_HTTPS);
+#endif
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  if (!res)
+    res =
+        curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+  /* The bundle in memory replaces libcurl's default file, and the default
+   * directory is dropped: the trust anchors are the configured ones. */
+  if (!res && http->ca != NULL) {
+    ca.data = http->ca;
+    ca.len = http->ca_len;
+    ca.flags = CURL_BLOB_NOCOPY;
+    res = curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
+  }
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_CAINFO, (char *)NULL);
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_CAPATH, http->ca_path);
+  /* "" disables the proxy and the *_proxy variables; NOPROXY "" makes
+   * libcurl skip no_proxy too: the environment plays no part. */
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_PROXY,
+                           http->proxy != NULL ? http->proxy : "");
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_NOPROXY, "");
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (!res && http->connect_timeout_ms > 0)
+    res = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                           http->connect_timeout_ms);
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)left_ms);
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_USERAGENT, "msoauth/" PACKAGE_VERSION);
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_ERRORBUFFER, http->errbuf);
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+  if (!res)
+    res =
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER,
+                         form != NULL ? http->form_headers : http->get_headers);
+  /* The form is the caller's buffer, not a copy: nothing secret stays in
+   * the handle once the request is over. */
+  if (!res && form != NULL)
+    res =
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)form->len);
+  if (!res && form != NULL)
+    res = curl_easy_setopt(c, CURLOPT_POSTFIELDS, msoauth_buf_str(form));
+  if (!res && form == NULL)
+    res = curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+  return res;
+}
+
+static int tls_error(CURLcode res) {
+  switch (res) {
+  case CURLE_SSL_CONNECT_ERROR:
+  case CURLE_SSL_ENGINE_NOTFOUND:
+  case CURLE_SSL_ENGINE_SETFAILED:
+  case CURLE_SSL_CIPHER:
+  case CURLE_SSL_ENGINE_INITFAILED:
+  case CURLE_SSL_SHUTDOWN_FAILED:
+  case CURLE_SSL_CRL_BADFILE:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static int certificate_error(CURLcode res) {
+  switch (res) {
+  case CURLE_PEER_FAILED_VERIFICATION:
+  case CURLE_SSL_CERTPROBLEM:
+  case CURLE_SSL_CACERT_BADFILE:
+  case CURLE_SSL_ISSUER_ERROR:
+  case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+  case CURLE_SSL_INVALIDCERTSTATUS:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+/* The host a redirect points to, for the message; "" when unknown. */
+static void redirect_host(CURL *c, char *host, size_t size) {
+  char *location = NULL, *h = NULL;
+  CURLU *u;
+
+  host[0] = '\0';
+  if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) != CURLE_OK ||
+      location == NULL)
+    return;
+  u = curl_url();
+  if (u == NULL)
+    return;
+  if (curl_url_set(u, CURLUPART_URL, location, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && strlen(h) < size)
+    memcpy(host, h, strlen(h) + 1);
+  curl_free(h);
+  curl_url_cleanup(u);
+}
+
+/* Turns a transfer that failed in libcurl into an outcome. */
+static struct outcome curl_failure(struct msoauth_http *http, CURLcode res,
+                                   const char *url, long long deadline_ms,
+                                   const struct attempt *a,
+                                   struct msoauth_err *err) {
+  const char *why = http->errbuf[0] ? http->errbuf : curl_easy_strerror(res);
+  struct outcome o = {MSOAUTH_ERR_UNAVAILABLE, 0, -1};
+
+  if (a->too_big) {
+    o.rc = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "the answer of %s is larger than %d bytes", url,
+                        MSOAUTH_HTTP_BODY_MAX);
+  } else if (a->nomem || res == CURLE_OUT_OF_MEMORY) {
+    o.rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  } else if (certificate_error(res)) {
+    o.rc = msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE,
+                        "%s: the server certificate was not trusted (%s)", url,
+                        why);
+  } else if (tls_error(res)) {
+    o.rc = msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE,
+                        "%s: TLS handshake failed (%s)", url, why);
+  } else if (res == CURLE_UNSUPPORTED_PROTOCOL || res == CURLE_URL_MALFORMAT) {
+    o.rc = msoauth_fail(err, MSOAUTH_ERR_INVALID, "%s: %s", url, why);
+  } else if (res == CURLE_OPERATION_TIMEDOUT &&
+             deadline_ms - msoauth_now_ms() < HTTP_MIN_LEFT_MS) {
+    o.rc = msoauth_fail(err, MSOAUTH_ERR_TIMEOUT,
+                        "no answer from %s within the time limit", url);
+  } else {
+    /* Refused, reset, closed mid-body, name not resolved, connect timeout:
+     * the network may do better on the next try. */
+    o.rc = msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE, "%s: %s", url, why);
+    o.retry = 1;
+  }
+  return o;
+}
+
+/* Turns a complete HTTP answer into an outcome. */
+static struct outcome http_answer(struct msoauth_http *http, long status,
+                                  const char *url, const struct attempt *a,
+                                  int attempts, struct msoauth_err *err) {
+  struct outcome o = {MSOAUTH_OK, 0, -1};
+  char host[256];
+
+  if ((status >= 200 && status < 300) ||
+      (status >= 400 && status < 500 && status != 429))
+    return o;
+  if (status >= 300 && status < 400) {
+    redirect_host(http->curl, host, sizeof(host));
+    /* The host first: the detail is cut at MSOAUTH_ERR_DETAIL_MAX. */
+    o.rc = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "redirect (HTTP %ld)%s%s not followed, from %s", status,
+                        host[0] ? " to " : "", host, url);
+  } else if (status == 429) {
+    o.rc = msoauth_fail(err, MSOAUTH_ERR_THROTTLED,
+                        "throttled by %s (HTTP 429) after %d attempt%s", url,
+                        attempts, attempts == 1 ? "" : "s");
+    o.retry = 1;
+    o.wait_ms = a->retry_after_ms;
+  } else if (status >= 500 && status < 600) {
+    o.rc = msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE,
+                        "HTTP %ld from %s after %d attempt%s", status, url,
+                        attempts, attempts == 1 ? "" : "s");
+    o.retry = 1;
+    if (status == 503)
+      o.wait_ms = a->retry_after_ms;
+  } else {
+    o.rc = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "unexpected HTTP status %ld from %s", status, url);
+  }
+  return o;
+}
+
+/* Makes one request with the time left, and says how it ended. */
+static struct outcome attempt_once(struct msoauth_http *http, const char *url,
+                                   const struct msoauth_buf *form,
+                                   long long deadline_ms,
+                                   struct msoauth_http_response *resp,
+                                   struct msoauth_err *err) {
+  struct attempt a = {&resp->body, -1, 0, 0};
+  long long started = msoauth_now_ms();
+  long connects = 0;
+  struct outcome o;
+  CURLcode res;
+
+  msoauth_buf_free(&resp->body);
+  resp->status = 0;
+  resp->attempts++;
+  http->errbuf[0] = '\0';
+  curl_easy_reset(http->curl);
+  res = set_options(http, url, form, deadline_ms - started, &a);
+  if (res) {
+    o.rc = msoauth_fail(
+        err,
+        res == CURLE_OUT_OF_MEMORY ? MSOAUTH_ERR_NOMEM : MSOAUTH_ERR_INVALID,
+        "libcurl refused an option: %s", curl_easy_strerror(res));
+    o.retry = 0;
+    o.wait_ms = -1;
+    return o;
+  }
+  res = curl_easy_perform(http->curl);
+  /* Drop the pointer to the caller's form at once. */
+  if (form != NULL)
+    curl_easy_setopt(http->curl, CURLOPT_POSTFIELDS, (char *)NULL);
+  if (curl_easy_getinfo(http->curl, CURLINFO_NUM_CONNECTS, &connects) ==
+      CURLE_OK)
+    http->connects += connects;
+  if (res == CURLE_OK) {
+    /* Only a complete answer has a status: a cut one is a network error. */
+    curl_easy_getinfo(http->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    MSOAUTH_DEBUG(&http->log, "%s %s: HTTP %ld in %lld ms (attempt %d)",
+                  form != NULL ? "POST" : "GET", url, resp->status,
+                  msoauth_now_ms() - started, resp->attempts);
+    return http_answer(http, resp->status, url, &a, resp->attempts, err);
+  }
+  MSOAUTH_DEBUG(&http->log, "%s %s: failed in %lld ms (attempt %d): %s",
+                form != NULL ? "POST" : "GET", url, msoauth_now_ms() - started,
+                resp->attempts,
+                http->errbuf[0] ? http->errbuf : curl_easy_strerror(res));
+  return curl_failure(http, res, url, deadline_ms, &a, err);
+}
+
+/* How long to wait before the next attempt; -1 when none fits before the
+ * deadline (err then says why). */
+static long long next_wait(const struct outcome *o, long long *backoff_ms,
+                           long long deadline_ms, struct msoauth_err *err) {
+  long long room = deadline_ms - msoauth_now_ms() - HTTP_MIN_LEFT_MS;
+  long long wait;
+
+  if (o->wait_ms >= 0) {
+    /* The server said when: earlier is pointless, later is too late. */
+    if (o->wait_ms > room) {
+      msoauth_fail(err, o->rc,
+                   "%s: asked to retry after %lld s, beyond the time left",
+                   o->rc == MSOAUTH_ERR_THROTTLED ? "throttled (HTTP 429)"
+                                                  : "unavailable (HTTP 503)",
+                   o->wait_ms / 1000);
+      return -1;
+    }
+    return o->wait_ms;
+  }
+  if (room < 0)
+    return -1;
+  wait = *backoff_ms < room ? *backoff_ms : room;
+  *backoff_ms = *backoff_ms * 2 < HTTP_BACKOFF_MAX_MS ? *backoff_ms * 2
+                                                      : HTTP_BACKOFF_MAX_MS;
+  return wait;
+}
+
+static int is_https(const char *url) {
+  return strncasecmp(url, "https://", 8) == 0 && url[8] != '\0';
+}
+
+msoauth_rc msoauth_http_request(struct msoauth_http *http, const char *url,
+                                const struct msoauth_buf *form,
+                                long long deadline_ms,
+                                struct msoauth_http_response *resp,
+                                struct msoauth_err *err) {
+  long long backoff_ms = HTTP_BACKOFF_FIRST_MS, wait;
+  struct outcome o = {MSOAUTH_OK, 0, -1};
+
+  resp->status = 0;
+  resp->attempts = 0;
+  /* The body holds tokens: wiped when freed. */
+  msoauth_buf_init(&resp->body, MSOAUTH_HTTP_BODY_MAX, 1);
+  if (http == NULL || url == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_INVALID, "no handle or URL");
+  if (!is_https(url))
+    return msoauth_fail(err, MSOAUTH_ERR_INVALID,
+                        "refusing %s: only https:// URLs are used", url);
+  if (form != NULL && form->len > MSOAUTH_HTTP_FORM_MAX)
+    return msoauth_fail(err, MSOAUTH_ERR_INVALID, "the form is too large");
+  for (;;) {
+    if (deadline_ms - msoauth_now_ms() < HTTP_MIN_LEFT_MS) {
+      if (resp->attempts == 0)
+        o.rc = msoauth_fail(err, MSOAUTH_ERR_TIMEOUT,
+                            "no time left for a request to %s", url);
+      break;
+    }
+    o = attempt_once(http, url, form, deadline_ms, resp, err);
+    if (!o.retry || resp->attempts > http->retries)
+      break;
+    wait = next_wait(&o, &backoff_ms, deadline_ms, err);
+    if (wait < 0)
+      break;
+    MSOAUTH_DEBUG(&http->log, "retrying %s in %lld ms", url, wait);
+    sleep_ms(wait);
+  }
+  if (o.rc)
+    msoauth_buf_free(&resp->body);
+  else
+    msoauth_err_clear(err); /* a failed attempt before may have filled it */
+  return o.rc;
+}

@@ -1,0 +1,90 @@
+/*
+ * http.h - HTTPS requests over libcurl. Knows nothing of OAuth.
+ *
+ * HTTPS only, peer and host always verified, redirects never followed, bodies
+ * capped, every request bounded by a deadline, retries on network errors, 5xx
+ * and 429 (Retry-After honoured when it fits the deadline). CA certificates
+ * are read into memory when the handle is made, so a caller that chroots
+ * later still verifies TLS. No signal handler is touched.
+ */
+#ifndef MSOAUTH_HTTP_H
+#define MSOAUTH_HTTP_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "config.h"
+#include "log.h"
+#include "result.h"
+
+/* Largest response body accepted. */
+#define MSOAUTH_HTTP_BODY_MAX (1024 * 1024)
+/* Largest request form. */
+#define MSOAUTH_HTTP_FORM_MAX (256 * 1024)
+
+struct msoauth_http; /* one reusable connection and its settings */
+
+struct msoauth_http_response {
+  long status;             /* the final HTTP status */
+  struct msoauth_buf body; /* capped at MSOAUTH_HTTP_BODY_MAX */
+  int attempts;            /* requests made, retries included */
+};
+
+/* Initialises libcurl once per process (thread-safe). */
+msoauth_rc msoauth_http_global_init(void) __attribute__((warn_unused_result));
+
+/*
+ * Makes a handle from cfg (connect_timeout, retries, ca_file, ca_path,
+ * proxy). Reads the CA bundle (ca_file, else libcurl's default bundle; PEM,
+ * at most 4 MiB) into memory now: MSOAUTH_ERR_IO when it cannot. log is
+ * copied. The caller owns *http_r and frees it with msoauth_http_free.
+ */
+msoauth_rc msoauth_http_new(const struct msoauth_config *cfg,
+                            const struct msoauth_log *log,
+                            struct msoauth_http **http_r,
+                            struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+void msoauth_http_free(struct msoauth_http **http);
+
+/* Milliseconds of CLOCK_MONOTONIC, for deadlines. */
+long long msoauth_now_ms(void);
+
+/*
+ * POSTs form (application/x-www-form-urlencoded, see msoauth_form_add) to
+ * url, or GETs url when form is NULL, retrying as configured until
+ * deadline_ms (msoauth_now_ms() based). Returns MSOAUTH_OK with any final
+ * 2xx or 4xx answer in *resp (the caller reads the status), or
+ * MSOAUTH_ERR_UNAVAILABLE (network, 5xx), MSOAUTH_ERR_THROTTLED (429),
+ * MSOAUTH_ERR_TIMEOUT, MSOAUTH_ERR_PROTOCOL (redirect, body too large,
+ * malformed answer), MSOAUTH_ERR_INVALID (not an https:// URL: no request
+ * made). *resp is initialised here (its body is wiped when freed: it holds
+ * tokens; status is 0 when no complete answer came); free it with
+ * msoauth_http_response_free whatever the result. form is only read, and
+ * libcurl keeps no pointer to it once this returns.
+ */
+msoauth_rc msoauth_http_request(struct msoauth_http *http, const char *url,
+                                const struct msoauth_buf *form,
+                                long long deadline_ms,
+                                struct msoauth_http_response *resp,
+                                struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+void msoauth_http_response_free(struct msoauth_http_response *resp);
+
+/* Connections the handle has opened so far (connection reuse keeps this at
+ * one for a long-lived caller); from CURLINFO_NUM_CONNECTS. */
+long msoauth_http_connects(const struct msoauth_http *http);
+
+/* Appends "key=value" to form, URL-encoded ('&' between pairs). Create the
+ * form with msoauth_buf_init(form, MSOAUTH_HTTP_FORM_MAX, 1): it holds
+ * secrets. */
+msoauth_rc msoauth_form_add(struct msoauth_buf *form, const char *key,
+                            const char *value)
+    __attribute__((warn_unused_result));
+
+/* Appends value percent-encoded (everything but ALPHA DIGIT - . _ ~). */
+msoauth_rc msoauth_url_encode(struct msoauth_buf *out, const char *value,
+                              size_t len) __attribute__((warn_unused_result));
+
+#endif
