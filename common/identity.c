@@ -1,0 +1,377 @@
+/*
+ * identity.c - the identity rules of the contract, applied before any
+ * request: names are checked, trimmed, lowercased, completed with
+ * default_domain, mapped through the aliases and matched against `domains`.
+ */
+#include "config_build.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "identity.h"
+
+/* Shown in place of a name that cannot be written into a log line. */
+#define UNPRINTABLE "(a name with control characters)"
+
+static int is_control(unsigned char c) {
+  return c < 0x20 || c == 0x7f;
+}
+
+/* Whether s holds a control byte, so it must not be echoed into a log. */
+static int has_control(const char *s) {
+  for (; *s != '\0'; s++)
+    if (is_control((unsigned char)*s))
+      return 1;
+  return 0;
+}
+
+/* s itself when it is safe to write into a detail line. */
+static const char *shown(const char *s) {
+  if (s == NULL)
+    return "(none)";
+  return has_control(s) ? UNPRINTABLE : s;
+}
+
+/* Rule 4 on the raw bytes, before anything else looks at them. */
+static msoauth_rc check_raw(const char *name, size_t len,
+                            struct msoauth_err *err) {
+  if (name == NULL || len == 0)
+    return msoauth_fail(err, MSOAUTH_ERR_NAME, "empty user name");
+  for (size_t i = 0; i < len; i++)
+    if (is_control((unsigned char)name[i]))
+      return msoauth_fail(err, MSOAUTH_ERR_NAME,
+                          "user name contains control characters");
+  if (len > MSOAUTH_NAME_MAX)
+    return msoauth_fail(err, MSOAUTH_ERR_NAME, "user name longer than %d bytes",
+                        MSOAUTH_NAME_MAX);
+  return MSOAUTH_OK;
+}
+
+/* Length of the UTF-8 sequence starting at s (n bytes left), 0 when it is
+ * invalid: overlong, a surrogate, above U+10FFFF or truncated. *cp_r gets
+ * the code point. */
+static size_t utf8_seq(const unsigned char *s, size_t n, unsigned long *cp_r) {
+  unsigned long cp, min;
+  size_t need;
+
+  if (s[0] < 0x80) {
+    *cp_r = s[0];
+    return 1;
+  }
+  if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+    need = 2;
+    cp = s[0] & 0x1f;
+    min = 0x80;
+  } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+    need = 3;
+    cp = s[0] & 0x0f;
+    min = 0x800;
+  } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+    need = 4;
+    cp = s[0] & 0x07;
+    min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (need > n)
+    return 0;
+  for (size_t i = 1; i < need; i++) {
+    if ((s[i] & 0xc0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (s[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  *cp_r = cp;
+  return need;
+}
+
+/* Valid UTF-8 without C1 controls (U+0080..U+009F), which are control
+ * characters as much as the C0 ones rule 4 names. */
+static msoauth_rc check_utf8(const char *s, size_t len,
+                             struct msoauth_err *err) {
+  const unsigned char *p = (const unsigned char *)s;
+
+  for (size_t i = 0; i < len;) {
+    unsigned long cp;
+    size_t n = utf8_seq(p + i, len - i, &cp);
+
+    if (n == 0)
+      return msoauth_fail(err, MSOAUTH_ERR_NAME,
+                          "user name is not valid UTF-8");
+    if (cp >= 0x80 && cp <= 0x9f)
+      return msoauth_fail(err, MSOAUTH_ERR_NAME,
+                          "user name contains control characters");
+    i += n;
+  }
+  return MSOAUTH_OK;
+}
+
+/* A label of a domain: [a-z0-9-], not empty, no '-' at either end. */
+static int label_ok(const char *s, size_t len) {
+  if (len == 0 || s[0] == '-' || s[len - 1] == '-')
+    return 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = s[i];
+
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+/* Dot-separated labels, at least two. */
+static int domain_ok(const char *domain) {
+  size_t labels = 0;
+
+  for (;;) {
+    const char *dot = strchr(domain, '.');
+    size_t len = dot != NULL ? (size_t)(dot - domain) : strlen(domain);
+
+    if (!label_ok(domain, len))
+      return 0;
+    labels++;
+    if (dot == NULL)
+      break;
+    domain = dot + 1;
+  }
+  return labels >= 2;
+}
+
+/* The syntax of a (lowercased) address: local@domain. */
+static msoauth_rc check_address(const char *addr, struct msoauth_err *err) {
+  const char *at = strchr(addr, '@');
+
+  if (at == NULL || strchr(at + 1, '@') != NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NAME,
+                        "%s: a user name needs exactly one '@'", shown(addr));
+  if (at == addr)
+    return msoauth_fail(err, MSOAUTH_ERR_NAME, "%s: empty local part",
+                        shown(addr));
+  if (memchr(addr, ' ', (size_t)(at - addr)) != NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NAME, "%s: spaces in the local part",
+                        shown(addr));
+  if (!domain_ok(at + 1))
+    return msoauth_fail(err, MSOAUTH_ERR_NAME, "%s: malformed domain",
+                        shown(addr));
+  return MSOAUTH_OK;
+}
+
+/* Rule 2, first half: the domain must be one of `domains` (if any). */
+static msoauth_rc check_domain(const struct msoauth_config *cfg,
+                               const char *addr, struct msoauth_err *err) {
+  const char *domain = msoauth_identity_domain(addr);
+
+  if (domain == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NAME, "%s: no domain", shown(addr));
+  if (cfg->n_domains == 0)
+    return MSOAUTH_OK;
+  for (size_t i = 0; i < cfg->n_domains; i++)
+    if (cfg->domains[i] != NULL && strcasecmp(cfg->domains[i], domain) == 0)
+      return MSOAUTH_OK;
+  return msoauth_fail(err, MSOAUTH_ERR_DOMAIN,
+                      "%s: domain %s is not accepted (see `domains`)",
+                      shown(addr), shown(domain));
+}
+
+/* The detail of a rejected alias; the primary address must survive the
+ * cap of the detail, so a long alias is left out rather than it. */
+static msoauth_rc fail_alias(const char *alias, const char *primary,
+                             struct msoauth_err *err) {
+  static const char middle[] = " is an alias: sign in as ";
+
+  if (strlen(alias) + sizeof(middle) + strlen(primary) > MSOAUTH_ERR_DETAIL_MAX)
+    return msoauth_fail(err, MSOAUTH_ERR_ALIAS,
+                        "an alias was given: sign in as %s", shown(primary));
+  return msoauth_fail(err, MSOAUTH_ERR_ALIAS, "%s%s%s", shown(alias), middle,
+                      shown(primary));
+}
+
+/* Rule 4, trimming, UTF-8 and lowercasing: *out_r is a new string. */
+static msoauth_rc clean(const char *name, size_t len, char **out_r,
+                        struct msoauth_err *err) {
+  char *out;
+  msoauth_rc rc;
+
+  *out_r = NULL;
+  rc = check_raw(name, len, err);
+  if (rc)
+    return rc;
+  while (len > 0 && name[0] == ' ') {
+    name++;
+    len--;
+  }
+  while (len > 0 && name[len - 1] == ' ')
+    len--;
+  if (len == 0)
+    return msoauth_fail(err, MSOAUTH_ERR_NAME, "empty user name");
+  rc = check_utf8(name, len, err);
+  if (rc)
+    return rc;
+  out = malloc(len + 1);
+  if (out == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  /* Entra UPNs are ASCII in practice: other bytes are left alone. */
+  for (size_t i = 0; i < len; i++) {
+    char c = name[i];
+
+    out[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+  }
+  out[len] = '\0';
+  *out_r = out;
+  return MSOAUTH_OK;
+}
+
+/* Rule 3 with aliases_file: *addr may be replaced by its primary address. */
+static msoauth_rc apply_aliases(const struct msoauth_config *cfg, char **addr,
+                                struct msoauth_err *err) {
+  const struct msoauth_alias *hit = NULL;
+  char *primary = NULL;
+
+  for (size_t i = 0; i < cfg->n_aliases && hit == NULL; i++)
+    if (cfg->aliases[i].alias != NULL && cfg->aliases[i].primary != NULL &&
+        strcasecmp(cfg->aliases[i].alias, *addr) == 0)
+      hit = &cfg->aliases[i];
+  if (hit == NULL)
+    return MSOAUTH_OK;
+  if (cfg->alias_policy != MSOAUTH_ALIAS_RESOLVE)
+    return fail_alias(*addr, hit->primary, err);
+  /* The aliases file is the administrator's, but what it yields must obey
+   * the same rules as what a user types. */
+  if (clean(hit->primary, strlen(hit->primary), &primary, NULL) != MSOAUTH_OK ||
+      check_address(primary, NULL) != MSOAUTH_OK) {
+    free(primary);
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                        "aliases_file: primary address of %s is malformed",
+                        shown(*addr));
+  }
+  free(*addr);
+  *addr = primary;
+  return MSOAUTH_OK;
+}
+
+/* Appends "@default_domain" to a bare name. */
+static msoauth_rc add_default_domain(const struct msoauth_config *cfg,
+                                     char **addr, struct msoauth_err *err) {
+  size_t len = strlen(*addr), dlen;
+  char *full;
+
+  if (strchr(*addr, '@') != NULL)
+    return MSOAUTH_OK;
+  if (cfg->default_domain == NULL || cfg->default_domain[0] == '\0')
+    return msoauth_fail(err, MSOAUTH_ERR_DOMAIN,
+                        "%s: no domain and no default_domain", shown(*addr));
+  dlen = strlen(cfg->default_domain);
+  if (len + 1 + dlen > MSOAUTH_NAME_MAX)
+    return msoauth_fail(err, MSOAUTH_ERR_NAME,
+                        "user name longer than %d bytes with default_domain",
+                        MSOAUTH_NAME_MAX);
+  full = malloc(len + 1 + dlen + 1);
+  if (full == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  memcpy(full, *addr, len);
+  full[len] = '@';
+  memcpy(full + len + 1, cfg->default_domain, dlen + 1);
+  free(*addr);
+  *addr = full;
+  return MSOAUTH_OK;
+}
+
+msoauth_rc msoauth_identity_normalize(const struct msoauth_config *cfg,
+                                      const char *name, size_t len,
+                                      char **identity_r,
+                                      struct msoauth_err *err) {
+  char *addr = NULL;
+  msoauth_rc rc;
+
+  *identity_r = NULL;
+  if (cfg == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_INVALID, "no configuration");
+  rc = clean(name, len, &addr, err);
+  if (!rc)
+    rc = add_default_domain(cfg, &addr, err);
+  if (!rc)
+    rc = check_address(addr, err);
+  if (!rc)
+    rc = apply_aliases(cfg, &addr, err);
+  if (!rc)
+    rc = check_domain(cfg, addr, err);
+  if (rc)
+    goto out;
+  *identity_r = addr;
+  addr = NULL;
+out:
+  free(addr);
+  return rc;
+}
+
+msoauth_rc msoauth_identity_check_service(const struct msoauth_config *cfg,
+                                          const char *target,
+                                          struct msoauth_err *err) {
+  const char *mine, *theirs;
+
+  if (cfg == NULL || cfg->service_account == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                        "auth = service_account needs service_account");
+  mine = msoauth_identity_domain(cfg->service_account);
+  if (mine == NULL || mine[0] == '\0')
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                        "service_account %s has no domain",
+                        shown(cfg->service_account));
+  theirs = target != NULL ? msoauth_identity_domain(target) : NULL;
+  if (theirs == NULL || theirs[0] == '\0')
+    return msoauth_fail(err, MSOAUTH_ERR_NAME, "%s: no domain", shown(target));
+  /* Exact: a subdomain is another domain, with other mailboxes. */
+  if (strcasecmp(mine, theirs) != 0)
+    return msoauth_fail(err, MSOAUTH_ERR_CROSS_DOMAIN,
+                        "credentials of %s cannot act for %s "
+                        "(another domain)",
+                        shown(cfg->service_account), shown(target));
+  return MSOAUTH_OK;
+}
+
+msoauth_rc msoauth_identity_match_token(const struct msoauth_config *cfg,
+                                        const char *asked,
+                                        const char *token_name,
+                                        char **identity_r,
+                                        struct msoauth_err *err) {
+  char *named = NULL;
+  msoauth_rc rc = MSOAUTH_OK;
+
+  *identity_r = NULL;
+  if (cfg == NULL || asked == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_INVALID, "no configuration or user");
+  if (token_name != NULL) {
+    rc = clean(token_name, strlen(token_name), &named, err);
+    if (rc)
+      goto out;
+  }
+  if (named == NULL || strcasecmp(named, asked) == 0) {
+    *identity_r = strdup(asked);
+    if (*identity_r == NULL)
+      rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  /* The token names another primary identity: asked was an alias. */
+  if (cfg->alias_policy != MSOAUTH_ALIAS_RESOLVE) {
+    rc = fail_alias(asked, named, err);
+    goto out;
+  }
+  rc = check_address(named, err);
+  if (!rc)
+    rc = check_domain(cfg, named, err);
+  if (rc)
+    goto out;
+  *identity_r = named;
+  named = NULL;
+out:
+  free(named);
+  return rc;
+}
+
+const char *msoauth_identity_domain(const char *identity) {
+  const char *at = identity != NULL ? strrchr(identity, '@') : NULL;
+
+  return at != NULL ? at + 1 : NULL;
+}

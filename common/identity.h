@@ -1,0 +1,67 @@
+/*
+ * identity.h - the identity rules of the contract, applied before any request.
+ *
+ * 1. Names are trimmed and lowercased; a bare name gets default_domain.
+ * 2. The domain must be one of `domains`; with auth = service_account the
+ *    target's domain must also be the service account's.
+ * 3. An alias (aliases_file, or a token naming another primary identity) is
+ *    rejected naming the primary address, or replaced by it
+ *    (alias_policy = resolve).
+ * 4. Control characters (any byte < 0x20, and 0x7f; also U+0080..U+009F
+ *    in UTF-8), invalid UTF-8 and names longer than MSOAUTH_NAME_MAX bytes
+ *    are rejected.
+ *
+ * An error detail names the user only when it holds no control character.
+ */
+#ifndef MSOAUTH_IDENTITY_H
+#define MSOAUTH_IDENTITY_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "result.h"
+
+#define MSOAUTH_NAME_MAX 256
+
+/*
+ * Applies rules 1 to 4 (aliases from aliases_file) to the len bytes of name
+ * (len, so an embedded NUL is seen and refused). On success *identity_r is
+ * the normalised primary address, owned by the caller. Fails with
+ * MSOAUTH_ERR_NAME, MSOAUTH_ERR_DOMAIN or MSOAUTH_ERR_ALIAS (err->detail
+ * names the primary address) and a detail saying why; MSOAUTH_ERR_CONFIG
+ * when alias_policy = resolve maps to a malformed primary address.
+ */
+msoauth_rc msoauth_identity_normalize(const struct msoauth_config *cfg,
+                                      const char *name, size_t len,
+                                      char **identity_r,
+                                      struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+/* Rule 2 for auth = service_account: the (normalised) target's domain must be
+ * the service account's, exactly (a subdomain is another domain).
+ * MSOAUTH_ERR_CROSS_DOMAIN otherwise; MSOAUTH_ERR_CONFIG without a
+ * service_account; MSOAUTH_ERR_NAME for a target without a domain. */
+msoauth_rc msoauth_identity_check_service(const struct msoauth_config *cfg,
+                                          const char *target,
+                                          struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+/*
+ * Rule 3 for the identity a token names: when token_name (may be NULL: then
+ * asked stands) differs from asked, asked was an alias: MSOAUTH_ERR_ALIAS
+ * naming token_name, or with alias_policy = resolve *identity_r is
+ * token_name, normalised (it must pass rule 4 and the domain rule, else
+ * that error). Otherwise *identity_r is a copy of asked. The caller owns
+ * *identity_r; it is NULL on failure.
+ */
+msoauth_rc msoauth_identity_match_token(const struct msoauth_config *cfg,
+                                        const char *asked,
+                                        const char *token_name,
+                                        char **identity_r,
+                                        struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+/* The part after the last '@', or NULL. */
+const char *msoauth_identity_domain(const char *identity);
+
+#endif

@@ -1,0 +1,168 @@
+/*
+ * verifier.c - PBKDF2-HMAC-SHA256 verifiers of passwords, in the string
+ * form "pbkdf2-sha256$ITERATIONS$SALT$HASH" (base64url, no padding).
+ */
+#include "config_build.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "base64.h"
+#include "buf.h"
+#include "verifier.h"
+
+#define PREFIX "pbkdf2-sha256$"
+#define SALT_LEN 16
+#define HASH_LEN 32
+/* Bounds on the iterations a stored verifier may ask for: below, it would
+ * be too cheap to guess; above, one check could stall a login. */
+#define ITERATIONS_MIN 1000L
+#define ITERATIONS_MAX 10000000L
+/* Longest string form: prefix, 8 digits, 2 * '$', 22 + 43 characters. */
+#define VERIFIER_MAX 128
+
+/* The parts of a parsed verifier. */
+struct parsed {
+  long iterations;
+  unsigned char salt[SALT_LEN];
+  unsigned char hash[HASH_LEN];
+};
+
+/* PBKDF2-HMAC-SHA256 of password into out[HASH_LEN]. */
+static msoauth_rc derive(const struct msoauth_secret *password,
+                         const unsigned char *salt, long iterations,
+                         unsigned char *out) {
+  if (PKCS5_PBKDF2_HMAC(msoauth_secret_value(password),
+                        (int)msoauth_secret_len(password), salt, SALT_LEN,
+                        (int)iterations, EVP_sha256(), HASH_LEN, out) != 1) {
+    msoauth_wipe(out, HASH_LEN);
+    return MSOAUTH_ERR_NOMEM;
+  }
+  return MSOAUTH_OK;
+}
+
+msoauth_rc msoauth_verifier_make(const struct msoauth_secret *password,
+                                 char **verifier_r) {
+  unsigned char salt[SALT_LEN];
+  unsigned char hash[HASH_LEN];
+  struct msoauth_buf out;
+  msoauth_rc rc;
+
+  *verifier_r = NULL;
+  msoauth_buf_init(&out, VERIFIER_MAX, 1);
+  if (password == NULL)
+    return MSOAUTH_ERR_INVALID;
+  if (RAND_bytes(salt, sizeof(salt)) != 1)
+    return MSOAUTH_ERR_NOMEM;
+  rc = derive(password, salt, MSOAUTH_VERIFIER_ITERATIONS, hash);
+  if (rc)
+    goto out;
+  rc = msoauth_buf_addf(&out, PREFIX "%ld$", (long)MSOAUTH_VERIFIER_ITERATIONS);
+  if (!rc)
+    rc = msoauth_base64_encode(&out, salt, sizeof(salt), 1);
+  if (!rc)
+    rc = msoauth_buf_adds(&out, "$");
+  if (!rc)
+    rc = msoauth_base64_encode(&out, hash, sizeof(hash), 1);
+  if (rc)
+    goto out;
+  *verifier_r = msoauth_buf_take(&out);
+out:
+  msoauth_wipe(hash, sizeof(hash));
+  msoauth_buf_free(&out);
+  return rc;
+}
+
+/* Decodes exactly want bytes of base64url from s[0..len) into dst. */
+static msoauth_rc decode_exact(const char *s, size_t len, unsigned char *dst,
+                               size_t want) {
+  struct msoauth_buf buf;
+  msoauth_rc rc;
+
+  msoauth_buf_init(&buf, want, 0);
+  rc = msoauth_base64_decode(&buf, s, len, 1);
+  if (!rc && buf.len != want)
+    rc = MSOAUTH_ERR_INVALID;
+  if (!rc)
+    memcpy(dst, buf.data, want);
+  msoauth_buf_free(&buf);
+  return rc;
+}
+
+/* Iterations: plain decimal digits, within bounds. */
+static msoauth_rc parse_iterations(const char *s, size_t len, long *out) {
+  char digits[16];
+  char *end;
+  long v;
+
+  /* One spelling per value: no leading zero. */
+  if (len == 0 || len >= sizeof(digits) || s[0] == '0')
+    return MSOAUTH_ERR_INVALID;
+  for (size_t i = 0; i < len; i++)
+    if (s[i] < '0' || s[i] > '9')
+      return MSOAUTH_ERR_INVALID; /* no sign, space or "0x" for strtol */
+  memcpy(digits, s, len);
+  digits[len] = '\0';
+  errno = 0;
+  v = strtol(digits, &end, 10);
+  if (errno != 0 || *end != '\0' || v < ITERATIONS_MIN || v > ITERATIONS_MAX)
+    return MSOAUTH_ERR_INVALID;
+  *out = v;
+  return MSOAUTH_OK;
+}
+
+/* Strict parse of "pbkdf2-sha256$ITERATIONS$SALT$HASH". */
+static msoauth_rc parse(const char *verifier, struct parsed *p) {
+  const char *it, *salt, *hash;
+  msoauth_rc rc;
+
+  if (strlen(verifier) > VERIFIER_MAX ||
+      strncmp(verifier, PREFIX, strlen(PREFIX)) != 0)
+    return MSOAUTH_ERR_INVALID;
+  it = verifier + strlen(PREFIX);
+  salt = strchr(it, '$');
+  if (salt == NULL)
+    return MSOAUTH_ERR_INVALID;
+  salt++;
+  hash = strchr(salt, '$');
+  if (hash == NULL)
+    return MSOAUTH_ERR_INVALID;
+  hash++;
+  /* base64url has no '$': a fourth one is an extra part. */
+  if (strchr(hash, '$') != NULL)
+    return MSOAUTH_ERR_INVALID;
+  rc = parse_iterations(it, (size_t)(salt - 1 - it), &p->iterations);
+  if (!rc)
+    rc = decode_exact(salt, (size_t)(hash - 1 - salt), p->salt, SALT_LEN);
+  if (!rc)
+    rc = decode_exact(hash, strlen(hash), p->hash, HASH_LEN);
+  return rc;
+}
+
+msoauth_rc msoauth_verifier_check(const char *verifier,
+                                  const struct msoauth_secret *password) {
+  struct parsed p;
+  unsigned char hash[HASH_LEN];
+  msoauth_rc rc;
+
+  if (verifier == NULL || password == NULL)
+    return MSOAUTH_ERR_INVALID;
+  rc = parse(verifier, &p);
+  if (rc)
+    goto out;
+  rc = derive(password, p.salt, p.iterations, hash);
+  if (rc)
+    goto out;
+  if (CRYPTO_memcmp(hash, p.hash, HASH_LEN) != 0)
+    rc = MSOAUTH_ERR_BAD_CREDENTIALS;
+out:
+  msoauth_wipe(hash, sizeof(hash));
+  msoauth_wipe(&p, sizeof(p));
+  return rc;
+}
