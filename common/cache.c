@@ -1,0 +1,576 @@
+/*
+ * cache.c - the token cache: dispatch to a backend, and the entries
+ * themselves (their helpers and their serialised form).
+ *
+ * The serialised form is JSON written by hand into a wiping buffer: json-c
+ * would free its copies of the tokens without wiping them. It is read with
+ * json-c, whose copies of the tokens are wiped before the object is put.
+ */
+#include "config_build.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cache.h"
+#include "json.h"
+
+struct msoauth_cache {
+  const struct msoauth_cache_backend *be;
+  void *state;
+  struct msoauth_log log;
+};
+
+struct msoauth_cache_lock {
+  struct msoauth_cache *cache;
+  void *handle; /* the backend's */
+};
+
+/* ------------------------------------------------------------ dispatch */
+
+msoauth_rc msoauth_cache_open_backend(const struct msoauth_cache_backend *be,
+                                      void *state,
+                                      const struct msoauth_log *log,
+                                      struct msoauth_cache **cache_r) {
+  struct msoauth_cache *cache;
+
+  *cache_r = NULL;
+  cache = calloc(1, sizeof(*cache));
+  if (cache == NULL) {
+    be->close(state);
+    return MSOAUTH_ERR_NOMEM;
+  }
+  cache->be = be;
+  cache->state = state;
+  if (log != NULL)
+    cache->log = *log;
+  *cache_r = cache;
+  return MSOAUTH_OK;
+}
+
+void msoauth_cache_close(struct msoauth_cache **cache) {
+  if (cache == NULL || *cache == NULL)
+    return;
+  (*cache)->be->close((*cache)->state);
+  free(*cache);
+  *cache = NULL;
+}
+
+/* A key field is hashed and stored joined by newlines: it must hold none,
+ * or two keys could share an entry. */
+static int key_field_ok(const char *s) {
+  return s != NULL && *s != '\0' && strchr(s, '\n') == NULL;
+}
+
+static msoauth_rc check_key(const struct msoauth_cache_key *key,
+                            struct msoauth_err *err) {
+  if (key == NULL || !key_field_ok(key->authority) ||
+      !key_field_ok(key->tenant) || !key_field_ok(key->client_id) ||
+      !key_field_ok(key->identity))
+    return msoauth_fail(err, MSOAUTH_ERR_INVALID,
+                        "cache key with an empty field or a newline");
+  return MSOAUTH_OK;
+}
+
+msoauth_rc msoauth_cache_get(struct msoauth_cache *cache,
+                             const struct msoauth_cache_key *key,
+                             struct msoauth_cache_entry *entry,
+                             struct msoauth_err *err) {
+  msoauth_rc rc;
+
+  msoauth_cache_entry_init(entry);
+  rc = check_key(key, err);
+  if (rc)
+    return rc;
+  rc = cache->be->get(cache->state, key, entry, err);
+  if (rc)
+    msoauth_cache_entry_clear(entry);
+  return rc;
+}
+
+msoauth_rc msoauth_cache_lock(struct msoauth_cache *cache,
+                              const struct msoauth_cache_key *key,
+                              long long deadline_ms,
+                              struct msoauth_cache_lock **lock_r,
+                              struct msoauth_err *err) {
+  struct msoauth_cache_lock *lock;
+  msoauth_rc rc;
+
+  *lock_r = NULL;
+  rc = check_key(key, err);
+  if (rc)
+    return rc;
+  lock = calloc(1, sizeof(*lock));
+  if (lock == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  rc = cache->be->lock(cache->state, key, deadline_ms, &lock->handle, err);
+  if (rc) {
+    free(lock);
+    return rc;
+  }
+  lock->cache = cache;
+  *lock_r = lock;
+  return MSOAUTH_OK;
+}
+
+void msoauth_cache_unlock(struct msoauth_cache_lock **lock) {
+  struct msoauth_cache *cache;
+
+  if (lock == NULL || *lock == NULL)
+    return;
+  cache = (*lock)->cache;
+  cache->be->unlock(cache->state, (*lock)->handle);
+  free(*lock);
+  *lock = NULL;
+}
+
+msoauth_rc msoauth_cache_put(struct msoauth_cache *cache,
+                             const struct msoauth_cache_key *key,
+                             const struct msoauth_cache_entry *entry,
+                             struct msoauth_err *err) {
+  msoauth_rc rc = check_key(key, err);
+
+  if (rc)
+    return rc;
+  return cache->be->put(cache->state, key, entry, err);
+}
+
+msoauth_rc msoauth_cache_forget(struct msoauth_cache *cache,
+                                const struct msoauth_cache_key *key,
+                                struct msoauth_err *err) {
+  msoauth_rc rc = check_key(key, err);
+
+  if (rc)
+    return rc;
+  return cache->be->forget(cache->state, key, err);
+}
+
+msoauth_rc msoauth_cache_list(struct msoauth_cache *cache,
+                              msoauth_cache_list_fn fn, void *arg,
+                              struct msoauth_err *err) {
+  return cache->be->list(cache->state, fn, arg, err);
+}
+
+/* ------------------------------------------------------------ entries */
+
+void msoauth_cache_entry_init(struct msoauth_cache_entry *entry) {
+  memset(entry, 0, sizeof(*entry));
+}
+
+static void token_clear(struct msoauth_cache_token *t) {
+  free(t->scope);
+  t->scope = NULL;
+  msoauth_secret_free(&t->token);
+  t->expires_at = 0;
+}
+
+void msoauth_cache_entry_clear(struct msoauth_cache_entry *entry) {
+  if (entry == NULL)
+    return;
+  msoauth_secret_free(&entry->refresh_token);
+  msoauth_free_wiped(&entry->password_verifier);
+  for (size_t i = 0; i < entry->n_access; i++)
+    token_clear(&entry->access[i]);
+  entry->n_access = 0;
+  entry->updated = 0;
+}
+
+/* Removes the token at index i, keeping the others in order. */
+static void remove_at(struct msoauth_cache_entry *entry, size_t i) {
+  token_clear(&entry->access[i]);
+  memmove(&entry->access[i], &entry->access[i + 1],
+          (entry->n_access - i - 1) * sizeof(entry->access[0]));
+  entry->n_access--;
+  memset(&entry->access[entry->n_access], 0, sizeof(entry->access[0]));
+}
+
+/* The index of scope's token, or entry->n_access when there is none. */
+static size_t find_scope(const struct msoauth_cache_entry *entry,
+                         const char *scope) {
+  size_t i;
+
+  for (i = 0; i < entry->n_access; i++) {
+    if (strcmp(entry->access[i].scope, scope) == 0)
+      break;
+  }
+  return i;
+}
+
+const struct msoauth_cache_token *
+msoauth_cache_entry_find(const struct msoauth_cache_entry *entry,
+                         const char *scope, long long now, long margin) {
+  size_t i = find_scope(entry, scope);
+
+  if (i == entry->n_access || entry->access[i].token == NULL ||
+      entry->access[i].expires_at <= now + margin)
+    return NULL;
+  return &entry->access[i];
+}
+
+msoauth_rc msoauth_cache_entry_set(struct msoauth_cache_entry *entry,
+                                   const char *scope,
+                                   const struct msoauth_secret *token,
+                                   long long expires_at, long long now) {
+  struct msoauth_secret *copy = NULL;
+  struct msoauth_cache_token *t;
+  char *scope_copy;
+  size_t i;
+  msoauth_rc rc;
+
+  if (scope == NULL || *scope == '\0' || token == NULL)
+    return MSOAUTH_ERR_INVALID;
+  for (i = entry->n_access; i > 0; i--) {
+    if (entry->access[i - 1].expires_at <= now)
+      remove_at(entry, i - 1);
+  }
+  i = find_scope(entry, scope);
+  if (i == MSOAUTH_CACHE_TOKENS_MAX)
+    return MSOAUTH_ERR_INVALID;
+  rc = msoauth_secret_dup(token, &copy);
+  if (rc)
+    return rc;
+  t = &entry->access[i];
+  if (i < entry->n_access) {
+    msoauth_secret_free(&t->token);
+    t->token = copy;
+    t->expires_at = expires_at;
+    return MSOAUTH_OK;
+  }
+  scope_copy = strdup(scope);
+  if (scope_copy == NULL) {
+    msoauth_secret_free(&copy);
+    return MSOAUTH_ERR_NOMEM;
+  }
+  entry->n_access++;
+  t->scope = scope_copy;
+  t->token = copy;
+  t->expires_at = expires_at;
+  return MSOAUTH_OK;
+}
+
+void msoauth_cache_entry_drop(struct msoauth_cache_entry *entry,
+                              const char *scope) {
+  size_t i = find_scope(entry, scope);
+
+  if (i < entry->n_access)
+    remove_at(entry, i);
+}
+
+/* ------------------------------------------------------------ format */
+
+/* Appends s as a JSON string: quotes, backslashes and control characters
+ * escaped. */
+static msoauth_rc add_string(struct msoauth_buf *buf, const char *s) {
+  msoauth_rc rc = msoauth_buf_add(buf, "\"", 1);
+
+  for (const unsigned char *p = (const unsigned char *)s; !rc && *p; p++) {
+    if (*p == '"' || *p == '\\') {
+      char esc[2] = {'\\', (char)*p};
+      rc = msoauth_buf_add(buf, esc, 2);
+    } else if (*p < 0x20) {
+      rc = msoauth_buf_addf(buf, "\\u%04x", (unsigned)*p);
+    } else {
+      rc = msoauth_buf_add(buf, p, 1);
+    }
+  }
+  if (!rc)
+    rc = msoauth_buf_add(buf, "\"", 1);
+  return rc;
+}
+
+/* Appends ,"name":"value". */
+static msoauth_rc add_member(struct msoauth_buf *buf, const char *name,
+                             const char *value) {
+  msoauth_rc rc = msoauth_buf_addf(buf, ",\"%s\":", name);
+
+  if (!rc)
+    rc = add_string(buf, value);
+  return rc;
+}
+
+static msoauth_rc add_token(struct msoauth_buf *buf,
+                            const struct msoauth_cache_token *t, int first) {
+  msoauth_rc rc;
+
+  /* Only msoauth_cache_entry_set fills tokens; a hand-made hole is a bug. */
+  if (t->scope == NULL || t->token == NULL) {
+    msoauth_buf_free(buf);
+    return MSOAUTH_ERR_INVALID;
+  }
+  rc = msoauth_buf_adds(buf, first ? "{\"scope\":" : ",{\"scope\":");
+  if (!rc)
+    rc = add_string(buf, t->scope);
+  if (!rc)
+    rc = add_member(buf, "access_token", msoauth_secret_value(t->token));
+  if (!rc)
+    rc = msoauth_buf_addf(buf, ",\"expires_at\":%lld}", t->expires_at);
+  return rc;
+}
+
+msoauth_rc msoauth_cache_entry_format(const struct msoauth_cache_key *key,
+                                      const struct msoauth_cache_entry *entry,
+                                      long long now, char **text_r) {
+  struct msoauth_buf buf;
+  msoauth_rc rc;
+
+  *text_r = NULL;
+  msoauth_buf_init(&buf, MSOAUTH_CACHE_ENTRY_MAX, 1);
+  rc = msoauth_buf_adds(&buf, "{\"version\":1");
+  if (!rc)
+    rc = add_member(&buf, "authority", key->authority);
+  if (!rc)
+    rc = add_member(&buf, "tenant", key->tenant);
+  if (!rc)
+    rc = add_member(&buf, "client_id", key->client_id);
+  if (!rc)
+    rc = add_member(&buf, "identity", key->identity);
+  if (!rc)
+    rc = msoauth_buf_addf(&buf, ",\"updated\":%lld", now);
+  if (!rc && entry->refresh_token != NULL)
+    rc = add_member(&buf, "refresh_token",
+                    msoauth_secret_value(entry->refresh_token));
+  if (!rc && entry->password_verifier != NULL)
+    rc = add_member(&buf, "password_verifier", entry->password_verifier);
+  if (!rc)
+    rc = msoauth_buf_adds(&buf, ",\"access_tokens\":[");
+  for (size_t i = 0; !rc && i < entry->n_access; i++)
+    rc = add_token(&buf, &entry->access[i], i == 0);
+  if (!rc)
+    rc = msoauth_buf_adds(&buf, "]}");
+  if (rc) {
+    msoauth_buf_free(&buf);
+    return rc;
+  }
+  *text_r = msoauth_buf_take(&buf);
+  return MSOAUTH_OK;
+}
+
+/* ------------------------------------------------------------ parse */
+
+/* The string member name of obj; NULL when absent, or with *bad set when
+ * present as another type (null included), empty or holding a NUL. */
+static const char *get_string(struct json_object *obj, const char *name,
+                              int *bad) {
+  struct json_object *val;
+  const char *s;
+
+  if (!json_object_object_get_ex(obj, name, &val))
+    return NULL;
+  if (!json_object_is_type(val, json_type_string)) {
+    *bad = 1;
+    return NULL;
+  }
+  s = json_object_get_string(val);
+  if (*s == '\0' || strlen(s) != (size_t)json_object_get_string_len(val)) {
+    *bad = 1;
+    return NULL;
+  }
+  return s;
+}
+
+/* Copies the optional secret member name of obj into *secret_r (NULL when
+ * absent); json-c's copy is wiped by the caller before the put. */
+static msoauth_rc get_secret(struct json_object *obj, const char *name,
+                             struct msoauth_secret **secret_r) {
+  int bad = 0;
+  const char *s = get_string(obj, name, &bad);
+
+  *secret_r = NULL;
+  if (bad)
+    return MSOAUTH_ERR_PROTOCOL;
+  if (s == NULL)
+    return MSOAUTH_OK;
+  return msoauth_secret_from_str(s, secret_r);
+}
+
+/* The JSON integer member name of obj (a string of digits is refused
+ * here: the cache writes integers). */
+static msoauth_rc get_int(struct json_object *obj, const char *name,
+                          long long *value_r) {
+  struct json_object *val;
+
+  if (!json_object_object_get_ex(obj, name, &val) || val == NULL)
+    return MSOAUTH_ERR_NOT_FOUND;
+  if (!json_object_is_type(val, json_type_int))
+    return MSOAUTH_ERR_PROTOCOL;
+  return msoauth_json_int(obj, name, value_r);
+}
+
+/* Wipes json-c's copies of every secret the object may hold, whatever
+ * their types turned out to be. */
+static void wipe_secrets(struct json_object *root) {
+  struct json_object *arr;
+
+  msoauth_json_wipe_string(root, "refresh_token");
+  msoauth_json_wipe_string(root, "password_verifier");
+  if (!json_object_object_get_ex(root, "access_tokens", &arr) ||
+      !json_object_is_type(arr, json_type_array))
+    return;
+  for (size_t i = 0; i < json_object_array_length(arr); i++)
+    msoauth_json_wipe_string(json_object_array_get_idx(arr, i), "access_token");
+}
+
+static msoauth_rc parse_token(struct json_object *obj,
+                              struct msoauth_cache_entry *entry, size_t i,
+                              struct msoauth_err *err) {
+  struct msoauth_cache_token *t = &entry->access[entry->n_access];
+  const char *scope;
+  int bad = 0;
+
+  if (!json_object_is_type(obj, json_type_object))
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "access_tokens[%zu] is not an object", i);
+  scope = get_string(obj, "scope", &bad);
+  if (scope == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "access_tokens[%zu]: bad or missing scope", i);
+  if (find_scope(entry, scope) < entry->n_access)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "access_tokens[%zu]: scope repeated", i);
+  if (get_int(obj, "expires_at", &t->expires_at) != MSOAUTH_OK)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "access_tokens[%zu]: bad or missing expires_at", i);
+  if (get_secret(obj, "access_token", &t->token) != MSOAUTH_OK ||
+      t->token == NULL) {
+    token_clear(t);
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "access_tokens[%zu]: bad or missing access_token", i);
+  }
+  t->scope = strdup(scope);
+  if (t->scope == NULL) {
+    token_clear(t);
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  }
+  entry->n_access++;
+  return MSOAUTH_OK;
+}
+
+static msoauth_rc parse_tokens(struct json_object *root,
+                               struct msoauth_cache_entry *entry,
+                               struct msoauth_err *err) {
+  struct json_object *arr;
+  size_t n;
+  msoauth_rc rc = MSOAUTH_OK;
+
+  if (!json_object_object_get_ex(root, "access_tokens", &arr) ||
+      !json_object_is_type(arr, json_type_array))
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "access_tokens missing or not an array");
+  n = json_object_array_length(arr);
+  if (n > MSOAUTH_CACHE_TOKENS_MAX)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "more than %d access tokens",
+                        MSOAUTH_CACHE_TOKENS_MAX);
+  for (size_t i = 0; !rc && i < n; i++)
+    rc = parse_token(json_object_array_get_idx(arr, i), entry, i, err);
+  return rc;
+}
+
+/* The optional secrets of the entry itself. */
+static msoauth_rc parse_secrets(struct json_object *root,
+                                struct msoauth_cache_entry *entry,
+                                struct msoauth_err *err) {
+  const char *verifier;
+  int bad = 0;
+
+  if (get_secret(root, "refresh_token", &entry->refresh_token))
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "bad refresh_token");
+  verifier = get_string(root, "password_verifier", &bad);
+  if (bad)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "bad password_verifier");
+  if (verifier != NULL) {
+    entry->password_verifier = strdup(verifier);
+    if (entry->password_verifier == NULL)
+      return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  }
+  return MSOAUTH_OK;
+}
+
+static const char *const key_names[4] = {"authority", "tenant", "client_id",
+                                         "identity"};
+
+/* Reads the stored key into fields[4] (owned by root) and checks it against
+ * expect when not NULL. */
+static msoauth_rc parse_key(struct json_object *root,
+                            const struct msoauth_cache_key *expect,
+                            const char *fields[4], struct msoauth_err *err) {
+  for (size_t i = 0; i < 4; i++) {
+    int bad = 0;
+
+    fields[i] = get_string(root, key_names[i], &bad);
+    if (fields[i] == NULL)
+      return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "bad or missing %s",
+                          key_names[i]);
+  }
+  if (expect != NULL && (strcmp(fields[0], expect->authority) != 0 ||
+                         strcmp(fields[1], expect->tenant) != 0 ||
+                         strcmp(fields[2], expect->client_id) != 0 ||
+                         strcmp(fields[3], expect->identity) != 0))
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "the entry is stored for another key");
+  return MSOAUTH_OK;
+}
+
+static msoauth_rc copy_key(const char *fields[4], char *stored_r[4],
+                           struct msoauth_err *err) {
+  for (size_t i = 0; i < 4; i++) {
+    stored_r[i] = strdup(fields[i]);
+    if (stored_r[i] == NULL) {
+      for (size_t j = 0; j < i; j++) {
+        free(stored_r[j]);
+        stored_r[j] = NULL;
+      }
+      return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+    }
+  }
+  return MSOAUTH_OK;
+}
+
+static msoauth_rc parse_root(struct json_object *root,
+                             const struct msoauth_cache_key *expect,
+                             struct msoauth_cache_entry *entry,
+                             char *stored_r[4], struct msoauth_err *err) {
+  const char *fields[4];
+  long long version;
+  msoauth_rc rc;
+
+  if (!json_object_is_type(root, json_type_object))
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "not a JSON object");
+  if (get_int(root, "version", &version) != MSOAUTH_OK)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "bad or missing version");
+  if (version != 1)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "unknown version %lld",
+                        version);
+  rc = parse_key(root, expect, fields, err);
+  if (rc)
+    return rc;
+  if (get_int(root, "updated", &entry->updated) != MSOAUTH_OK)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "bad or missing updated");
+  rc = parse_secrets(root, entry, err);
+  if (!rc)
+    rc = parse_tokens(root, entry, err);
+  if (!rc && stored_r != NULL)
+    rc = copy_key(fields, stored_r, err);
+  return rc;
+}
+
+msoauth_rc msoauth_cache_entry_parse(const char *text, size_t len,
+                                     const struct msoauth_cache_key *expect,
+                                     struct msoauth_cache_entry *entry,
+                                     char *stored_r[4],
+                                     struct msoauth_err *err) {
+  struct json_object *root;
+  msoauth_rc rc;
+
+  msoauth_cache_entry_init(entry);
+  if (stored_r != NULL)
+    memset(stored_r, 0, 4 * sizeof(stored_r[0]));
+  root = msoauth_json_parse(text, len);
+  if (root == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "not valid JSON");
+  rc = parse_root(root, expect, entry, stored_r, err);
+  wipe_secrets(root);
+  json_object_put(root);
+  if (rc)
+    msoauth_cache_entry_clear(entry);
+  return rc;
+}

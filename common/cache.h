@@ -1,0 +1,204 @@
+/*
+ * cache.h - the token cache, behind a small backend interface.
+ *
+ * One entry per (authority, tenant, client, identity) holds the refresh
+ * token, the access tokens by scope, and the verifier of the password the
+ * tokens were obtained with. Nothing outside the cache code knows where or
+ * how entries are kept: files today (cache_file.c), a shared store later.
+ *
+ * Concurrency: a caller that finds an entry stale or missing takes the
+ * entry's lock, reads the entry again, and only then asks the identity
+ * platform; so many processes make one request between them.
+ */
+#ifndef MSOAUTH_CACHE_H
+#define MSOAUTH_CACHE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "log.h"
+#include "result.h"
+#include "secret.h"
+
+/* Largest cache entry read or written. */
+#define MSOAUTH_CACHE_ENTRY_MAX (256 * 1024)
+/* Most access tokens (scopes) kept in one entry. */
+#define MSOAUTH_CACHE_TOKENS_MAX 16
+/* The identity under which app-only tokens are kept. */
+#define MSOAUTH_CACHE_APP_IDENTITY "#app"
+
+struct msoauth_cache_key {
+  const char *authority;
+  const char *tenant;
+  const char *client_id;
+  const char *identity; /* normalised, or MSOAUTH_CACHE_APP_IDENTITY */
+};
+
+struct msoauth_cache_token {
+  char *scope;                  /* the scope string requested */
+  struct msoauth_secret *token; /* the access token */
+  long long expires_at;         /* unix seconds */
+};
+
+struct msoauth_cache_entry {
+  struct msoauth_secret *refresh_token; /* NULL when none */
+  char *password_verifier;              /* see verifier.h; NULL when none */
+  struct msoauth_cache_token access[MSOAUTH_CACHE_TOKENS_MAX];
+  size_t n_access;
+  long long updated; /* unix seconds of the last put */
+};
+
+/* What the list callback sees of an entry: never a secret. */
+struct msoauth_cache_info {
+  const char *authority;
+  const char *tenant;
+  const char *client_id;
+  const char *identity;
+  int has_refresh_token;
+  size_t n_access;
+  const char *scopes[MSOAUTH_CACHE_TOKENS_MAX];
+  long long expires_at[MSOAUTH_CACHE_TOKENS_MAX];
+  long long updated;
+};
+
+typedef void (*msoauth_cache_list_fn)(void *arg,
+                                      const struct msoauth_cache_info *info);
+
+/* A backend. Each function has the meaning of the msoauth_cache_* call of the
+ * same name below; state is the backend's own. */
+struct msoauth_cache_backend {
+  const char *name;
+  msoauth_rc (*get)(void *state, const struct msoauth_cache_key *key,
+                    struct msoauth_cache_entry *entry, struct msoauth_err *err);
+  msoauth_rc (*lock)(void *state, const struct msoauth_cache_key *key,
+                     long long deadline_ms, void **lock_r,
+                     struct msoauth_err *err);
+  void (*unlock)(void *state, void *lock);
+  msoauth_rc (*put)(void *state, const struct msoauth_cache_key *key,
+                    const struct msoauth_cache_entry *entry,
+                    struct msoauth_err *err);
+  msoauth_rc (*forget)(void *state, const struct msoauth_cache_key *key,
+                       struct msoauth_err *err);
+  msoauth_rc (*list)(void *state, msoauth_cache_list_fn fn, void *arg,
+                     struct msoauth_err *err);
+  void (*close)(void *state);
+};
+
+struct msoauth_cache;
+struct msoauth_cache_lock;
+
+/*
+ * Opens the file cache at cfg->cache_dir: created with mode 0700 when
+ * missing (its parent must exist), refused when it is a symlink, not a
+ * directory, owned by another user or accessible by group or others. The
+ * directory is opened now and used by descriptor afterwards, so a caller
+ * that chroots later keeps it. The caller owns *cache_r.
+ */
+msoauth_rc msoauth_cache_open(const struct msoauth_config *cfg,
+                              const struct msoauth_log *log,
+                              struct msoauth_cache **cache_r,
+                              struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+/* Wraps any backend (tests, future shared stores). Takes state: on failure
+ * be->close(state) has been called. The caller owns *cache_r. */
+msoauth_rc msoauth_cache_open_backend(const struct msoauth_cache_backend *be,
+                                      void *state,
+                                      const struct msoauth_log *log,
+                                      struct msoauth_cache **cache_r)
+    __attribute__((warn_unused_result));
+
+/* Closes *cache (release its locks first) and sets it to NULL. Accepts
+ * NULL. */
+void msoauth_cache_close(struct msoauth_cache **cache);
+
+/* Key fields must be non-empty and hold no newline (MSOAUTH_ERR_INVALID
+ * otherwise): they are joined by newlines to name the entry. */
+
+/* Reads the entry of key into entry (initialised here; clear it with
+ * msoauth_cache_entry_clear whatever the result). MSOAUTH_ERR_NOT_FOUND when
+ * there is none, or when what is there is corrupt, of another owner,
+ * accessible by others or for another key: such files are logged and
+ * ignored, never trusted. */
+msoauth_rc msoauth_cache_get(struct msoauth_cache *cache,
+                             const struct msoauth_cache_key *key,
+                             struct msoauth_cache_entry *entry,
+                             struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+/* Takes the entry's exclusive lock, waiting until deadline_ms (see
+ * msoauth_now_ms) at the most (MSOAUTH_ERR_TIMEOUT then). The caller owns
+ * *lock_r and releases it with msoauth_cache_unlock, before closing cache. */
+msoauth_rc msoauth_cache_lock(struct msoauth_cache *cache,
+                              const struct msoauth_cache_key *key,
+                              long long deadline_ms,
+                              struct msoauth_cache_lock **lock_r,
+                              struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+/* Releases and frees *lock, sets it to NULL. Accepts NULL. */
+void msoauth_cache_unlock(struct msoauth_cache_lock **lock);
+
+/* Stores entry for key, replacing what was there, atomically: a reader sees
+ * the old entry or the new one, never a mix or a half. */
+msoauth_rc msoauth_cache_put(struct msoauth_cache *cache,
+                             const struct msoauth_cache_key *key,
+                             const struct msoauth_cache_entry *entry,
+                             struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+/* Removes the entry of key; MSOAUTH_ERR_NOT_FOUND when there is none. */
+msoauth_rc msoauth_cache_forget(struct msoauth_cache *cache,
+                                const struct msoauth_cache_key *key,
+                                struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+/* Calls fn for every valid entry (in no particular order). */
+msoauth_rc msoauth_cache_list(struct msoauth_cache *cache,
+                              msoauth_cache_list_fn fn, void *arg,
+                              struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+/* Entries. */
+void msoauth_cache_entry_init(struct msoauth_cache_entry *entry);
+void msoauth_cache_entry_clear(struct msoauth_cache_entry *entry);
+
+/* The access token for scope that is still valid at now + margin seconds,
+ * or NULL. Owned by entry. */
+const struct msoauth_cache_token *
+msoauth_cache_entry_find(const struct msoauth_cache_entry *entry,
+                         const char *scope, long long now, long margin);
+
+/* Sets the access token for scope (copying scope and token), replacing one of
+ * the same scope; tokens already expired at now are dropped first. */
+msoauth_rc msoauth_cache_entry_set(struct msoauth_cache_entry *entry,
+                                   const char *scope,
+                                   const struct msoauth_secret *token,
+                                   long long expires_at, long long now)
+    __attribute__((warn_unused_result));
+
+/* Drops the access token for scope, if any. */
+void msoauth_cache_entry_drop(struct msoauth_cache_entry *entry,
+                              const char *scope);
+
+/* The serialised form (JSON) of an entry for key, with now as its
+ * "updated" time; MSOAUTH_ERR_INVALID beyond MSOAUTH_CACHE_ENTRY_MAX. The
+ * caller frees *text_r with msoauth_free_wiped. */
+msoauth_rc msoauth_cache_entry_format(const struct msoauth_cache_key *key,
+                                      const struct msoauth_cache_entry *entry,
+                                      long long now, char **text_r)
+    __attribute__((warn_unused_result));
+
+/* Parses the serialised form into entry (initialised here; cleared again on
+ * failure). Fails with MSOAUTH_ERR_PROTOCOL on malformed text, wrong types,
+ * or, when expect is not NULL, a stored key other than expect. With stored_r
+ * not NULL the stored key is returned there as four strings (authority,
+ * tenant, client_id, identity) that the caller frees. */
+msoauth_rc msoauth_cache_entry_parse(const char *text, size_t len,
+                                     const struct msoauth_cache_key *expect,
+                                     struct msoauth_cache_entry *entry,
+                                     char *stored_r[4],
+                                     struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+#endif

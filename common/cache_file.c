@@ -1,0 +1,681 @@
+/*
+ * cache_file.c - the file backend of the token cache.
+ *
+ * One directory, opened once and used by descriptor afterwards (a caller may
+ * chroot). Per entry: STEM.json (the entry, mode 0600, replaced by rename),
+ * STEM.lock (flock'ed, never deleted: deleting a lock file races with its
+ * next user) and short-lived STEM.tmp.PID.RANDOM files, where STEM is the
+ * hex SHA-256 of the key. Files that are not what this code writes are
+ * logged and ignored, never trusted.
+ */
+#include "config_build.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "cache.h"
+#include "http.h"
+
+/* Hex SHA-256. */
+#define STEM_LEN 64
+/* Temporary files older than this were left by a writer that died. */
+#define STALE_TMP_SECONDS 60
+/* Lock polling: the first and the longest sleep. */
+#define LOCK_SLEEP_MIN_MS 1
+#define LOCK_SLEEP_MAX_MS 16
+
+/* STEM.tmp.PID.RANDOM fits easily. */
+#define NAME_MAX_LEN 128
+
+struct file_cache {
+  int dirfd;
+  char *dir; /* for messages only */
+  struct msoauth_log log;
+};
+
+struct file_lock {
+  int fd;
+};
+
+/* ------------------------------------------------------------ names */
+
+static const char hex_digits[] = "0123456789abcdef";
+
+static msoauth_rc key_stem(const struct msoauth_cache_key *key,
+                           char stem[STEM_LEN + 1], struct msoauth_err *err) {
+  char *text = NULL;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  size_t len;
+  msoauth_rc rc = MSOAUTH_OK;
+
+  len = strlen(key->authority) + strlen(key->tenant) + strlen(key->client_id) +
+        strlen(key->identity) + 4;
+  text = malloc(len);
+  if (text == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  snprintf(text, len, "%s\n%s\n%s\n%s", key->authority, key->tenant,
+           key->client_id, key->identity);
+  if (!EVP_Digest(text, strlen(text), md, &md_len, EVP_sha256(), NULL) ||
+      md_len * 2 != STEM_LEN) {
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "SHA-256 failed");
+    goto out;
+  }
+  for (unsigned int i = 0; i < md_len; i++) {
+    stem[2 * i] = hex_digits[md[i] >> 4];
+    stem[2 * i + 1] = hex_digits[md[i] & 0xf];
+  }
+  stem[STEM_LEN] = '\0';
+out:
+  free(text);
+  return rc;
+}
+
+/* STEM + suffix into name[NAME_MAX_LEN]. */
+static msoauth_rc key_name(const struct msoauth_cache_key *key,
+                           const char *suffix, char name[NAME_MAX_LEN],
+                           struct msoauth_err *err) {
+  char stem[STEM_LEN + 1];
+  msoauth_rc rc = key_stem(key, stem, err);
+
+  if (rc)
+    return rc;
+  snprintf(name, NAME_MAX_LEN, "%s%s", stem, suffix);
+  return MSOAUTH_OK;
+}
+
+/* Whether name is STEM followed by suffix (suffix_len bytes), and, with
+ * exact, nothing more. */
+static int has_stem(const char *name, const char *suffix, int exact) {
+  size_t len = strlen(name), slen = strlen(suffix);
+
+  if (len < STEM_LEN + slen || (exact && len != STEM_LEN + slen))
+    return 0;
+  for (size_t i = 0; i < STEM_LEN; i++) {
+    if (strchr(hex_digits, name[i]) == NULL || name[i] == '\0')
+      return 0;
+  }
+  return memcmp(name + STEM_LEN, suffix, slen) == 0;
+}
+
+/* ------------------------------------------------------------ reading */
+
+/* Checks an opened cache file; returns a reason to ignore it, or NULL. */
+static const char *check_file(int fd, off_t *size_r) {
+  struct stat st;
+
+  if (fstat(fd, &st) != 0)
+    return strerror(errno);
+  if (!S_ISREG(st.st_mode))
+    return "not a regular file";
+  if (st.st_uid != geteuid())
+    return "owned by another user";
+  if (st.st_mode & (S_IRWXG | S_IRWXO))
+    return "accessible by group or others";
+  if (st.st_size > MSOAUTH_CACHE_ENTRY_MAX)
+    return "too large";
+  *size_r = st.st_size;
+  return NULL;
+}
+
+/* Reads exactly size bytes of fd into buf (size + 1 bytes, NUL-terminated);
+ * returns a reason to ignore the file, or NULL. */
+static const char *read_exact(int fd, char *buf, size_t size) {
+  size_t len = 0;
+
+  for (;;) {
+    ssize_t n = read(fd, buf + len, size + 1 - len);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return strerror(errno);
+    if (n == 0)
+      break;
+    len += (size_t)n;
+    if (len > size)
+      return "grew while read";
+  }
+  if (len != size)
+    return "shrank while read";
+  buf[len] = '\0';
+  return NULL;
+}
+
+/*
+ * Reads and parses the entry file name. MSOAUTH_ERR_NOT_FOUND when missing
+ * (silently) or when it cannot be trusted (logged). entry is initialised
+ * here; stored_r as with msoauth_cache_entry_parse.
+ */
+static msoauth_rc read_entry(struct file_cache *fc, const char *name,
+                             const struct msoauth_cache_key *expect,
+                             struct msoauth_cache_entry *entry,
+                             char *stored_r[4], struct msoauth_err *err) {
+  struct msoauth_err perr;
+  const char *why = NULL;
+  char *buf = NULL;
+  off_t size = 0;
+  int fd;
+  msoauth_rc rc = MSOAUTH_ERR_NOT_FOUND;
+
+  msoauth_cache_entry_init(entry);
+  msoauth_err_clear(&perr);
+  /* O_NONBLOCK: a FIFO planted here must not block the reader. */
+  fd = openat(fc->dirfd, name,
+              O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0 && errno == ENOENT)
+    return msoauth_fail(err, MSOAUTH_ERR_NOT_FOUND, "no cache entry");
+  if (fd < 0) {
+    why = errno == ELOOP ? "a symbolic link" : strerror(errno);
+    goto out;
+  }
+  why = check_file(fd, &size);
+  if (why != NULL)
+    goto out;
+  buf = malloc((size_t)size + 1);
+  if (buf == NULL) {
+    rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  why = read_exact(fd, buf, (size_t)size);
+  if (why != NULL)
+    goto out;
+  rc = msoauth_cache_entry_parse(buf, (size_t)size, expect, entry, stored_r,
+                                 &perr);
+  if (rc == MSOAUTH_ERR_PROTOCOL) {
+    why = perr.detail;
+    rc = MSOAUTH_ERR_NOT_FOUND;
+  } else if (rc) {
+    msoauth_fail(err, rc, "%s", perr.detail);
+  }
+out:
+  if (why != NULL) {
+    MSOAUTH_WARN(&fc->log, "cache file %s/%s ignored: %s", fc->dir, name, why);
+    msoauth_fail(err, MSOAUTH_ERR_NOT_FOUND, "cache entry ignored");
+  }
+  if (buf != NULL) {
+    msoauth_wipe(buf, (size_t)size + 1);
+    free(buf);
+  }
+  if (fd >= 0)
+    close(fd);
+  return rc;
+}
+
+static msoauth_rc file_get(void *state, const struct msoauth_cache_key *key,
+                           struct msoauth_cache_entry *entry,
+                           struct msoauth_err *err) {
+  char name[NAME_MAX_LEN];
+  msoauth_rc rc;
+
+  msoauth_cache_entry_init(entry);
+  rc = key_name(key, ".json", name, err);
+  if (rc)
+    return rc;
+  return read_entry(state, name, key, entry, NULL, err);
+}
+
+/* ------------------------------------------------------------ locks */
+
+static void sleep_ms(long long ms) {
+  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+  /* An interrupted sleep is only a shorter poll interval. */
+  nanosleep(&ts, NULL);
+}
+
+/* Polls flock until it succeeds or deadline_ms passes. */
+static msoauth_rc wait_lock(int fd, long long deadline_ms,
+                            struct msoauth_err *err) {
+  long long delay = LOCK_SLEEP_MIN_MS;
+
+  for (;;) {
+    long long now;
+
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+      return MSOAUTH_OK;
+    if (errno == EINTR)
+      continue;
+    if (errno != EWOULDBLOCK)
+      return msoauth_fail(err, MSOAUTH_ERR_IO, "cannot lock a cache entry: %s",
+                          strerror(errno));
+    now = msoauth_now_ms();
+    if (now >= deadline_ms)
+      return msoauth_fail(err, MSOAUTH_ERR_TIMEOUT,
+                          "timed out waiting for the cache entry's lock");
+    sleep_ms(delay < deadline_ms - now ? delay : deadline_ms - now);
+    if (delay < LOCK_SLEEP_MAX_MS)
+      delay *= 2;
+  }
+}
+
+static msoauth_rc file_lock(void *state, const struct msoauth_cache_key *key,
+                            long long deadline_ms, void **lock_r,
+                            struct msoauth_err *err) {
+  struct file_cache *fc = state;
+  struct file_lock *lock = NULL;
+  char name[NAME_MAX_LEN];
+  struct stat st;
+  int fd = -1;
+  msoauth_rc rc;
+
+  *lock_r = NULL;
+  rc = key_name(key, ".lock", name, err);
+  if (rc)
+    return rc;
+  fd = openat(fc->dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "%s/%s: %s", fc->dir, name,
+                      errno == ELOOP ? "a symbolic link" : strerror(errno));
+    goto out;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO,
+                      "%s/%s: not a regular file of uid %ld", fc->dir, name,
+                      (long)geteuid());
+    goto out;
+  }
+  rc = wait_lock(fd, deadline_ms, err);
+  if (rc)
+    goto out;
+  lock = malloc(sizeof(*lock));
+  if (lock == NULL) {
+    rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  lock->fd = fd;
+  fd = -1;
+  *lock_r = lock;
+out:
+  if (fd >= 0)
+    close(fd); /* releases the lock, if taken */
+  return rc;
+}
+
+static void file_unlock(void *state, void *handle) {
+  struct file_lock *lock = handle;
+
+  (void)state;
+  if (lock == NULL)
+    return;
+  flock(lock->fd, LOCK_UN);
+  close(lock->fd);
+  free(lock);
+}
+
+/* ------------------------------------------------------------ writing */
+
+static int write_all(int fd, const char *p, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* A fresh temporary name for stem. */
+static msoauth_rc tmp_name(const char *stem, char name[NAME_MAX_LEN],
+                           struct msoauth_err *err) {
+  unsigned char rnd[8];
+  char hex[2 * sizeof(rnd) + 1];
+
+  if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+    return msoauth_fail(err, MSOAUTH_ERR_IO, "no random bytes");
+  for (size_t i = 0; i < sizeof(rnd); i++) {
+    hex[2 * i] = hex_digits[rnd[i] >> 4];
+    hex[2 * i + 1] = hex_digits[rnd[i] & 0xf];
+  }
+  hex[sizeof(hex) - 1] = '\0';
+  snprintf(name, NAME_MAX_LEN, "%s.tmp.%ld.%s", stem, (long)getpid(), hex);
+  return MSOAUTH_OK;
+}
+
+/* Writes text to the new file tmp, flushed to disk; removes it again on
+ * failure. */
+static msoauth_rc write_tmp(struct file_cache *fc, const char *tmp,
+                            const char *text, struct msoauth_err *err) {
+  int fd, saved;
+  msoauth_rc rc = MSOAUTH_OK;
+
+  fd = openat(fc->dirfd, tmp,
+              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return msoauth_fail(err, MSOAUTH_ERR_IO, "%s/%s: %s", fc->dir, tmp,
+                        strerror(errno));
+  /* The umask may have taken bits; the mode must be exactly 0600. */
+  if (fchmod(fd, 0600) != 0 || write_all(fd, text, strlen(text)) != 0 ||
+      fsync(fd) != 0)
+    rc = MSOAUTH_ERR_IO;
+  saved = errno;
+  if (close(fd) != 0 && !rc) {
+    rc = MSOAUTH_ERR_IO;
+    saved = errno;
+  }
+  if (rc) {
+    unlinkat(fc->dirfd, tmp, 0);
+    return msoauth_fail(err, rc, "%s/%s: %s", fc->dir, tmp, strerror(saved));
+  }
+  return MSOAUTH_OK;
+}
+
+static msoauth_rc file_put(void *state, const struct msoauth_cache_key *key,
+                           const struct msoauth_cache_entry *entry,
+                           struct msoauth_err *err) {
+  struct file_cache *fc = state;
+  char stem[STEM_LEN + 1], name[NAME_MAX_LEN], tmp[NAME_MAX_LEN];
+  char *text = NULL;
+  int created = 0;
+  msoauth_rc rc;
+
+  rc = key_stem(key, stem, err);
+  if (rc)
+    return rc;
+  snprintf(name, sizeof(name), "%s.json", stem);
+  rc = msoauth_cache_entry_format(key, entry, (long long)time(NULL), &text);
+  if (rc) {
+    rc = msoauth_fail(err, rc, "cannot serialise the cache entry");
+    goto out;
+  }
+  rc = tmp_name(stem, tmp, err);
+  if (rc)
+    goto out;
+  rc = write_tmp(fc, tmp, text, err);
+  if (rc)
+    goto out;
+  created = 1;
+  if (renameat(fc->dirfd, tmp, fc->dirfd, name) != 0) {
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "%s/%s: %s", fc->dir, name,
+                      strerror(errno));
+    goto out;
+  }
+  created = 0;
+  /* The rename itself must reach the disk. */
+  if (fsync(fc->dirfd) != 0 && errno != EINVAL)
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", fc->dir, strerror(errno));
+out:
+  /* The old entry stays as it was. */
+  if (created)
+    unlinkat(fc->dirfd, tmp, 0);
+  msoauth_free_wiped(&text);
+  return rc;
+}
+
+static msoauth_rc file_forget(void *state, const struct msoauth_cache_key *key,
+                              struct msoauth_err *err) {
+  struct file_cache *fc = state;
+  char name[NAME_MAX_LEN];
+  msoauth_rc rc;
+
+  rc = key_name(key, ".json", name, err);
+  if (rc)
+    return rc;
+  if (unlinkat(fc->dirfd, name, 0) == 0)
+    return MSOAUTH_OK;
+  if (errno == ENOENT)
+    return msoauth_fail(err, MSOAUTH_ERR_NOT_FOUND, "no cache entry");
+  return msoauth_fail(err, MSOAUTH_ERR_IO, "%s/%s: %s", fc->dir, name,
+                      strerror(errno));
+}
+
+/* ------------------------------------------------------------ listing */
+
+/* Calls fn for the entry file name when it is valid and where its key
+ * says it belongs. */
+static msoauth_rc list_one(struct file_cache *fc, const char *name,
+                           msoauth_cache_list_fn fn, void *arg,
+                           struct msoauth_err *err) {
+  struct msoauth_cache_entry entry;
+  struct msoauth_cache_info info;
+  struct msoauth_cache_key key;
+  char *stored[4] = {NULL, NULL, NULL, NULL};
+  char expected[NAME_MAX_LEN];
+  msoauth_rc rc;
+
+  rc = read_entry(fc, name, NULL, &entry, stored, err);
+  if (rc)
+    goto out;
+  key.authority = stored[0];
+  key.tenant = stored[1];
+  key.client_id = stored[2];
+  key.identity = stored[3];
+  rc = key_name(&key, ".json", expected, err);
+  if (rc)
+    goto out;
+  if (strcmp(expected, name) != 0) {
+    MSOAUTH_WARN(&fc->log, "cache file %s/%s ignored: stored for another key",
+                 fc->dir, name);
+    goto out;
+  }
+  memset(&info, 0, sizeof(info));
+  info.authority = key.authority;
+  info.tenant = key.tenant;
+  info.client_id = key.client_id;
+  info.identity = key.identity;
+  info.has_refresh_token = entry.refresh_token != NULL;
+  info.n_access = entry.n_access;
+  for (size_t i = 0; i < entry.n_access; i++) {
+    info.scopes[i] = entry.access[i].scope;
+    info.expires_at[i] = entry.access[i].expires_at;
+  }
+  info.updated = entry.updated;
+  fn(arg, &info);
+out:
+  msoauth_cache_entry_clear(&entry);
+  for (size_t i = 0; i < 4; i++)
+    free(stored[i]);
+  /* An entry that cannot be trusted is skipped, not fatal. */
+  return rc == MSOAUTH_ERR_NOT_FOUND ? MSOAUTH_OK : rc;
+}
+
+/* Opens the directory for iteration, from its start. */
+static DIR *open_dir(struct file_cache *fc, struct msoauth_err *err) {
+  DIR *d;
+  int fd = dup(fc->dirfd);
+
+  if (fd < 0) {
+    msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", fc->dir, strerror(errno));
+    return NULL;
+  }
+  d = fdopendir(fd);
+  if (d == NULL) {
+    msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", fc->dir, strerror(errno));
+    close(fd);
+    return NULL;
+  }
+  /* The duplicate shares its offset with dirfd, wherever that was left. */
+  rewinddir(d);
+  return d;
+}
+
+static msoauth_rc file_list(void *state, msoauth_cache_list_fn fn, void *arg,
+                            struct msoauth_err *err) {
+  struct file_cache *fc = state;
+  struct dirent *de;
+  DIR *d;
+  msoauth_rc rc = MSOAUTH_OK;
+
+  d = open_dir(fc, err);
+  if (d == NULL)
+    return MSOAUTH_ERR_IO;
+  while (!rc && (de = readdir(d)) != NULL) {
+    if (has_stem(de->d_name, ".json", 1))
+      rc = list_one(fc, de->d_name, fn, arg, err);
+  }
+  closedir(d);
+  return rc;
+}
+
+/* ------------------------------------------------------------ opening */
+
+static void file_close(void *state) {
+  struct file_cache *fc = state;
+
+  if (fc == NULL)
+    return;
+  if (fc->dirfd >= 0)
+    close(fc->dirfd);
+  free(fc->dir);
+  free(fc);
+}
+
+static const struct msoauth_cache_backend file_backend = {
+    .name = "file",
+    .get = file_get,
+    .lock = file_lock,
+    .unlock = file_unlock,
+    .put = file_put,
+    .forget = file_forget,
+    .list = file_list,
+    .close = file_close,
+};
+
+/* Removes temporary files left by writers that died more than
+ * STALE_TMP_SECONDS ago; younger ones may still be in use. */
+static void remove_stale(struct file_cache *fc) {
+  struct dirent *de;
+  struct stat st;
+  time_t now = time(NULL);
+  DIR *d = open_dir(fc, NULL);
+
+  if (d == NULL)
+    return;
+  while ((de = readdir(d)) != NULL) {
+    if (!has_stem(de->d_name, ".tmp.", 0) ||
+        fstatat(fc->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        S_ISDIR(st.st_mode) || st.st_mtime > now - STALE_TMP_SECONDS)
+      continue;
+    if (unlinkat(fc->dirfd, de->d_name, 0) == 0)
+      MSOAUTH_INFO(&fc->log, "removed stale cache file %s/%s", fc->dir,
+                   de->d_name);
+  }
+  closedir(d);
+}
+
+/* Creates dir with mode 0700 when missing; *created_r says whether. */
+static msoauth_rc make_dir(const char *dir, int *created_r,
+                           struct msoauth_err *err) {
+  *created_r = 0;
+  if (mkdir(dir, 0700) == 0) {
+    *created_r = 1;
+    return MSOAUTH_OK;
+  }
+  if (errno == EEXIST)
+    return MSOAUTH_OK;
+  if (errno == ENOENT)
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                        "cache_dir %s: its parent directory does not exist "
+                        "(create it, or set cache_dir)",
+                        dir);
+  return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                      "cache_dir %s: cannot create: %s", dir, strerror(errno));
+}
+
+/* Opens dir without following a symlink, and checks it is ours alone. */
+static msoauth_rc open_checked(const char *dir, int created, int *fd_r,
+                               struct msoauth_err *err) {
+  struct stat st;
+  int fd;
+
+  *fd_r = -1;
+  fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  /* Linux says ENOTDIR for a symlink opened with O_DIRECTORY | O_NOFOLLOW;
+   * lstat tells which, for the message only. */
+  if (fd < 0 && (errno == ELOOP || (errno == ENOTDIR && lstat(dir, &st) == 0 &&
+                                    S_ISLNK(st.st_mode))))
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                        "cache_dir %s is a symbolic link (set cache_dir to "
+                        "the real directory)",
+                        dir);
+  if (fd < 0 && errno == ENOTDIR)
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                        "cache_dir %s is not a directory (remove it, or set "
+                        "cache_dir)",
+                        dir);
+  if (fd < 0)
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG, "cache_dir %s: %s", dir,
+                        strerror(errno));
+  /* The umask may have taken bits from a directory made just now. */
+  if (created && fchmod(fd, 0700) != 0) {
+    close(fd);
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG, "cache_dir %s: %s", dir,
+                        strerror(errno));
+  }
+  if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    close(fd);
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                        "cache_dir %s is not a directory", dir);
+  }
+  if (st.st_uid != geteuid()) {
+    close(fd);
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                        "cache_dir %s is owned by uid %ld, not by uid %ld "
+                        "(run: chown %ld %s)",
+                        dir, (long)st.st_uid, (long)geteuid(), (long)geteuid(),
+                        dir);
+  }
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    close(fd);
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                        "cache_dir %s is accessible by group or others "
+                        "(run: chmod 700 %s)",
+                        dir, dir);
+  }
+  *fd_r = fd;
+  return MSOAUTH_OK;
+}
+
+msoauth_rc msoauth_cache_open(const struct msoauth_config *cfg,
+                              const struct msoauth_log *log,
+                              struct msoauth_cache **cache_r,
+                              struct msoauth_err *err) {
+  struct file_cache *fc = NULL;
+  const char *dir = cfg->cache_dir;
+  int created = 0;
+  msoauth_rc rc;
+
+  *cache_r = NULL;
+  if (dir == NULL || dir[0] != '/')
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                        "cache_dir must be an absolute path");
+  fc = calloc(1, sizeof(*fc));
+  if (fc == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  fc->dirfd = -1;
+  if (log != NULL)
+    fc->log = *log;
+  fc->dir = strdup(dir);
+  if (fc->dir == NULL) {
+    rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+    goto out;
+  }
+  rc = make_dir(dir, &created, err);
+  if (!rc)
+    rc = open_checked(dir, created, &fc->dirfd, err);
+  if (rc)
+    goto out;
+  remove_stale(fc);
+  rc = msoauth_cache_open_backend(&file_backend, fc, log, cache_r);
+  fc = NULL; /* taken, even on failure */
+  if (rc)
+    msoauth_fail(err, rc, "out of memory");
+out:
+  file_close(fc);
+  return rc;
+}
