@@ -265,6 +265,7 @@ static void test_json_readers(void **state) {
   assert_string_equal(msoauth_secret_value(tok), "t0ken");
   /* json-c's own copy was wiped. */
   assert_null(strstr(json_object_to_json_string(root), "t0ken"));
+  msoauth_secret_free(&tok);
   assert_int_equal(msoauth_json_take_secret(root, "n", &tok),
                    MSOAUTH_ERR_PROTOCOL);
   assert_null(tok);
