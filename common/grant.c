@@ -1,0 +1,413 @@
+/*
+ * grant.c - OAuth 2.0 grants against the Microsoft identity platform.
+ *
+ * Each grant builds a form, authenticates the client, sends one request (with
+ * the retries http.c makes) and reads the answer: tokens on 200, a typed
+ * Entra error otherwise. Nothing here keeps state between calls.
+ */
+#include "config_build.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "entra_error.h"
+#include "grant.h"
+#include "json.h"
+
+#define GRANT_TYPE_DEVICE_CODE "urn:ietf:params:oauth:grant-type:device_code"
+#define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+/* The device-code flow's limits: Microsoft gives 900 s and 5 s. */
+#define DEVICE_EXPIRES_MAX 3600
+#define DEVICE_INTERVAL_DEFAULT 5
+#define DEVICE_INTERVAL_MAX 60
+
+msoauth_rc msoauth_client_init(struct msoauth_client *client,
+                               const struct msoauth_config *cfg,
+                               const struct msoauth_log *log,
+                               struct msoauth_err *err) {
+  msoauth_rc rc;
+
+  memset(client, 0, sizeof(*client));
+  client->cfg = cfg;
+  client->log = log;
+  rc = msoauth_http_new(cfg, log, &client->http, err);
+  if (!rc && cfg->client_certificate_file != NULL)
+    rc = msoauth_signer_load(cfg->client_certificate_file, cfg->client_key_file,
+                             &client->signer, err);
+  if (rc)
+    msoauth_client_cleanup(client);
+  return rc;
+}
+
+void msoauth_client_cleanup(struct msoauth_client *client) {
+  msoauth_http_free(&client->http);
+  msoauth_signer_free(&client->signer);
+}
+
+msoauth_rc msoauth_client_endpoint(const struct msoauth_client *client,
+                                   const char *what, char **url_r) {
+  struct msoauth_buf url;
+  msoauth_rc rc;
+
+  msoauth_buf_init(&url, 4096, 0);
+  rc = msoauth_buf_addf(&url, "%s/%s/oauth2/v2.0/%s", client->cfg->authority,
+                        client->cfg->tenant, what);
+  *url_r = rc ? NULL : msoauth_buf_take(&url);
+  return rc;
+}
+
+void msoauth_tokens_clear(struct msoauth_tokens *tokens) {
+  msoauth_secret_free(&tokens->access_token);
+  msoauth_secret_free(&tokens->refresh_token);
+  msoauth_secret_free(&tokens->id_token);
+  free(tokens->scope);
+  memset(tokens, 0, sizeof(*tokens));
+}
+
+void msoauth_device_code_clear(struct msoauth_device_code *dc) {
+  free(dc->user_code);
+  msoauth_secret_free(&dc->device_code);
+  free(dc->verification_uri);
+  free(dc->message);
+  memset(dc, 0, sizeof(*dc));
+}
+
+/* A token is framed into XOAUTH2 and HTTP headers: printable ASCII only. */
+static int token_printable(const struct msoauth_secret *token) {
+  const char *s = msoauth_secret_value(token);
+
+  for (size_t i = 0; i < msoauth_secret_len(token); i++)
+    if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+      return 0;
+  return 1;
+}
+
+/* Reads token_type, expires_in and scope of a token answer. */
+static msoauth_rc parse_token_fields(struct json_object *root, long long now,
+                                     struct msoauth_tokens *tokens,
+                                     struct msoauth_err *err) {
+  const char *type, *scope;
+  long long expires_in;
+  int bad = 0;
+
+  type = msoauth_json_string(root, "token_type", &bad);
+  if (type == NULL || strcasecmp(type, "Bearer") != 0)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "token answer without token_type Bearer");
+  if (msoauth_json_int(root, "expires_in", &expires_in) != MSOAUTH_OK ||
+      expires_in <= 0 || expires_in > MSOAUTH_EXPIRES_IN_MAX)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "token answer without a plausible expires_in");
+  tokens->expires_at = now + expires_in;
+  scope = msoauth_json_string(root, "scope", &bad);
+  if (bad)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "token answer with a malformed scope");
+  if (scope != NULL && (tokens->scope = strdup(scope)) == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  return MSOAUTH_OK;
+}
+
+/* Moves the three tokens out of the answer, wiping json-c's copies. */
+static msoauth_rc take_tokens(struct json_object *root,
+                              struct msoauth_tokens *tokens,
+                              struct msoauth_err *err) {
+  msoauth_rc rc;
+
+  rc = msoauth_json_take_secret(root, "access_token", &tokens->access_token);
+  if (!rc)
+    rc = msoauth_json_take_secret(root, "refresh_token",
+                                  &tokens->refresh_token);
+  if (!rc)
+    rc = msoauth_json_take_secret(root, "id_token", &tokens->id_token);
+  if (rc)
+    return msoauth_fail(err, rc, "token answer with a malformed token");
+  if (tokens->access_token == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "token answer without access_token");
+  if (!token_printable(tokens->access_token) ||
+      (tokens->refresh_token != NULL && !token_printable(tokens->refresh_token)))
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "token answer with characters a token cannot hold");
+  return MSOAUTH_OK;
+}
+
+msoauth_rc msoauth_token_response_parse(const char *body, size_t len,
+                                        long long now,
+                                        struct msoauth_tokens *tokens,
+                                        struct msoauth_err *err) {
+  struct json_object *root;
+  msoauth_rc rc;
+
+  memset(tokens, 0, sizeof(*tokens));
+  root = msoauth_json_parse(body, len);
+  if (!json_object_is_type(root, json_type_object)) {
+    json_object_put(root);
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "the token answer is not a JSON object");
+  }
+  rc = take_tokens(root, tokens, err);
+  if (!rc)
+    rc = parse_token_fields(root, now, tokens, err);
+  json_object_put(root);
+  if (rc)
+    msoauth_tokens_clear(tokens);
+  return rc;
+}
+
+/* Adds client_id and the client's credential for a request to url. */
+static msoauth_rc add_client_auth(struct msoauth_client *client,
+                                  struct msoauth_buf *form, const char *url,
+                                  struct msoauth_err *err) {
+  const struct msoauth_config *cfg = client->cfg;
+  struct msoauth_secret *assertion = NULL;
+  msoauth_rc rc;
+
+  rc = msoauth_form_add(form, "client_id", cfg->client_id);
+  if (!rc && cfg->client_secret != NULL)
+    rc = msoauth_form_add(form, "client_secret",
+                          msoauth_secret_value(cfg->client_secret));
+  if (rc)
+    return msoauth_fail(err, rc, "cannot build the request");
+  if (client->signer == NULL)
+    return MSOAUTH_OK;
+  rc = msoauth_signer_assertion(client->signer, cfg->client_id, url,
+                                (long long)time(NULL), &assertion, err);
+  if (rc)
+    return rc;
+  rc = msoauth_form_add(form, "client_assertion_type", ASSERTION_TYPE);
+  if (!rc)
+    rc = msoauth_form_add(form, "client_assertion",
+                          msoauth_secret_value(assertion));
+  msoauth_secret_free(&assertion);
+  if (rc)
+    return msoauth_fail(err, rc, "cannot build the request");
+  return MSOAUTH_OK;
+}
+
+/* POSTs form to the endpoint `what`; on 200 hands the body to the caller,
+ * else turns the answer into a typed error. */
+static msoauth_rc post(struct msoauth_client *client, const char *url,
+                       struct msoauth_buf *form, long long deadline_ms,
+                       struct msoauth_http_response *resp,
+                       struct msoauth_err *err) {
+  msoauth_rc rc;
+
+  rc = msoauth_http_request(client->http, url, form, deadline_ms, resp, err);
+  if (rc)
+    return rc;
+  if (resp->status == 200)
+    return MSOAUTH_OK;
+  return msoauth_entra_error(resp->status, msoauth_buf_str(&resp->body),
+                             resp->body.len, err);
+}
+
+/* Completes form with the client's credential, POSTs it to the token
+ * endpoint and reads the tokens. Frees form. */
+static msoauth_rc token_request(struct msoauth_client *client,
+                                struct msoauth_buf *form, long long deadline_ms,
+                                struct msoauth_tokens *tokens,
+                                struct msoauth_err *err) {
+  struct msoauth_http_response resp;
+  char *url = NULL;
+  msoauth_rc rc;
+
+  memset(tokens, 0, sizeof(*tokens));
+  memset(&resp, 0, sizeof(resp));
+  rc = msoauth_client_endpoint(client, "token", &url);
+  if (rc) {
+    msoauth_fail(err, rc, "out of memory");
+    goto out;
+  }
+  rc = add_client_auth(client, form, url, err);
+  if (!rc)
+    rc = post(client, url, form, deadline_ms, &resp, err);
+  if (!rc)
+    rc = msoauth_token_response_parse(msoauth_buf_str(&resp.body),
+                                      resp.body.len, (long long)time(NULL),
+                                      tokens, err);
+out:
+  msoauth_http_response_free(&resp);
+  msoauth_buf_free(form);
+  free(url);
+  return rc;
+}
+
+/* Starts a form with grant_type and scope. */
+static msoauth_rc form_start(struct msoauth_buf *form, const char *grant_type,
+                             const char *scope) {
+  msoauth_rc rc;
+
+  msoauth_buf_init(form, MSOAUTH_HTTP_FORM_MAX, 1);
+  rc = msoauth_form_add(form, "grant_type", grant_type);
+  if (!rc && scope != NULL)
+    rc = msoauth_form_add(form, "scope", scope);
+  return rc;
+}
+
+msoauth_rc msoauth_grant_password(struct msoauth_client *client,
+                                  const char *username,
+                                  const struct msoauth_secret *password,
+                                  const char *scope, long long deadline_ms,
+                                  struct msoauth_tokens *tokens,
+                                  struct msoauth_err *err) {
+  struct msoauth_buf form;
+  msoauth_rc rc;
+
+  memset(tokens, 0, sizeof(*tokens));
+  rc = form_start(&form, "password", scope);
+  if (!rc)
+    rc = msoauth_form_add(&form, "username", username);
+  if (!rc)
+    rc = msoauth_form_add(&form, "password", msoauth_secret_value(password));
+  if (rc)
+    return msoauth_fail(err, rc, "cannot build the request");
+  MSOAUTH_DEBUG(client->log, "ROPC for %s", username);
+  return token_request(client, &form, deadline_ms, tokens, err);
+}
+
+msoauth_rc msoauth_grant_client_credentials(struct msoauth_client *client,
+                                            const char *scope,
+                                            long long deadline_ms,
+                                            struct msoauth_tokens *tokens,
+                                            struct msoauth_err *err) {
+  struct msoauth_buf form;
+  msoauth_rc rc;
+
+  memset(tokens, 0, sizeof(*tokens));
+  rc = form_start(&form, "client_credentials", scope);
+  if (rc)
+    return msoauth_fail(err, rc, "cannot build the request");
+  MSOAUTH_DEBUG(client->log, "client credentials for %s",
+                client->cfg->client_id);
+  return token_request(client, &form, deadline_ms, tokens, err);
+}
+
+msoauth_rc msoauth_grant_refresh(struct msoauth_client *client,
+                                 const struct msoauth_secret *refresh_token,
+                                 const char *scope, long long deadline_ms,
+                                 struct msoauth_tokens *tokens,
+                                 struct msoauth_err *err) {
+  struct msoauth_buf form;
+  msoauth_rc rc;
+
+  memset(tokens, 0, sizeof(*tokens));
+  rc = form_start(&form, "refresh_token", scope);
+  if (!rc)
+    rc = msoauth_form_add(&form, "refresh_token",
+                          msoauth_secret_value(refresh_token));
+  if (rc)
+    return msoauth_fail(err, rc, "cannot build the request");
+  MSOAUTH_DEBUG(client->log, "refresh token grant");
+  return token_request(client, &form, deadline_ms, tokens, err);
+}
+
+/* Copies the string member key, which must be present. */
+static msoauth_rc dup_member(struct json_object *root, const char *key,
+                             char **value_r, struct msoauth_err *err) {
+  int bad = 0;
+  const char *value = msoauth_json_string(root, key, &bad);
+
+  if (value == NULL || *value == '\0')
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "device code answer without %s", key);
+  *value_r = strdup(value);
+  if (*value_r == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  return MSOAUTH_OK;
+}
+
+static msoauth_rc parse_device_code(const char *body, size_t len,
+                                    struct msoauth_device_code *dc,
+                                    struct msoauth_err *err) {
+  struct json_object *root = msoauth_json_parse(body, len);
+  long long expires_in = 0, interval = DEVICE_INTERVAL_DEFAULT;
+  msoauth_rc rc;
+
+  if (!json_object_is_type(root, json_type_object)) {
+    json_object_put(root);
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                        "the device code answer is not a JSON object");
+  }
+  rc = msoauth_json_take_secret(root, "device_code", &dc->device_code);
+  if (!rc && dc->device_code == NULL)
+    rc = MSOAUTH_ERR_PROTOCOL;
+  if (rc)
+    msoauth_fail(err, rc, "device code answer without device_code");
+  if (!rc)
+    rc = dup_member(root, "user_code", &dc->user_code, err);
+  if (!rc)
+    rc = dup_member(root, "verification_uri", &dc->verification_uri, err);
+  if (!rc)
+    rc = dup_member(root, "message", &dc->message, err);
+  if (!rc && (msoauth_json_int(root, "expires_in", &expires_in) != MSOAUTH_OK ||
+              expires_in <= 0 || expires_in > DEVICE_EXPIRES_MAX))
+    rc = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                      "device code answer without a plausible expires_in");
+  if (!rc && msoauth_json_int(root, "interval", &interval) == MSOAUTH_ERR_PROTOCOL)
+    rc = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
+                      "device code answer with a malformed interval");
+  json_object_put(root);
+  if (rc)
+    return rc;
+  if (interval < 1 || interval > DEVICE_INTERVAL_MAX)
+    interval = DEVICE_INTERVAL_DEFAULT;
+  dc->interval = (long)interval;
+  dc->expires_at = (long long)time(NULL) + expires_in;
+  return MSOAUTH_OK;
+}
+
+msoauth_rc msoauth_grant_device_start(struct msoauth_client *client,
+                                      const char *scope, long long deadline_ms,
+                                      struct msoauth_device_code *dc,
+                                      struct msoauth_err *err) {
+  struct msoauth_http_response resp;
+  struct msoauth_buf form;
+  char *url = NULL;
+  msoauth_rc rc;
+
+  memset(dc, 0, sizeof(*dc));
+  memset(&resp, 0, sizeof(resp));
+  msoauth_buf_init(&form, MSOAUTH_HTTP_FORM_MAX, 1);
+  rc = msoauth_client_endpoint(client, "devicecode", &url);
+  /* The device authorization endpoint takes no client credential. */
+  if (!rc)
+    rc = msoauth_form_add(&form, "client_id", client->cfg->client_id);
+  if (!rc)
+    rc = msoauth_form_add(&form, "scope", scope);
+  if (rc) {
+    msoauth_fail(err, rc, "cannot build the request");
+    goto out;
+  }
+  rc = post(client, url, &form, deadline_ms, &resp, err);
+  if (!rc)
+    rc = parse_device_code(msoauth_buf_str(&resp.body), resp.body.len, dc, err);
+out:
+  if (rc)
+    msoauth_device_code_clear(dc);
+  msoauth_http_response_free(&resp);
+  msoauth_buf_free(&form);
+  free(url);
+  return rc;
+}
+
+msoauth_rc msoauth_grant_device_poll(struct msoauth_client *client,
+                                     const struct msoauth_device_code *dc,
+                                     long long deadline_ms,
+                                     struct msoauth_tokens *tokens,
+                                     struct msoauth_err *err) {
+  struct msoauth_buf form;
+  msoauth_rc rc;
+
+  memset(tokens, 0, sizeof(*tokens));
+  rc = form_start(&form, GRANT_TYPE_DEVICE_CODE, NULL);
+  if (!rc)
+    rc = msoauth_form_add(&form, "device_code",
+                          msoauth_secret_value(dc->device_code));
+  if (rc)
+    return msoauth_fail(err, rc, "cannot build the request");
+  return token_request(client, &form, deadline_ms, tokens, err);
+}

@@ -1,0 +1,395 @@
+/*
+ * token.c - a token for (profile, identity, secret): rules, cache, grant.
+ *
+ * The identity rules decide first, without a request. Then the cache: a
+ * valid access token is used as it is; a stale or missing one is acquired
+ * under the entry's lock after reading the entry again, so processes that
+ * race make one request between them.
+ */
+#include "config_build.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "identity.h"
+#include "jwt.h"
+#include "token.h"
+#include "verifier.h"
+
+/* Who the request is for and under which cache key its tokens are kept. */
+struct request {
+  char *identity;             /* normalised user or target mailbox */
+  const char *subject;        /* who signs in: identity, the service
+                                 account, or NULL (app) */
+  struct msoauth_cache_key key;
+  const struct msoauth_secret *secret;
+  long long deadline_ms;
+};
+
+msoauth_rc msoauth_ctx_new(const struct msoauth_config *cfg,
+                           const struct msoauth_log *log,
+                           struct msoauth_ctx **ctx_r,
+                           struct msoauth_err *err) {
+  struct msoauth_ctx *ctx;
+  msoauth_rc rc;
+
+  *ctx_r = NULL;
+  ctx = calloc(1, sizeof(*ctx));
+  if (ctx == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  ctx->cfg = cfg;
+  ctx->log = log;
+  rc = msoauth_client_init(&ctx->client, cfg, log, err);
+  if (rc) {
+    free(ctx);
+    return rc;
+  }
+  /* A caller that hands over its own tokens needs no cache. */
+  if (cfg->auth != MSOAUTH_AUTH_TOKEN)
+    rc = msoauth_cache_open(cfg, log, &ctx->cache, err);
+  if (rc) {
+    msoauth_ctx_free(&ctx);
+    return rc;
+  }
+  *ctx_r = ctx;
+  return MSOAUTH_OK;
+}
+
+void msoauth_ctx_free(struct msoauth_ctx **ctx) {
+  if (ctx == NULL || *ctx == NULL)
+    return;
+  msoauth_client_cleanup(&(*ctx)->client);
+  msoauth_cache_close(&(*ctx)->cache);
+  free(*ctx);
+  *ctx = NULL;
+}
+
+void msoauth_token_clear(struct msoauth_token *token) {
+  free(token->identity);
+  msoauth_secret_free(&token->access_token);
+  memset(token, 0, sizeof(*token));
+}
+
+/* Applies the identity rules and sets the cache key of the request. */
+static msoauth_rc request_init(struct msoauth_ctx *ctx, struct request *req,
+                               const char *user, size_t len,
+                               struct msoauth_err *err) {
+  const struct msoauth_config *cfg = ctx->cfg;
+  msoauth_rc rc;
+
+  rc = msoauth_identity_normalize(cfg, user, len, &req->identity, err);
+  if (!rc && cfg->auth == MSOAUTH_AUTH_SERVICE_ACCOUNT)
+    rc = msoauth_identity_check_service(cfg, req->identity, err);
+  if (rc)
+    return rc;
+  switch (cfg->auth) {
+  case MSOAUTH_AUTH_SERVICE_ACCOUNT:
+    req->subject = cfg->service_account;
+    break;
+  case MSOAUTH_AUTH_APP:
+    req->subject = NULL;
+    break;
+  default:
+    req->subject = req->identity;
+  }
+  req->key.authority = cfg->authority;
+  req->key.tenant = cfg->tenant;
+  req->key.client_id = cfg->client_id;
+  req->key.identity =
+      req->subject != NULL ? req->subject : MSOAUTH_CACHE_APP_IDENTITY;
+  req->deadline_ms = msoauth_now_ms() + cfg->timeout * 1000;
+  return MSOAUTH_OK;
+}
+
+/* With auth = password, cached tokens serve only the password they were
+ * obtained with. */
+static int password_matches(const struct msoauth_ctx *ctx,
+                            const struct request *req,
+                            const struct msoauth_cache_entry *entry) {
+  if (ctx->cfg->auth != MSOAUTH_AUTH_PASSWORD)
+    return 1;
+  return entry->password_verifier != NULL &&
+         msoauth_verifier_check(entry->password_verifier, req->secret) ==
+             MSOAUTH_OK;
+}
+
+/* Fills tok from a valid cached access token; MSOAUTH_ERR_NOT_FOUND when
+ * the entry has none usable. */
+static msoauth_rc from_entry(struct msoauth_ctx *ctx, const struct request *req,
+                             const struct msoauth_cache_entry *entry,
+                             struct msoauth_token *tok) {
+  const struct msoauth_cache_token *hit;
+
+  hit = msoauth_cache_entry_find(entry, ctx->cfg->scope, (long long)time(NULL),
+                                 ctx->cfg->refresh_margin);
+  if (hit == NULL || !password_matches(ctx, req, entry))
+    return MSOAUTH_ERR_NOT_FOUND;
+  if (msoauth_secret_dup(hit->token, &tok->access_token) != MSOAUTH_OK)
+    return MSOAUTH_ERR_NOMEM;
+  tok->expires_at = hit->expires_at;
+  tok->from_cache = 1;
+  return MSOAUTH_OK;
+}
+
+/* The first grant that applies when there is no usable refresh token. */
+static msoauth_rc first_grant(struct msoauth_ctx *ctx,
+                              const struct request *req,
+                              struct msoauth_tokens *tokens,
+                              struct msoauth_err *err) {
+  const struct msoauth_config *cfg = ctx->cfg;
+
+  switch (cfg->auth) {
+  case MSOAUTH_AUTH_PASSWORD:
+    return msoauth_grant_password(&ctx->client, req->subject, req->secret,
+                                  cfg->scope, req->deadline_ms, tokens, err);
+  case MSOAUTH_AUTH_SERVICE_ACCOUNT:
+    if (cfg->service_account_password == NULL)
+      return msoauth_fail(err, MSOAUTH_ERR_NOT_FOUND,
+                          "no refresh token for %s in the cache and no "
+                          "service_account_password_file: run "
+                          "`msoauth login %s`",
+                          req->subject, req->subject);
+    return msoauth_grant_password(&ctx->client, req->subject,
+                                  cfg->service_account_password, cfg->scope,
+                                  req->deadline_ms, tokens, err);
+  case MSOAUTH_AUTH_APP:
+    return msoauth_grant_client_credentials(&ctx->client, cfg->scope,
+                                            req->deadline_ms, tokens, err);
+  case MSOAUTH_AUTH_REFRESH:
+  default:
+    return msoauth_fail(err, MSOAUTH_ERR_NOT_FOUND,
+                        "no refresh token for %s in the cache: run "
+                        "`msoauth login %s`",
+                        req->subject, req->subject);
+  }
+}
+
+/* Asks the identity platform: the refresh token when there is one the
+ * caller may use, else the first grant. */
+static msoauth_rc acquire(struct msoauth_ctx *ctx, const struct request *req,
+                          const struct msoauth_cache_entry *entry,
+                          struct msoauth_tokens *tokens,
+                          struct msoauth_err *err) {
+  msoauth_rc rc;
+
+  if (entry->refresh_token != NULL && password_matches(ctx, req, entry)) {
+    rc = msoauth_grant_refresh(&ctx->client, entry->refresh_token,
+                               ctx->cfg->scope, req->deadline_ms, tokens, err);
+    if (rc != MSOAUTH_ERR_GRANT_EXPIRED ||
+        ctx->cfg->auth == MSOAUTH_AUTH_REFRESH)
+      return rc;
+    MSOAUTH_INFO(ctx->log, "the refresh token of %s expired; signing in again",
+                 req->subject);
+  }
+  return first_grant(ctx, req, tokens, err);
+}
+
+/* Rule 3 on the identity the new tokens name; sets tok->identity. */
+static msoauth_rc check_identity(struct msoauth_ctx *ctx,
+                                 const struct request *req,
+                                 const struct msoauth_tokens *tokens,
+                                 struct msoauth_token *tok,
+                                 struct msoauth_err *err) {
+  struct msoauth_claims claims;
+  const struct msoauth_secret *jwt =
+      tokens->id_token != NULL ? tokens->id_token : tokens->access_token;
+  char *named = NULL;
+  msoauth_rc rc;
+
+  /* App-only tokens name no user: they act for the target asked. */
+  if (req->subject == NULL)
+    goto target;
+  if (msoauth_jwt_decode(msoauth_secret_value(jwt), msoauth_secret_len(jwt),
+                         &claims, NULL) != MSOAUTH_OK)
+    memset(&claims, 0, sizeof(claims)); /* opaque token: nothing to check */
+  rc = msoauth_identity_match_token(ctx->cfg, req->subject,
+                                    msoauth_claims_identity(&claims), &named,
+                                    err);
+  msoauth_claims_clear(&claims);
+  if (rc)
+    return rc;
+  if (ctx->cfg->auth != MSOAUTH_AUTH_SERVICE_ACCOUNT) {
+    tok->identity = named;
+    return MSOAUTH_OK;
+  }
+  /* A service account's token acts for the target. */
+  free(named);
+target:
+  tok->identity = strdup(req->identity);
+  if (tok->identity == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  return MSOAUTH_OK;
+}
+
+/* Puts what a grant returned into entry and the cache. */
+static msoauth_rc store(struct msoauth_ctx *ctx, const struct request *req,
+                        struct msoauth_cache_entry *entry,
+                        struct msoauth_tokens *tokens,
+                        struct msoauth_err *err) {
+  long long now = (long long)time(NULL);
+  msoauth_rc rc;
+
+  /* Microsoft rotates refresh tokens on use: keep the newest. */
+  if (tokens->refresh_token != NULL) {
+    msoauth_secret_free(&entry->refresh_token);
+    entry->refresh_token = tokens->refresh_token;
+    tokens->refresh_token = NULL;
+  }
+  if (ctx->cfg->auth == MSOAUTH_AUTH_PASSWORD &&
+      !password_matches(ctx, req, entry)) {
+    msoauth_free_wiped(&entry->password_verifier);
+    rc = msoauth_verifier_make(req->secret, &entry->password_verifier);
+    if (rc)
+      return msoauth_fail(err, rc, "cannot make a password verifier");
+  }
+  rc = msoauth_cache_entry_set(entry, ctx->cfg->scope, tokens->access_token,
+                               tokens->expires_at, now);
+  if (rc)
+    return msoauth_fail(err, rc, "cannot cache the token");
+  entry->updated = now;
+  return msoauth_cache_put(ctx->cache, &req->key, entry, err);
+}
+
+/* Under the entry's lock: read again, then acquire and store. */
+static msoauth_rc get_locked(struct msoauth_ctx *ctx, const struct request *req,
+                             struct msoauth_token *tok,
+                             struct msoauth_err *err) {
+  struct msoauth_cache_entry entry;
+  struct msoauth_tokens tokens;
+  msoauth_rc rc;
+
+  memset(&tokens, 0, sizeof(tokens));
+  rc = msoauth_cache_get(ctx->cache, &req->key, &entry, err);
+  if (rc && rc != MSOAUTH_ERR_NOT_FOUND)
+    goto out;
+  if (from_entry(ctx, req, &entry, tok) == MSOAUTH_OK) {
+    tok->identity = strdup(req->identity);
+    rc = tok->identity != NULL ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
+    goto out;
+  }
+  msoauth_err_clear(err);
+  rc = acquire(ctx, req, &entry, &tokens, err);
+  if (!rc)
+    rc = check_identity(ctx, req, &tokens, tok, err);
+  if (!rc)
+    rc = msoauth_secret_dup(tokens.access_token, &tok->access_token);
+  if (!rc) {
+    tok->expires_at = tokens.expires_at;
+    if (store(ctx, req, &entry, &tokens, err) != MSOAUTH_OK)
+      MSOAUTH_WARN(ctx->log, "could not cache the token of %s: %s",
+                   req->key.identity, err != NULL ? err->detail : "");
+  }
+out:
+  msoauth_tokens_clear(&tokens);
+  msoauth_cache_entry_clear(&entry);
+  return rc;
+}
+
+/* The token, from the cache or the identity platform. */
+static msoauth_rc get_cached(struct msoauth_ctx *ctx, const struct request *req,
+                             struct msoauth_token *tok,
+                             struct msoauth_err *err) {
+  struct msoauth_cache_entry entry;
+  struct msoauth_cache_lock *lock = NULL;
+  msoauth_rc rc;
+
+  rc = msoauth_cache_get(ctx->cache, &req->key, &entry, NULL);
+  if (!rc && from_entry(ctx, req, &entry, tok) == MSOAUTH_OK) {
+    msoauth_cache_entry_clear(&entry);
+    tok->identity = strdup(req->identity);
+    return tok->identity != NULL ? MSOAUTH_OK
+                                 : msoauth_fail(err, MSOAUTH_ERR_NOMEM,
+                                                "out of memory");
+  }
+  msoauth_cache_entry_clear(&entry);
+  rc = msoauth_cache_lock(ctx->cache, &req->key, req->deadline_ms, &lock, err);
+  if (rc)
+    return rc;
+  rc = get_locked(ctx, req, tok, err);
+  msoauth_cache_unlock(&lock);
+  return rc;
+}
+
+/* auth = token: the caller's secret is the access token. */
+static msoauth_rc given_token(const struct request *req,
+                              struct msoauth_token *tok,
+                              struct msoauth_err *err) {
+  const char *s = msoauth_secret_value(req->secret);
+
+  for (size_t i = 0; i < msoauth_secret_len(req->secret); i++)
+    if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+      return msoauth_fail(err, MSOAUTH_ERR_INVALID,
+                          "the access token given holds characters a token "
+                          "cannot hold");
+  tok->identity = strdup(req->identity);
+  if (tok->identity == NULL ||
+      msoauth_secret_dup(req->secret, &tok->access_token) != MSOAUTH_OK)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  return MSOAUTH_OK;
+}
+
+msoauth_rc msoauth_token_get(struct msoauth_ctx *ctx, const char *user,
+                             size_t len, const struct msoauth_secret *secret,
+                             struct msoauth_token *tok,
+                             struct msoauth_err *err) {
+  struct request req;
+  enum msoauth_auth auth = ctx->cfg->auth;
+  msoauth_rc rc;
+
+  memset(tok, 0, sizeof(*tok));
+  memset(&req, 0, sizeof(req));
+  msoauth_err_clear(err);
+  req.secret = secret;
+  rc = request_init(ctx, &req, user, len, err);
+  if (rc)
+    goto out;
+  if ((auth == MSOAUTH_AUTH_PASSWORD || auth == MSOAUTH_AUTH_TOKEN) &&
+      (secret == NULL || msoauth_secret_len(secret) == 0)) {
+    rc = msoauth_fail(err, MSOAUTH_ERR_EMPTY_SECRET, "empty %s for %s",
+                      auth == MSOAUTH_AUTH_TOKEN ? "token" : "password",
+                      req.identity);
+    goto out;
+  }
+  if (auth == MSOAUTH_AUTH_TOKEN)
+    rc = given_token(&req, tok, err);
+  else
+    rc = get_cached(ctx, &req, tok, err);
+  if (!rc)
+    MSOAUTH_INFO(ctx->log, "token for %s %s", tok->identity,
+                 tok->from_cache ? "from the cache" : "acquired");
+out:
+  if (rc)
+    msoauth_token_clear(tok);
+  free(req.identity);
+  return rc;
+}
+
+msoauth_rc msoauth_token_forget(struct msoauth_ctx *ctx, const char *identity,
+                                struct msoauth_err *err) {
+  struct msoauth_cache_entry entry;
+  struct msoauth_cache_lock *lock = NULL;
+  struct request req;
+  msoauth_rc rc;
+
+  memset(&req, 0, sizeof(req));
+  if (ctx->cache == NULL)
+    return MSOAUTH_OK;
+  rc = request_init(ctx, &req, identity, strlen(identity), err);
+  if (!rc)
+    rc = msoauth_cache_lock(ctx->cache, &req.key, req.deadline_ms, &lock, err);
+  if (rc)
+    goto out;
+  rc = msoauth_cache_get(ctx->cache, &req.key, &entry, err);
+  if (!rc) {
+    msoauth_cache_entry_drop(&entry, ctx->cfg->scope);
+    rc = msoauth_cache_put(ctx->cache, &req.key, &entry, err);
+  } else if (rc == MSOAUTH_ERR_NOT_FOUND) {
+    rc = MSOAUTH_OK;
+  }
+  msoauth_cache_entry_clear(&entry);
+  msoauth_cache_unlock(&lock);
+out:
+  free(req.identity);
+  return rc;
+}

@@ -1,0 +1,477 @@
+/*
+ * test_grant.c - every grant against the Entra ID emulator, and the token
+ * answer parser.
+ */
+#include "config_build.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "emu.h"
+#include "grant.h"
+#include "jwt.h"
+
+static struct emu emu;
+
+#define MAIL_SCOPE "https://outlook.office.com/IMAP.AccessAsUser.All offline_access"
+
+static int setup(void **state) {
+  (void)state;
+  return emu_start(&emu, NULL);
+}
+
+static int teardown(void **state) {
+  (void)state;
+  emu_stop(&emu);
+  return 0;
+}
+
+/* A client for the emulator with extra configuration lines. */
+struct fixture {
+  struct msoauth_config *cfg;
+  struct msoauth_client client;
+  struct msoauth_err err;
+  struct msoauth_tokens tokens;
+};
+
+static void fixture_open(struct fixture *f, const char *extra) {
+  const char *path = emu_write_config(&emu, "grant.conf", extra);
+
+  memset(f, 0, sizeof(*f));
+  assert_non_null(path);
+  assert_int_equal(msoauth_config_load(path, NULL, NULL, 0, 0, NULL, &f->cfg,
+                                       &f->err),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_client_init(&f->client, f->cfg, NULL, &f->err),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_reset(&emu), 0);
+}
+
+static void fixture_close(struct fixture *f) {
+  msoauth_tokens_clear(&f->tokens);
+  msoauth_client_cleanup(&f->client);
+  msoauth_config_free(&f->cfg);
+}
+
+static long long deadline(void) { return msoauth_now_ms() + 10000; }
+
+static msoauth_rc ropc(struct fixture *f, const char *user, const char *pw) {
+  struct msoauth_secret *secret = NULL;
+  msoauth_rc rc;
+
+  assert_int_equal(msoauth_secret_from_str(pw, &secret), MSOAUTH_OK);
+  msoauth_tokens_clear(&f->tokens);
+  rc = msoauth_grant_password(&f->client, user, secret, MAIL_SCOPE " openid",
+                              deadline(), &f->tokens, &f->err);
+  msoauth_secret_free(&secret);
+  return rc;
+}
+
+/* The identity a JWT names. */
+static void assert_names(const struct msoauth_secret *jwt, const char *who) {
+  struct msoauth_claims claims;
+
+  assert_int_equal(msoauth_jwt_decode(msoauth_secret_value(jwt),
+                                      msoauth_secret_len(jwt), &claims, NULL),
+                   MSOAUTH_OK);
+  assert_string_equal(msoauth_claims_identity(&claims), who);
+  msoauth_claims_clear(&claims);
+}
+
+static void test_ropc_success(void **state) {
+  struct fixture f;
+  long long now = (long long)time(NULL);
+
+  (void)state;
+  fixture_open(&f, NULL);
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_non_null(f.tokens.access_token);
+  assert_non_null(f.tokens.refresh_token);
+  assert_non_null(f.tokens.id_token);
+  assert_in_range(f.tokens.expires_at, now + 3500, now + 3700);
+  assert_names(f.tokens.access_token, "alice@contoso.com");
+  assert_names(f.tokens.id_token, "alice@contoso.com");
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  assert_int_equal(emu_count(&emu, "user:alice@contoso.com"), 1);
+  fixture_close(&f);
+}
+
+/* Form encoding: & = + % ; quotes, a space and UTF-8 survive the trip. */
+static void test_ropc_tricky_password(void **state) {
+  struct fixture f;
+
+  (void)state;
+  fixture_open(&f, NULL);
+  assert_int_equal(ropc(&f, "bob@contoso.com", EMU_BOB_PASSWORD), MSOAUTH_OK);
+  assert_int_equal(ropc(&f, "bob@contoso.com", "p&ss=w+rd%;'\" un"),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  fixture_close(&f);
+}
+
+/* An alias signs in, and the token names the primary address. */
+static void test_ropc_alias_names_primary(void **state) {
+  struct fixture f;
+
+  (void)state;
+  fixture_open(&f, NULL);
+  assert_int_equal(ropc(&f, "alice.smith@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_names(f.tokens.access_token, "alice@contoso.com");
+  fixture_close(&f);
+}
+
+struct user_case {
+  const char *user;
+  const char *password;
+  msoauth_rc rc;
+  long aadsts;
+};
+
+static const struct user_case user_cases[] = {
+    {"alice@contoso.com", "Not-Alices-Pw9", MSOAUTH_ERR_BAD_CREDENTIALS, 50126},
+    {"nobody@contoso.com", "Password1!", MSOAUTH_ERR_NO_USER, 50034},
+    {"locked@contoso.com", "Password1!", MSOAUTH_ERR_LOCKED, 50053},
+    {"disabled@contoso.com", "Password1!", MSOAUTH_ERR_DISABLED, 50057},
+    {"expired@contoso.com", "Password1!", MSOAUTH_ERR_PASSWORD_EXPIRED, 50055},
+    {"mfa@contoso.com", "Password1!", MSOAUTH_ERR_MFA_REQUIRED, 50076},
+    {"mfareg@contoso.com", "Password1!", MSOAUTH_ERR_MFA_REQUIRED, 50079},
+    {"extmfa@contoso.com", "Password1!", MSOAUTH_ERR_MFA_REQUIRED, 50158},
+    {"ca@contoso.com", "Password1!", MSOAUTH_ERR_CONDITIONAL_ACCESS, 53003},
+    /* The flags speak only once the password is right. */
+    {"mfa@contoso.com", "Not-Mfas-Pw9", MSOAUTH_ERR_BAD_CREDENTIALS, 50126},
+};
+
+static void test_ropc_user_errors(void **state) {
+  struct fixture f;
+
+  (void)state;
+  fixture_open(&f, NULL);
+  for (size_t i = 0; i < sizeof(user_cases) / sizeof(user_cases[0]); i++) {
+    const struct user_case *c = &user_cases[i];
+
+    assert_int_equal(ropc(&f, c->user, c->password), c->rc);
+    assert_int_equal(f.err.aadsts, c->aadsts);
+    assert_null(f.tokens.access_token);
+    /* The detail names the code and never echoes the password. */
+    assert_non_null(strstr(f.err.detail, "AADSTS"));
+    assert_null(strstr(f.err.detail, c->password));
+  }
+  fixture_close(&f);
+}
+
+struct client_case {
+  const char *extra;
+  msoauth_rc rc;
+  long aadsts;
+};
+
+static void test_client_errors(void **state) {
+  static const struct client_case cases[] = {
+      {"client_id = 99999999-9999-9999-9999-999999999999\n",
+       MSOAUTH_ERR_CLIENT_CONFIG, 700016},
+      {"client_id = " EMU_UNCONSENTED_CLIENT "\n", MSOAUTH_ERR_CLIENT_CONFIG,
+       65001},
+      {"client_secret = whatever\n", MSOAUTH_ERR_CLIENT_CONFIG, 700025},
+      {"[p]\n", MSOAUTH_ERR_CLIENT_CONFIG, 7000218},
+      {"[p]\nclient_secret = wrong\n", MSOAUTH_ERR_CLIENT_CONFIG, 7000215},
+      {"[p]\ntenant = fabrikam.com\n", MSOAUTH_ERR_CLIENT_CONFIG, 90002},
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *profile = strncmp(cases[i].extra, "[p]", 3) == 0 ? "p" : NULL;
+    const char *path;
+    struct fixture f;
+    char extra[512];
+
+    /* Cases with a profile use the confidential client there. */
+    if (profile != NULL)
+      snprintf(extra, sizeof(extra), "%s%s", cases[i].extra,
+               "client_id = " EMU_SECRET_CLIENT "\n");
+    else
+      snprintf(extra, sizeof(extra), "%s", cases[i].extra);
+    memset(&f, 0, sizeof(f));
+    path = emu_write_config(&emu, "client.conf", extra);
+    assert_int_equal(msoauth_config_load(path, profile, NULL, 0, 0, NULL,
+                                         &f.cfg, &f.err),
+                     MSOAUTH_OK);
+    assert_int_equal(msoauth_client_init(&f.client, f.cfg, NULL, &f.err),
+                     MSOAUTH_OK);
+    assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                     cases[i].rc);
+    assert_int_equal(f.err.aadsts, cases[i].aadsts);
+    fixture_close(&f);
+  }
+}
+
+static void test_client_credentials_secret(void **state) {
+  struct fixture f;
+  struct msoauth_claims claims;
+
+  (void)state;
+  fixture_open(&f, "client_id = " EMU_SECRET_CLIENT "\n"
+                   "client_secret = " EMU_CLIENT_SECRET "\n"
+                   "auth = app\n");
+  assert_int_equal(msoauth_grant_client_credentials(&f.client, f.cfg->scope,
+                                                    deadline(), &f.tokens,
+                                                    &f.err),
+                   MSOAUTH_OK);
+  assert_null(f.tokens.refresh_token);
+  assert_int_equal(msoauth_jwt_decode(
+                       msoauth_secret_value(f.tokens.access_token),
+                       msoauth_secret_len(f.tokens.access_token), &claims, NULL),
+                   MSOAUTH_OK);
+  assert_null(msoauth_claims_identity(&claims));
+  assert_true(claims.n_roles > 0);
+  msoauth_claims_clear(&claims);
+  assert_int_equal(emu_count(&emu, "grant:client_credentials"), 1);
+  fixture_close(&f);
+}
+
+static void test_client_credentials_certificate(void **state) {
+  struct fixture f;
+  char extra[1024];
+
+  (void)state;
+  snprintf(extra, sizeof(extra),
+           "client_id = " EMU_CERT_CLIENT "\n"
+           "client_certificate_file = %s/client-" EMU_CERT_CLIENT ".crt\n"
+           "client_key_file = %s/client-" EMU_CERT_CLIENT ".key\n"
+           "auth = app\n",
+           emu.dir, emu.dir);
+  fixture_open(&f, extra);
+  assert_non_null(f.client.signer);
+  /* Each request carries a fresh assertion: the emulator refuses replays. */
+  for (int i = 0; i < 3; i++) {
+    msoauth_tokens_clear(&f.tokens);
+    assert_int_equal(msoauth_grant_client_credentials(&f.client, f.cfg->scope,
+                                                      deadline(), &f.tokens,
+                                                      &f.err),
+                     MSOAUTH_OK);
+  }
+  /* The certificate authenticates every grant, ROPC included. */
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  fixture_close(&f);
+}
+
+static void test_refresh_rotates_and_revoke(void **state) {
+  struct fixture f;
+  struct msoauth_secret *refresh = NULL;
+
+  (void)state;
+  fixture_open(&f, NULL);
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_secret_dup(f.tokens.refresh_token, &refresh),
+                   MSOAUTH_OK);
+  msoauth_tokens_clear(&f.tokens);
+  assert_int_equal(msoauth_grant_refresh(&f.client, refresh, MAIL_SCOPE,
+                                         deadline(), &f.tokens, &f.err),
+                   MSOAUTH_OK);
+  assert_non_null(f.tokens.refresh_token);
+  assert_false(msoauth_secret_equal(refresh, f.tokens.refresh_token));
+  assert_names(f.tokens.access_token, "alice@contoso.com");
+  assert_int_equal(emu_count(&emu, "grant:refresh_token"), 1);
+
+  assert_int_equal(emu_post(&emu, "/_emu/revoke",
+                            "{\"user\":\"alice@contoso.com\"}"),
+                   0);
+  msoauth_tokens_clear(&f.tokens);
+  assert_int_equal(msoauth_grant_refresh(&f.client, refresh, MAIL_SCOPE,
+                                         deadline(), &f.tokens, &f.err),
+                   MSOAUTH_ERR_GRANT_EXPIRED);
+  assert_int_equal(f.err.aadsts, 50173);
+  msoauth_secret_free(&refresh);
+  fixture_close(&f);
+}
+
+/* Approves, denies or expires the pending device code through the
+ * emulator's control API. */
+static void device_action(const char *user_code, const char *action) {
+  char json[256];
+
+  snprintf(json, sizeof(json),
+           "{\"user_code\":\"%s\",\"action\":\"%s\","
+           "\"user\":\"alice@contoso.com\"}",
+           user_code, action);
+  assert_int_equal(emu_post(&emu, "/_emu/device", json), 0);
+}
+
+static msoauth_rc device_flow(struct fixture *f, const char *action) {
+  struct msoauth_device_code dc;
+  msoauth_rc rc;
+
+  assert_int_equal(msoauth_grant_device_start(&f->client, MAIL_SCOPE,
+                                              deadline(), &dc, &f->err),
+                   MSOAUTH_OK);
+  assert_non_null(dc.user_code);
+  assert_non_null(strstr(dc.message, dc.user_code));
+  assert_non_null(dc.verification_uri);
+  assert_true(dc.interval >= 1);
+  msoauth_tokens_clear(&f->tokens);
+  assert_int_equal(msoauth_grant_device_poll(&f->client, &dc, deadline(),
+                                             &f->tokens, &f->err),
+                   MSOAUTH_ERR_PENDING);
+  device_action(dc.user_code, action);
+  /* Wait out the interval, or the emulator answers slow_down. */
+  sleep((unsigned)dc.interval);
+  rc = msoauth_grant_device_poll(&f->client, &dc, deadline(), &f->tokens,
+                                 &f->err);
+  msoauth_device_code_clear(&dc);
+  return rc;
+}
+
+static void test_device_code(void **state) {
+  struct fixture f;
+
+  (void)state;
+  fixture_open(&f, NULL);
+  assert_int_equal(emu_post(&emu, "/_emu/options", "{\"device_interval\":1}"),
+                   0);
+  assert_int_equal(device_flow(&f, "approve"), MSOAUTH_OK);
+  assert_non_null(f.tokens.refresh_token);
+  assert_names(f.tokens.access_token, "alice@contoso.com");
+  assert_int_equal(device_flow(&f, "deny"), MSOAUTH_ERR_DECLINED);
+  assert_int_equal(device_flow(&f, "expire"), MSOAUTH_ERR_CODE_EXPIRED);
+  fixture_close(&f);
+}
+
+static void test_device_code_slow_down(void **state) {
+  struct fixture f;
+  struct msoauth_device_code dc;
+
+  (void)state;
+  fixture_open(&f, NULL);
+  assert_int_equal(emu_post(&emu, "/_emu/options", "{\"device_interval\":5}"),
+                   0);
+  assert_int_equal(msoauth_grant_device_start(&f.client, MAIL_SCOPE,
+                                              deadline(), &dc, &f.err),
+                   MSOAUTH_OK);
+  assert_int_equal(dc.interval, 5);
+  assert_int_equal(msoauth_grant_device_poll(&f.client, &dc, deadline(),
+                                             &f.tokens, &f.err),
+                   MSOAUTH_ERR_PENDING);
+  assert_int_equal(msoauth_grant_device_poll(&f.client, &dc, deadline(),
+                                             &f.tokens, &f.err),
+                   MSOAUTH_ERR_SLOW_DOWN);
+  msoauth_device_code_clear(&dc);
+  fixture_close(&f);
+}
+
+/* What the client sent, as the emulator saw it. */
+static void test_wire_client_auth(void **state) {
+  struct fixture f;
+  char *seen;
+
+  (void)state;
+  fixture_open(&f, "client_id = " EMU_SECRET_CLIENT "\n"
+                   "client_secret = " EMU_CLIENT_SECRET "\n");
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  seen = emu_get(&emu, "/_emu/requests?last=1");
+  assert_non_null(seen);
+  assert_non_null(strstr(seen, "\"grant_type\":\"password\""));
+  assert_non_null(strstr(seen, "\"client_auth\":\"secret\""));
+  assert_non_null(strstr(seen, "\"username\":\"alice@contoso.com\""));
+  assert_non_null(strstr(seen, "IMAP.AccessAsUser.All offline_access openid"));
+  /* The emulator's log never holds the secret; neither does ours. */
+  assert_null(strstr(seen, EMU_CLIENT_SECRET));
+  free(seen);
+  fixture_close(&f);
+}
+
+struct parse_case {
+  const char *body;
+  msoauth_rc rc;
+};
+
+static void test_token_response_parse(void **state) {
+  static const struct parse_case cases[] = {
+      {"{\"token_type\":\"Bearer\",\"expires_in\":3599,\"access_token\":\"a\"}",
+       MSOAUTH_OK},
+      {"{\"token_type\":\"bearer\",\"expires_in\":\"3599\","
+       "\"access_token\":\"a\",\"refresh_token\":\"r\",\"scope\":\"s\"}",
+       MSOAUTH_OK},
+      {"{\"token_type\":\"Bearer\",\"expires_in\":3599}", MSOAUTH_ERR_PROTOCOL},
+      {"{\"token_type\":\"Bearer\",\"access_token\":\"a\"}",
+       MSOAUTH_ERR_PROTOCOL},
+      {"{\"token_type\":\"MAC\",\"expires_in\":1,\"access_token\":\"a\"}",
+       MSOAUTH_ERR_PROTOCOL},
+      {"{\"expires_in\":1,\"access_token\":\"a\"}", MSOAUTH_ERR_PROTOCOL},
+      {"{\"token_type\":\"Bearer\",\"expires_in\":-5,\"access_token\":\"a\"}",
+       MSOAUTH_ERR_PROTOCOL},
+      {"{\"token_type\":\"Bearer\",\"expires_in\":0,\"access_token\":\"a\"}",
+       MSOAUTH_ERR_PROTOCOL},
+      {"{\"token_type\":\"Bearer\",\"expires_in\":999999999999,"
+       "\"access_token\":\"a\"}",
+       MSOAUTH_ERR_PROTOCOL},
+      {"{\"token_type\":\"Bearer\",\"expires_in\":1.5,\"access_token\":\"a\"}",
+       MSOAUTH_ERR_PROTOCOL},
+      {"{\"token_type\":\"Bearer\",\"expires_in\":60,\"access_token\":42}",
+       MSOAUTH_ERR_PROTOCOL},
+      {"{\"token_type\":\"Bearer\",\"expires_in\":60,\"access_token\":\"\"}",
+       MSOAUTH_ERR_PROTOCOL},
+      {"{\"token_type\":\"Bearer\",\"expires_in\":60,"
+       "\"access_token\":\"a b\"}",
+       MSOAUTH_ERR_PROTOCOL},
+      {"{\"token_type\":\"Bearer\",\"expires_in\":60,"
+       "\"access_token\":\"a\\u0001b\"}",
+       MSOAUTH_ERR_PROTOCOL},
+      {"{\"token_type\":\"Bearer\",\"expires_in\":60,\"access_token\":\"a\","
+       "\"refresh_token\":[]}",
+       MSOAUTH_ERR_PROTOCOL},
+      {"{\"token_type\":\"Bearer\",\"expires_in\":60,\"access_token\":\"a\","
+       "\"scope\":7}",
+       MSOAUTH_ERR_PROTOCOL},
+      {"[]", MSOAUTH_ERR_PROTOCOL},
+      {"{\"token_type\":\"Bearer\"", MSOAUTH_ERR_PROTOCOL},
+      {"", MSOAUTH_ERR_PROTOCOL},
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct msoauth_tokens tokens;
+    struct msoauth_err err;
+    msoauth_rc rc = msoauth_token_response_parse(
+        cases[i].body, strlen(cases[i].body), 1000, &tokens, &err);
+
+    if (rc != cases[i].rc)
+      fail_msg("case %zu: %s gave %d", i, cases[i].body, rc);
+    if (rc == MSOAUTH_OK)
+      assert_true(tokens.expires_at > 1000);
+    else
+      assert_null(tokens.access_token);
+    msoauth_tokens_clear(&tokens);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_token_response_parse),
+      cmocka_unit_test(test_ropc_success),
+      cmocka_unit_test(test_ropc_tricky_password),
+      cmocka_unit_test(test_ropc_alias_names_primary),
+      cmocka_unit_test(test_ropc_user_errors),
+      cmocka_unit_test(test_client_errors),
+      cmocka_unit_test(test_client_credentials_secret),
+      cmocka_unit_test(test_client_credentials_certificate),
+      cmocka_unit_test(test_refresh_rotates_and_revoke),
+      cmocka_unit_test(test_device_code),
+      cmocka_unit_test(test_device_code_slow_down),
+      cmocka_unit_test(test_wire_client_auth),
+  };
+
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
