@@ -169,6 +169,10 @@ void msoauth_cache_entry_clear(struct msoauth_cache_entry *entry) {
     return;
   msoauth_secret_free(&entry->refresh_token);
   msoauth_free_wiped(&entry->password_verifier);
+  msoauth_free_wiped(&entry->failed_verifier);
+  msoauth_free_wiped(&entry->offline_verifier);
+  entry->failed_at = 0;
+  entry->verified_at = 0;
   for (size_t i = 0; i < entry->n_access; i++)
     token_clear(&entry->access[i]);
   entry->n_access = 0;
@@ -288,6 +292,18 @@ static msoauth_rc add_member(struct msoauth_buf *buf, const char *name,
   return rc;
 }
 
+/* Appends ,"NAME_verifier":"...","NAME_at":N. */
+static msoauth_rc add_verifier(struct msoauth_buf *buf, const char *name,
+                               const char *verifier, long long at) {
+  msoauth_rc rc = msoauth_buf_addf(buf, ",\"%s_verifier\":", name);
+
+  if (!rc)
+    rc = add_string(buf, verifier);
+  if (!rc)
+    rc = msoauth_buf_addf(buf, ",\"%s_at\":%lld", name, at);
+  return rc;
+}
+
 static msoauth_rc add_token(struct msoauth_buf *buf,
                             const struct msoauth_cache_token *t, int first) {
   msoauth_rc rc;
@@ -331,6 +347,11 @@ msoauth_rc msoauth_cache_entry_format(const struct msoauth_cache_key *key,
                     msoauth_secret_value(entry->refresh_token));
   if (!rc && entry->password_verifier != NULL)
     rc = add_member(&buf, "password_verifier", entry->password_verifier);
+  if (!rc && entry->failed_verifier != NULL)
+    rc = add_verifier(&buf, "failed", entry->failed_verifier, entry->failed_at);
+  if (!rc && entry->offline_verifier != NULL)
+    rc = add_verifier(&buf, "verified", entry->offline_verifier,
+                      entry->verified_at);
   if (!rc)
     rc = msoauth_buf_adds(&buf, ",\"access_tokens\":[");
   for (size_t i = 0; !rc && i < entry->n_access; i++)
@@ -403,6 +424,8 @@ static void wipe_secrets(struct json_object *root) {
 
   msoauth_json_wipe_string(root, "refresh_token");
   msoauth_json_wipe_string(root, "password_verifier");
+  msoauth_json_wipe_string(root, "failed_verifier");
+  msoauth_json_wipe_string(root, "verified_verifier");
   if (!json_object_object_get_ex(root, "access_tokens", &arr) ||
       !json_object_is_type(arr, json_type_array))
     return;
@@ -465,24 +488,44 @@ static msoauth_rc parse_tokens(struct json_object *root,
   return rc;
 }
 
+/* Copies the optional verifier member name of root into *verifier_r, and
+ * with at_name (then required) its time into *at_r. */
+static msoauth_rc get_verifier(struct json_object *root, const char *name,
+                               const char *at_name, char **verifier_r,
+                               long long *at_r, struct msoauth_err *err) {
+  int bad = 0;
+  const char *verifier = get_string(root, name, &bad);
+
+  if (bad)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "bad %s", name);
+  if (verifier == NULL)
+    return MSOAUTH_OK;
+  if (at_name != NULL && get_int(root, at_name, at_r) != MSOAUTH_OK)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "bad or missing %s",
+                        at_name);
+  *verifier_r = strdup(verifier);
+  if (*verifier_r == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  return MSOAUTH_OK;
+}
+
 /* The optional secrets of the entry itself. */
 static msoauth_rc parse_secrets(struct json_object *root,
                                 struct msoauth_cache_entry *entry,
                                 struct msoauth_err *err) {
-  const char *verifier;
-  int bad = 0;
+  msoauth_rc rc;
 
   if (get_secret(root, "refresh_token", &entry->refresh_token))
     return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "bad refresh_token");
-  verifier = get_string(root, "password_verifier", &bad);
-  if (bad)
-    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "bad password_verifier");
-  if (verifier != NULL) {
-    entry->password_verifier = strdup(verifier);
-    if (entry->password_verifier == NULL)
-      return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
-  }
-  return MSOAUTH_OK;
+  rc = get_verifier(root, "password_verifier", NULL,
+                    &entry->password_verifier, NULL, err);
+  if (!rc)
+    rc = get_verifier(root, "failed_verifier", "failed_at",
+                      &entry->failed_verifier, &entry->failed_at, err);
+  if (!rc)
+    rc = get_verifier(root, "verified_verifier", "verified_at",
+                      &entry->offline_verifier, &entry->verified_at, err);
+  return rc;
 }
 
 static const char *const key_names[4] = {"authority", "tenant", "client_id",

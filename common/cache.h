@@ -43,6 +43,10 @@ struct msoauth_cache_token {
 struct msoauth_cache_entry {
   struct msoauth_secret *refresh_token; /* NULL when none */
   char *password_verifier;              /* see verifier.h; NULL when none */
+  char *failed_verifier;  /* PAM: a password the platform rejected; NULL */
+  long long failed_at;    /* when, unix seconds */
+  char *offline_verifier; /* PAM: the last password verified online; NULL */
+  long long verified_at;  /* when, unix seconds */
   struct msoauth_cache_token access[MSOAUTH_CACHE_TOKENS_MAX];
   size_t n_access;
   long long updated; /* unix seconds of the last put */

@@ -208,7 +208,12 @@ static int make_entry(struct msoauth_cache_entry *entry, const char *rt,
   if (rt != NULL && msoauth_secret_from_str(rt, &entry->refresh_token))
     ret = -1;
   entry->password_verifier = strdup("pbkdf2-sha256$20000$c2FsdA$aGFzaA");
-  if (entry->password_verifier == NULL)
+  entry->failed_verifier = strdup("pbkdf2-sha256$20000$ZmFpbA$aGFzaA");
+  entry->failed_at = now - 10;
+  entry->offline_verifier = strdup("pbkdf2-sha256$20000$b2Zm$aGFzaA");
+  entry->verified_at = now - 20;
+  if (entry->password_verifier == NULL || entry->failed_verifier == NULL ||
+      entry->offline_verifier == NULL)
     ret = -1;
   for (size_t i = 0; ret == 0 && i < n_tokens; i++) {
     char scope[64];
@@ -247,6 +252,9 @@ static int same_entry(const struct msoauth_cache_entry *a,
                       const struct msoauth_cache_entry *b) {
   if (!same_secret(a->refresh_token, b->refresh_token) ||
       !same_str(a->password_verifier, b->password_verifier) ||
+      !same_str(a->failed_verifier, b->failed_verifier) ||
+      !same_str(a->offline_verifier, b->offline_verifier) ||
+      a->failed_at != b->failed_at || a->verified_at != b->verified_at ||
       a->n_access != b->n_access)
     return 0;
   for (size_t i = 0; i < a->n_access; i++) {
@@ -435,6 +443,10 @@ static const struct {
     {"updated", "1700000000"},
     {"refresh_token", "\"rt-SECRET-value\""},
     {"password_verifier", "\"pbkdf2-sha256$20000$c2FsdA$aGFzaA\""},
+    {"failed_verifier", "\"pbkdf2-sha256$20000$ZmFpbA$aGFzaA\""},
+    {"failed_at", "1700000001"},
+    {"verified_verifier", "\"pbkdf2-sha256$20000$b2Zm$aGFzaA\""},
+    {"verified_at", "1700000002"},
     {"access_tokens", "[{\"scope\":\"s1\",\"access_token\":\"at-SECRET-1\","
                       "\"expires_at\":4000000000},"
                       "{\"scope\":\"s2\",\"access_token\":\"at-SECRET-2\","
@@ -449,7 +461,11 @@ static const struct {
 #define M_UPDATED 5
 #define M_RT 6
 #define M_VERIFIER 7
-#define M_TOKENS 8
+#define M_FAILED 8
+#define M_FAILED_AT 9
+#define M_VERIFIED 10
+#define M_VERIFIED_AT 11
+#define M_TOKENS 12
 #define OMIT ((const char *)NULL)
 
 /* The valid text with member `which` replaced by value (omitted when value
@@ -507,6 +523,12 @@ static const struct {
     {M_RT, "7"},
     {M_RT, "null"},
     {M_VERIFIER, "true"},
+    {M_FAILED, "[]"},
+    {M_FAILED_AT, OMIT},
+    {M_FAILED_AT, "\"1700000001\""},
+    {M_VERIFIED, "1"},
+    {M_VERIFIED_AT, OMIT},
+    {M_VERIFIED_AT, "null"},
     {M_TOKENS, "{}"},
     {M_TOKENS, "\"x\""},
     {M_TOKENS, "[\"x\"]"},
