@@ -956,7 +956,7 @@ static void test_entry_find_set(void **state) {
 
   /* The cap: 16 scopes, a 17th refused unless one has expired. */
   for (int i = 1; i < MSOAUTH_CACHE_TOKENS_MAX; i++) {
-    char scope[16];
+    char scope[32];
 
     snprintf(scope, sizeof(scope), "scope%d", i);
     assert_int_equal(msoauth_cache_entry_set(&e, scope, t1, now + 100 + i, now),
