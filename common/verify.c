@@ -229,8 +229,13 @@ msoauth_rc msoauth_password_verify(struct msoauth_ctx *ctx, const char *user,
   }
   rc = verify_online(ctx, identity, password, &entry, out, err);
 out:
-  if (rc)
+  if (rc) {
+    /* The caller must still learn that no request was sent. */
+    int cached_failure = out->cached_failure;
+
     msoauth_verified_clear(out);
+    out->cached_failure = cached_failure;
+  }
   msoauth_cache_entry_clear(&entry);
   free(identity);
   return rc;

@@ -1,0 +1,590 @@
+/*
+ * pam_msoauth.c - the PAM module: a password verified against Microsoft
+ * Entra ID (ROPC, common/verify.c), its result turned into a PAM code, a
+ * message for the user where there is something to do, and one syslog line
+ * per outcome.
+ *
+ * Everything is built per call and freed before returning: one process (a
+ * Dovecot auth worker) authenticates many users with this module, so there
+ * is no global mutable state. What setcred and account need from
+ * authenticate travels in the handle (pam_set_data).
+ */
+#include "config_build.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "config.h"
+#include "identity.h"
+#include "log.h"
+#include "result.h"
+#include "secret.h"
+#include "token.h"
+#include "verify.h"
+
+#define PUBLIC __attribute__((visibility("default")))
+
+/* The handle data kept by authenticate for setcred and account. */
+#define STATE_NAME "pam_msoauth_state"
+
+/* Longest part of a user name shown in a log line. */
+#define SHOWN_MAX 256
+
+struct args {
+  const char *config;  /* NULL: the default path */
+  const char *profile; /* NULL: the keys before any section */
+  int debug;
+  int use_first_pass;
+  int try_first_pass;
+  const char **overrides; /* the KEY=VALUE arguments (not owned strings) */
+  size_t n_overrides;
+};
+
+/* One call of an entry point. */
+struct call {
+  pam_handle_t *pamh;
+  int silent; /* PAM_SILENT: no messages to the user */
+  struct args args;
+  struct msoauth_log log;
+  struct msoauth_config *cfg;
+  const char *user;          /* PAM_USER, owned by libpam */
+  char shown[SHOWN_MAX + 4]; /* the user, printable */
+};
+
+/* What authenticate leaves in the handle. */
+struct state {
+  int verified; /* the password was verified, online or offline */
+  int blocked;  /* disabled, expired, MFA or conditional access */
+  char identity[MSOAUTH_NAME_MAX + 1]; /* verified as; "" when not */
+};
+
+/* How a result of the core is reported. */
+struct outcome {
+  msoauth_rc rc;
+  int pam;            /* the PAM code of authenticate */
+  int priority;       /* of the log line */
+  const char *result; /* the word logged */
+};
+
+static const struct outcome outcomes[] = {
+    {MSOAUTH_OK, PAM_SUCCESS, LOG_INFO, "success"},
+    {MSOAUTH_ERR_NOMEM, PAM_BUF_ERR, LOG_CRIT, "out-of-memory"},
+    {MSOAUTH_ERR_INVALID, PAM_SERVICE_ERR, LOG_ERR, "internal-error"},
+    {MSOAUTH_ERR_CONFIG, PAM_AUTHINFO_UNAVAIL, LOG_ERR, "config-error"},
+    {MSOAUTH_ERR_IO, PAM_AUTHINFO_UNAVAIL, LOG_ERR, "io-error"},
+    {MSOAUTH_ERR_NOT_FOUND, PAM_AUTHINFO_UNAVAIL, LOG_ERR, "io-error"},
+    {MSOAUTH_ERR_NAME, PAM_USER_UNKNOWN, LOG_NOTICE, "bad-name"},
+    {MSOAUTH_ERR_DOMAIN, PAM_USER_UNKNOWN, LOG_NOTICE, "domain-refused"},
+    {MSOAUTH_ERR_ALIAS, PAM_AUTH_ERR, LOG_NOTICE, "alias"},
+    {MSOAUTH_ERR_EMPTY_SECRET, PAM_AUTH_ERR, LOG_NOTICE, "empty-password"},
+    {MSOAUTH_ERR_BAD_CREDENTIALS, PAM_AUTH_ERR, LOG_NOTICE, "bad-password"},
+    {MSOAUTH_ERR_NO_USER, PAM_USER_UNKNOWN, LOG_NOTICE, "no-such-user"},
+    {MSOAUTH_ERR_LOCKED, PAM_MAXTRIES, LOG_WARNING, "locked"},
+    {MSOAUTH_ERR_DISABLED, PAM_AUTH_ERR, LOG_NOTICE, "disabled"},
+    {MSOAUTH_ERR_PASSWORD_EXPIRED, PAM_AUTH_ERR, LOG_NOTICE,
+     "password-expired"},
+    {MSOAUTH_ERR_MFA_REQUIRED, PAM_AUTH_ERR, LOG_NOTICE, "mfa-required"},
+    {MSOAUTH_ERR_CONDITIONAL_ACCESS, PAM_AUTH_ERR, LOG_NOTICE,
+     "conditional-access"},
+    {MSOAUTH_ERR_CLIENT_CONFIG, PAM_AUTHINFO_UNAVAIL, LOG_ERR, "config-error"},
+    {MSOAUTH_ERR_GROUP, PAM_PERM_DENIED, LOG_NOTICE, "not-in-allowed-groups"},
+    {MSOAUTH_ERR_UNAVAILABLE, PAM_AUTHINFO_UNAVAIL, LOG_ERR, "unreachable"},
+    {MSOAUTH_ERR_THROTTLED, PAM_AUTHINFO_UNAVAIL, LOG_ERR, "throttled"},
+    {MSOAUTH_ERR_PROTOCOL, PAM_AUTHINFO_UNAVAIL, LOG_ERR, "protocol-error"},
+    {MSOAUTH_ERR_TIMEOUT, PAM_AUTHINFO_UNAVAIL, LOG_ERR, "timeout"},
+};
+
+/* Any other refusal of the platform. */
+static const struct outcome denied = {MSOAUTH_ERR_DENIED, PAM_AUTH_ERR,
+                                      LOG_NOTICE, "denied"};
+
+static const struct outcome *outcome_of(msoauth_rc rc) {
+  for (size_t i = 0; i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+    if (outcomes[i].rc == rc)
+      return &outcomes[i];
+  return &denied;
+}
+
+/* Refusals that the account phase reports as PAM_PERM_DENIED. */
+static int is_blocked(msoauth_rc rc) {
+  return rc == MSOAUTH_ERR_DISABLED || rc == MSOAUTH_ERR_PASSWORD_EXPIRED ||
+         rc == MSOAUTH_ERR_MFA_REQUIRED || rc == MSOAUTH_ERR_CONDITIONAL_ACCESS;
+}
+
+/* ------------------------------------------------------------ logging */
+
+static void sink(void *arg, enum msoauth_level level, const char *msg) {
+  static const int priority[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+
+  pam_syslog((const pam_handle_t *)arg, priority[level], "%s", msg);
+}
+
+/* A user name for a log line: control bytes become '?', and a long name is
+ * cut. */
+static void show_user(const char *user, char *out) {
+  size_t i = 0;
+
+  if (user == NULL) {
+    memcpy(out, "(none)", sizeof("(none)"));
+    return;
+  }
+  for (; user[i] != '\0' && i < SHOWN_MAX; i++) {
+    unsigned char ch = (unsigned char)user[i];
+
+    out[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+  }
+  if (user[i] != '\0') {
+    memcpy(out + i, "...", 3);
+    i += 3;
+  }
+  out[i] = '\0';
+}
+
+/* The one line of an outcome; pam_syslog adds "pam_msoauth(SERVICE:TYPE): ".
+ */
+static void log_outcome(const struct call *c, int priority, const char *result,
+                        long aadsts, const char *detail, const char *hint) {
+  pam_syslog(c->pamh, priority, "user=%s result=%s aadsts=%ld: %s%s", c->shown,
+             result, aadsts, detail, hint);
+}
+
+/* Tells the user, unless the application asked for silence. */
+static void tell(const struct call *c, const char *msg) {
+  if (!c->silent && msg != NULL)
+    pam_prompt(c->pamh, PAM_ERROR_MSG, NULL, "%s", msg);
+}
+
+/* ------------------------------------------------------------ arguments */
+
+static const char *arg_value(const char *arg, const char *key) {
+  size_t n = strlen(key);
+
+  return strncmp(arg, key, n) == 0 ? arg + n : NULL;
+}
+
+/* Module arguments; unknown bare words are logged and ignored, as pam_unix
+ * does. Fails only for an empty config= or profile=, or out of memory. */
+static int parse_args(pam_handle_t *pamh, int argc, const char **argv,
+                      struct args *a) {
+  memset(a, 0, sizeof(*a));
+  a->overrides =
+      calloc((size_t)(argc > 0 ? argc : 0) + 1, sizeof(*a->overrides));
+  if (a->overrides == NULL)
+    return PAM_BUF_ERR;
+  for (int i = 0; i < argc; i++) {
+    const char *arg = argv[i] != NULL ? argv[i] : "";
+    const char *v;
+
+    if ((v = arg_value(arg, "config=")) != NULL)
+      a->config = v;
+    else if ((v = arg_value(arg, "profile=")) != NULL)
+      a->profile = v;
+    else if (strcmp(arg, "debug") == 0)
+      a->debug = 1;
+    else if (strcmp(arg, "use_first_pass") == 0)
+      a->use_first_pass = 1;
+    else if (strcmp(arg, "try_first_pass") == 0)
+      a->try_first_pass = 1;
+    else if (strchr(arg, '=') != NULL)
+      a->overrides[a->n_overrides++] = arg;
+    else
+      pam_syslog(pamh, LOG_WARNING, "unknown option ignored: %.64s", arg);
+  }
+  if (a->debug)
+    a->overrides[a->n_overrides++] = "log_level=debug";
+  if ((a->config != NULL && *a->config == '\0') ||
+      (a->profile != NULL && *a->profile == '\0')) {
+    pam_syslog(pamh, LOG_ERR, "config= and profile= need a value");
+    return PAM_AUTHINFO_UNAVAIL;
+  }
+  return PAM_SUCCESS;
+}
+
+/* ------------------------------------------------------------ one call */
+
+static void call_close(struct call *c) {
+  msoauth_config_free(&c->cfg);
+  free(c->args.overrides);
+  c->args.overrides = NULL;
+}
+
+/* Arguments, user and configuration. On failure the outcome is logged and
+ * the PAM code returned; call_close is needed whatever the result. */
+static int call_open(struct call *c, pam_handle_t *pamh, int flags, int argc,
+                     const char **argv) {
+  struct msoauth_err err;
+  int ret;
+
+  memset(c, 0, sizeof(*c));
+  c->pamh = pamh;
+  c->silent = (flags & PAM_SILENT) != 0;
+  show_user(NULL, c->shown);
+  ret = parse_args(pamh, argc, argv, &c->args);
+  if (ret != PAM_SUCCESS)
+    return ret;
+  c->log.fn = sink;
+  c->log.arg = pamh;
+  c->log.level = c->args.debug ? MSOAUTH_LOG_DEBUG : MSOAUTH_LOG_WARNING;
+  ret = pam_get_user(pamh, &c->user, NULL);
+  if (ret != PAM_SUCCESS || c->user == NULL) {
+    pam_syslog(pamh, LOG_ERR, "could not get the user name: %s",
+               pam_strerror(pamh, ret));
+    return ret == PAM_CONV_AGAIN ? PAM_INCOMPLETE : PAM_USER_UNKNOWN;
+  }
+  show_user(c->user, c->shown);
+  if (msoauth_config_load(c->args.config, c->args.profile, c->args.overrides,
+                          c->args.n_overrides, MSOAUTH_CONFIG_PAM, &c->log,
+                          &c->cfg, &err) != MSOAUTH_OK) {
+    const struct outcome *o = outcome_of(err.rc);
+
+    log_outcome(c, LOG_ERR, "config-error", 0, err.detail, "");
+    return o->pam == PAM_BUF_ERR ? PAM_BUF_ERR : PAM_AUTHINFO_UNAVAIL;
+  }
+  c->log.level = c->cfg->log_level;
+  return PAM_SUCCESS;
+}
+
+/* ------------------------------------------------------------ passwords */
+
+static int to_secret(const char *value, struct msoauth_secret **pw_r) {
+  return msoauth_secret_from_str(value, pw_r) == MSOAUTH_OK ? PAM_SUCCESS
+                                                            : PAM_BUF_ERR;
+}
+
+/* The password an earlier module of the stack obtained (PAM_AUTHTOK). */
+static int item_password(struct call *c, struct msoauth_secret **pw_r) {
+  const void *item = NULL;
+
+  if (pam_get_item(c->pamh, PAM_AUTHTOK, &item) != PAM_SUCCESS || item == NULL)
+    return PAM_AUTHTOK_RECOVERY_ERR;
+  return to_secret(item, pw_r);
+}
+
+/* Asks for the password, and keeps it as PAM_AUTHTOK for later modules. */
+static int prompt_password(struct call *c, struct msoauth_secret **pw_r) {
+  char *resp = NULL;
+  int ret;
+
+  ret = pam_prompt(c->pamh, PAM_PROMPT_ECHO_OFF, &resp, "Password: ");
+  if (ret == PAM_SUCCESS && resp == NULL)
+    ret = PAM_CONV_ERR;
+  if (ret == PAM_SUCCESS)
+    ret = to_secret(resp, pw_r);
+  if (ret == PAM_SUCCESS)
+    ret = pam_set_item(c->pamh, PAM_AUTHTOK, resp);
+  msoauth_free_wiped(&resp);
+  if (ret == PAM_CONV_AGAIN)
+    ret = PAM_INCOMPLETE;
+  return ret;
+}
+
+/* Per use_first_pass / try_first_pass; *from_item_r tells where it came
+ * from. */
+static int get_password(struct call *c, struct msoauth_secret **pw_r,
+                        int *from_item_r) {
+  int ret;
+
+  *from_item_r = 0;
+  if (c->args.use_first_pass || c->args.try_first_pass) {
+    ret = item_password(c, pw_r);
+    if (ret == PAM_SUCCESS || c->args.use_first_pass) {
+      *from_item_r = ret == PAM_SUCCESS;
+      return ret;
+    }
+  }
+  return prompt_password(c, pw_r);
+}
+
+/* Whether the password begins or ends with white space, which Entra ID does
+ * not accept: worth saying in the log, never worth trimming. */
+static int edge_space(const struct msoauth_secret *pw) {
+  const char *s = msoauth_secret_value(pw);
+  size_t n = msoauth_secret_len(pw);
+
+  return n > 0 &&
+         (s[0] == ' ' || s[0] == '\t' || s[n - 1] == ' ' || s[n - 1] == '\t');
+}
+
+/* ------------------------------------------------------------ outcomes */
+
+/* The message for the user, for the results that need one. */
+static const char *user_message(const struct msoauth_err *err) {
+  switch (err->rc) {
+  case MSOAUTH_ERR_DISABLED:
+    return "Your account is disabled. Contact your administrator.";
+  case MSOAUTH_ERR_PASSWORD_EXPIRED:
+    return "Your password has expired. Change it at "
+           "https://myaccount.microsoft.com, then sign in with the new one.";
+  case MSOAUTH_ERR_MFA_REQUIRED:
+    if (err->aadsts == 50079)
+      return "Your account must register for multi-factor authentication: "
+             "register at https://aka.ms/mfasetup, then ask your "
+             "administrator how to sign in to this service.";
+    return "Your organization requires multi-factor authentication for "
+           "this sign-in, which this service cannot ask for. Contact your "
+           "administrator.";
+  case MSOAUTH_ERR_CONDITIONAL_ACCESS:
+    return "Sign-in blocked by a Conditional Access policy of your "
+           "organization. Contact your administrator.";
+  case MSOAUTH_ERR_ALIAS:
+    return err->detail; /* "X is an alias: sign in as PRIMARY" */
+  case MSOAUTH_ERR_GROUP:
+    if (strstr(err->detail, "overage") != NULL)
+      return "Access denied: your account is in too many groups for this "
+             "service to check them. Contact your administrator.";
+    if (strstr(err->detail, "no groups claim") != NULL)
+      return "Access denied: your group memberships could not be checked. "
+             "Contact your administrator.";
+    return "Access denied: your account is not in a group allowed to use "
+           "this service.";
+  default:
+    return NULL;
+  }
+}
+
+static void state_cleanup(pam_handle_t *pamh, void *data, int status) {
+  (void)pamh;
+  (void)status;
+  free(data);
+}
+
+/* Replaces what an earlier authenticate of this handle left. */
+static void save_state(const struct call *c, const char *identity,
+                       int blocked) {
+  struct state *st = calloc(1, sizeof(*st));
+
+  if (st == NULL)
+    return;
+  st->verified = identity != NULL;
+  st->blocked = blocked;
+  if (identity != NULL)
+    snprintf(st->identity, sizeof(st->identity), "%s", identity);
+  if (pam_set_data(c->pamh, STATE_NAME, st, state_cleanup) != PAM_SUCCESS) {
+    free(st);
+    pam_syslog(c->pamh, LOG_ERR, "could not keep the state of the login");
+  }
+}
+
+/* Maps, tells, logs and remembers the result of authenticate. */
+static int auth_finish(const struct call *c, msoauth_rc rc,
+                       const struct msoauth_err *err,
+                       const struct msoauth_verified *v,
+                       const struct msoauth_secret *pw) {
+  const struct outcome *o = outcome_of(rc);
+  const char *result = o->result;
+  const char *hint = "";
+  char detail[MSOAUTH_ERR_DETAIL_MAX + 64];
+  int priority = o->priority;
+
+  if (rc == MSOAUTH_OK) {
+    snprintf(detail, sizeof(detail), "verified %s as %s",
+             v->offline ? "offline, within offline_grace," : "online",
+             v->identity != NULL ? v->identity : "(unknown)");
+    if (v->offline) {
+      result = "success-offline";
+      priority = LOG_WARNING;
+    }
+  } else {
+    snprintf(detail, sizeof(detail), "%s",
+             err->detail[0] != '\0' ? err->detail : msoauth_strerror(rc));
+    if (v != NULL && v->cached_failure)
+      result = "bad-password-cached";
+    else if (rc == MSOAUTH_ERR_BAD_CREDENTIALS && pw != NULL && edge_space(pw))
+      hint = " (the password begins or ends with white space, which Entra "
+             "ID does not accept; it was sent as typed)";
+    tell(c, user_message(err));
+  }
+  log_outcome(c, priority, result, rc ? err->aadsts : 0, detail, hint);
+  save_state(c,
+             rc != MSOAUTH_OK      ? NULL
+             : v->identity != NULL ? v->identity
+                                   : "",
+             is_blocked(rc));
+  return o->pam;
+}
+
+/* Verifies, and with try_first_pass asks again once when the earlier
+ * module's password was refused as wrong. */
+static msoauth_rc verify(struct call *c, struct msoauth_ctx *ctx,
+                         struct msoauth_secret **pw, int from_item,
+                         struct msoauth_verified *v, struct msoauth_err *err,
+                         int *pam_r) {
+  msoauth_rc rc;
+
+  rc = msoauth_password_verify(ctx, c->user, strlen(c->user), *pw, v, err);
+  if (rc != MSOAUTH_ERR_BAD_CREDENTIALS || !from_item ||
+      !c->args.try_first_pass)
+    return rc;
+  MSOAUTH_DEBUG(&c->log, "the password of an earlier module was refused; "
+                         "asking for one");
+  msoauth_secret_free(pw);
+  *pam_r = prompt_password(c, pw);
+  if (*pam_r != PAM_SUCCESS)
+    return rc;
+  msoauth_verified_clear(v);
+  return msoauth_password_verify(ctx, c->user, strlen(c->user), *pw, v, err);
+}
+
+/* The identity rules first (no prompt, no request when they refuse), then
+ * the password, then the identity platform. */
+static int auth_run(struct call *c) {
+  struct msoauth_ctx *ctx = NULL;
+  struct msoauth_secret *pw = NULL;
+  struct msoauth_verified v;
+  struct msoauth_err err;
+  char *identity = NULL;
+  int from_item = 0;
+  int ret = PAM_SUCCESS;
+  msoauth_rc rc;
+
+  memset(&v, 0, sizeof(v));
+  msoauth_err_clear(&err);
+  rc = msoauth_identity_normalize(c->cfg, c->user, strlen(c->user), &identity,
+                                  &err);
+  if (!rc)
+    rc = msoauth_ctx_new(c->cfg, &c->log, &ctx, &err);
+  if (rc) {
+    ret = auth_finish(c, rc, &err, NULL, NULL);
+    goto out;
+  }
+  MSOAUTH_DEBUG(&c->log, "%s: accepted by the identity rules as %s (%s%s%s)",
+                c->shown, identity, c->cfg->path,
+                c->cfg->profile != NULL ? ", profile " : "",
+                c->cfg->profile != NULL ? c->cfg->profile : "");
+  ret = get_password(c, &pw, &from_item);
+  if (ret == PAM_SUCCESS)
+    MSOAUTH_DEBUG(&c->log, "password from %s",
+                  from_item ? "an earlier module (PAM_AUTHTOK)"
+                            : "the conversation");
+  if (ret == PAM_SUCCESS)
+    rc = verify(c, ctx, &pw, from_item, &v, &err, &ret);
+  if (ret != PAM_SUCCESS) {
+    log_outcome(c, LOG_ERR, "no-password", 0, pam_strerror(c->pamh, ret), "");
+    save_state(c, NULL, 0);
+    goto out;
+  }
+  ret = auth_finish(c, rc, &err, &v, pw);
+out:
+  msoauth_verified_clear(&v);
+  msoauth_secret_free(&pw);
+  msoauth_ctx_free(&ctx);
+  free(identity);
+  return ret;
+}
+
+/* ------------------------------------------------------------ entry points */
+
+/* Verifies PAM_USER's password (see auth_run). Keeps a small state in the
+ * handle, owned and freed by libpam (state_cleanup); nothing else outlives
+ * the call. */
+PUBLIC int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
+                               const char **argv) {
+  struct call c;
+  int ret;
+
+  ret = call_open(&c, pamh, flags, argc, argv);
+  if (ret == PAM_SUCCESS)
+    ret = auth_run(&c);
+  else
+    save_state(&c, NULL, 0);
+  call_close(&c);
+  return ret;
+}
+
+/* Succeeds after a successful authenticate in this handle; otherwise the
+ * module had no part in the login and stays out of the result. */
+PUBLIC int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
+                          const char **argv) {
+  const void *data = NULL;
+
+  (void)flags;
+  (void)argc;
+  (void)argv;
+  if (pam_get_data(pamh, STATE_NAME, &data) == PAM_SUCCESS && data != NULL &&
+      ((const struct state *)data)->verified)
+    return PAM_SUCCESS;
+  return PAM_IGNORE;
+}
+
+/* The identity rules, and a refusal for an account the last authenticate
+ * found disabled, expired or blocked by MFA or conditional access. */
+static int account_run(struct call *c) {
+  struct msoauth_err err;
+  char *identity = NULL;
+  const void *data = NULL;
+  msoauth_rc rc;
+  int ret;
+
+  if (pam_get_data(c->pamh, STATE_NAME, &data) != PAM_SUCCESS)
+    data = NULL;
+  if (data != NULL && ((const struct state *)data)->blocked) {
+    log_outcome(c, LOG_NOTICE, "blocked", 0,
+                "the last authentication found the account blocked", "");
+    return PAM_PERM_DENIED;
+  }
+  if (data != NULL && ((const struct state *)data)->verified)
+    MSOAUTH_DEBUG(&c->log, "%s was verified as %s", c->shown,
+                  ((const struct state *)data)->identity);
+  rc = msoauth_identity_normalize(c->cfg, c->user, strlen(c->user), &identity,
+                                  &err);
+  free(identity);
+  if (rc == MSOAUTH_OK) {
+    MSOAUTH_DEBUG(&c->log, "account of %s accepted", c->shown);
+    return PAM_SUCCESS;
+  }
+  ret = outcome_of(rc)->pam;
+  if (rc == MSOAUTH_ERR_ALIAS) {
+    ret = PAM_PERM_DENIED;
+    tell(c, err.detail);
+  }
+  log_outcome(c, outcome_of(rc)->priority, outcome_of(rc)->result, 0,
+              err.detail, "");
+  return ret;
+}
+
+/* The identity rules for PAM_USER, without a request (see account_run). */
+PUBLIC int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc,
+                            const char **argv) {
+  struct call c;
+  int ret;
+
+  ret = call_open(&c, pamh, flags, argc, argv);
+  if (ret == PAM_SUCCESS)
+    ret = account_run(&c);
+  call_close(&c);
+  return ret;
+}
+
+/* Passwords are changed at Microsoft, not here. */
+PUBLIC int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc,
+                            const char **argv) {
+  (void)pamh;
+  (void)flags;
+  (void)argc;
+  (void)argv;
+  return PAM_IGNORE;
+}
+
+/* Sessions are the application's: nothing to open or close. */
+PUBLIC int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc,
+                               const char **argv) {
+  (void)pamh;
+  (void)flags;
+  (void)argc;
+  (void)argv;
+  return PAM_IGNORE;
+}
+
+PUBLIC int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc,
+                                const char **argv) {
+  (void)pamh;
+  (void)flags;
+  (void)argc;
+  (void)argv;
+  return PAM_IGNORE;
+}

@@ -1,0 +1,977 @@
+#include "config_build.h"
+/*
+ * test_pam.c - pam_msoauth.so through the real libpam (pam_wrapper and
+ * libpamtest) against the Entra ID emulator: every row of the contract's
+ * outcome table, the arguments, failure_cache, allowed_groups,
+ * offline_grace, store_tokens, the other PAM phases, the exported symbols.
+ *
+ * The process first prepares a directory with the PAM service files, then
+ * runs itself again with pam_wrapper preloaded (LD_PRELOAD must be set
+ * before the process starts).
+ */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <libpamtest.h>
+#include <security/pam_appl.h>
+
+#include "config.h"
+#include "../emu.h"
+#include "token.h"
+
+#ifndef PAM_MODULE_PATH
+#define PAM_MODULE_PATH "pam_msoauth/.libs/pam_msoauth.so"
+#endif
+
+#define DIR_ENV "MSOAUTH_PAMTEST_DIR"
+#define GROUP1 "aaaaaaaa-0000-0000-0000-000000000001"
+
+static struct emu emu;
+static char topdir[256]; /* service files, configurations, cache */
+
+/* ------------------------------------------------------------ stage one */
+
+static char module[1024];
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+
+  if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0) {
+    fprintf(stderr, "cannot write %s\n", path);
+    exit(99);
+  }
+}
+
+/* Where pam_wrapper keeps its test modules (pam_set_items.so). */
+static void wrapper_modules(char *out, size_t size) {
+  FILE *p = popen("pkg-config --variable=modules pam_wrapper 2>/dev/null", "r");
+
+  out[0] = '\0';
+  if (p != NULL) {
+    if (fgets(out, (int)size, p) == NULL)
+      out[0] = '\0';
+    pclose(p);
+  }
+  out[strcspn(out, "\r\n")] = '\0';
+  if (out[0] == '\0')
+    snprintf(out, size, "/usr/lib/x86_64-linux-gnu/pam_wrapper");
+}
+
+static void service(const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void service(const char *name, const char *fmt, ...) {
+  char path[512], *text = NULL;
+  va_list ap;
+
+  va_start(ap, fmt);
+  if (vasprintf(&text, fmt, ap) < 0)
+    exit(99);
+  va_end(ap);
+  snprintf(path, sizeof(path), "%s/svc/%s", topdir, name);
+  write_text(path, text);
+  free(text);
+}
+
+static void write_services(void) {
+  char wrap[512], m[1400], svc[300];
+
+  wrapper_modules(wrap, sizeof(wrap));
+  snprintf(svc, sizeof(svc), "%s/svc", topdir);
+  if (mkdir(svc, 0700) != 0)
+    exit(99);
+  snprintf(m, sizeof(m), "%s config=%s/main.conf", module, topdir);
+  service("other", "auth required pam_deny.so\naccount required pam_deny.so\n"
+                   "password required pam_deny.so\n"
+                   "session required pam_deny.so\n");
+  service("msoauth",
+          "auth required %s\naccount required %s\npassword required %s\n"
+          "session required %s\n",
+          m, m, m, m);
+  /* IGNORE passes to pam_permit; SUCCESS or a failure is "bad". */
+  service("msoauth-ignore",
+          "auth [success=bad ignore=ignore default=bad] %s\n"
+          "auth required pam_permit.so\n"
+          "password [success=bad ignore=ignore default=bad] %s\n"
+          "password required pam_permit.so\n"
+          "session [success=bad ignore=ignore default=bad] %s\n"
+          "session required pam_permit.so\n",
+          m, m, m);
+  service(
+      "msoauth-first",
+      "auth required %s/pam_set_items.so\nauth required %s use_first_pass\n",
+      wrap, m);
+  service(
+      "msoauth-try",
+      "auth required %s/pam_set_items.so\nauth required %s try_first_pass\n",
+      wrap, m);
+  service("msoauth-args",
+          "auth required %s frobnicate default_domain=contoso.com "
+          "alias_policy=resolve\n",
+          m);
+  service("msoauth-badarg", "auth required %s no_such_key=1\n", m);
+  service("msoauth-badval", "auth required %s failure_cache=soon\n", m);
+  service("msoauth-noconf",
+          "auth required %s config=%s/missing.conf\n"
+          "account required %s config=%s/missing.conf\n",
+          module, topdir, module, topdir);
+  service("msoauth-profile", "auth required %s profile=strict\n", m);
+  service("msoauth-debug", "auth required %s debug\n", m);
+  /* The fall-through stack of conf/pam.d/sshd, pam_permit standing for
+   * pam_unix. */
+  service("msoauth-stack",
+          "auth [success=done new_authtok_reqd=done user_unknown=ignore "
+          "ignore=ignore default=die] %s\nauth required pam_permit.so\n",
+          m);
+}
+
+/* Prepares the directory and runs this program again under pam_wrapper. */
+static void stage_one(char **argv) {
+  const char *builddir = getenv("MSOAUTH_BUILDDIR");
+  char svc[300];
+
+  if (PAM_MODULE_PATH[0] == '/' || builddir == NULL)
+    snprintf(module, sizeof(module), "%s", PAM_MODULE_PATH);
+  else
+    snprintf(module, sizeof(module), "%s/%s", builddir, PAM_MODULE_PATH);
+  snprintf(topdir, sizeof(topdir), "/tmp/msoauth-pamtest-XXXXXX");
+  if (mkdtemp(topdir) == NULL)
+    exit(99);
+  write_services();
+  setenv(DIR_ENV, topdir, 1);
+  setenv("MSOAUTH_PAMTEST_MODULE", module, 1);
+  setenv("PAM_WRAPPER", "1", 1);
+  snprintf(svc, sizeof(svc), "%s/svc", topdir);
+  setenv("PAM_WRAPPER_SERVICE_DIR", svc, 1);
+  /* Level 2 sends pam_syslog lines to stderr, where the tests read them;
+   * level 3 would also print the items, passwords included. */
+  setenv("PAM_WRAPPER_DEBUGLEVEL", "2", 1);
+  setenv("LD_PRELOAD", "libpam_wrapper.so", 1);
+  /* argv[0] rather than /proc/self/exe, which is valgrind's own under
+   * valgrind --trace-children. */
+  execv(strchr(argv[0], '/') != NULL ? argv[0] : "/proc/self/exe", argv);
+  perror("exec");
+  exit(99);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void clean_cache(void) {
+  char cmd[400];
+
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s/cache'", topdir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* topdir/NAME.conf: the emulator's defaults, then extra. */
+static void write_conf(const char *name, const char *extra) {
+  char path[400], *text = NULL;
+
+  snprintf(path, sizeof(path), "%s/%s.conf", topdir, name);
+  assert_true(asprintf(&text,
+                       "authority = %s\ntenant = contoso.com\n"
+                       "client_id = " EMU_PUBLIC_CLIENT "\n"
+                       "ca_file = %s\ncache_dir = %s/cache\n"
+                       "retries = 0\ntimeout = 5\n%s",
+                       emu.url, emu.ca, topdir,
+                       extra != NULL ? extra : "") > 0);
+  unlink(path);
+  write_text(path, text);
+  assert_int_equal(chmod(path, 0600), 0);
+  free(text);
+}
+
+/* A fresh main.conf and cache, and zeroed counters. */
+static void fresh(const char *extra) {
+  write_conf("main", extra);
+  clean_cache();
+  assert_int_equal(emu_reset(&emu), 0);
+}
+
+#define MAX_MSGS 8
+#define MSG_LEN 512
+
+/* What the conversation gives and captures. */
+struct conv {
+  const char *passwords[4]; /* answers to PAM_PROMPT_ECHO_OFF, in order */
+  size_t prompts;           /* how many were asked */
+  char errors[MAX_MSGS][MSG_LEN];
+  size_t n_errors;
+  char infos[MAX_MSGS][MSG_LEN];
+  size_t n_infos;
+};
+
+static int conv_fn(int n, const struct pam_message **msg,
+                   struct pam_response **resp, void *arg) {
+  struct conv *cv = arg;
+  struct pam_response *r = calloc((size_t)n, sizeof(*r));
+
+  if (r == NULL)
+    return PAM_BUF_ERR;
+  for (int i = 0; i < n; i++) {
+    switch (msg[i]->msg_style) {
+    case PAM_PROMPT_ECHO_OFF:
+      if (cv->prompts >= 4 || cv->passwords[cv->prompts] == NULL) {
+        free(r);
+        return PAM_CONV_ERR;
+      }
+      r[i].resp = strdup(cv->passwords[cv->prompts++]);
+      break;
+    case PAM_ERROR_MSG:
+      if (cv->n_errors < MAX_MSGS)
+        snprintf(cv->errors[cv->n_errors++], MSG_LEN, "%s", msg[i]->msg);
+      break;
+    case PAM_TEXT_INFO:
+      if (cv->n_infos < MAX_MSGS)
+        snprintf(cv->infos[cv->n_infos++], MSG_LEN, "%s", msg[i]->msg);
+      break;
+    default:
+      break;
+    }
+  }
+  *resp = r;
+  return PAM_SUCCESS;
+}
+
+/* stderr, where pam_wrapper writes pam_syslog lines, into a file. */
+static int saved_stderr = -1;
+static char logbuf[64 * 1024];
+
+static void capture_begin(void) {
+  char path[400];
+  int fd;
+
+  snprintf(path, sizeof(path), "%s/stderr.log", topdir);
+  fflush(stderr);
+  saved_stderr = dup(2);
+  fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  assert_true(fd >= 0 && saved_stderr >= 0);
+  dup2(fd, 2);
+  close(fd);
+}
+
+static const char *capture_end(void) {
+  char path[400];
+  FILE *f;
+  size_t n;
+
+  fflush(stderr);
+  dup2(saved_stderr, 2);
+  close(saved_stderr);
+  snprintf(path, sizeof(path), "%s/stderr.log", topdir);
+  f = fopen(path, "r");
+  assert_non_null(f);
+  n = fread(logbuf, 1, sizeof(logbuf) - 1, f);
+  fclose(f);
+  logbuf[n] = '\0';
+  /* Shown in the test log, for whoever reads a failure. */
+  fputs(logbuf, stderr);
+  return logbuf;
+}
+
+static size_t count_of(const char *hay, const char *needle) {
+  size_t n = 0;
+
+  for (const char *p = strstr(hay, needle); p != NULL;
+       p = strstr(p + 1, needle))
+    n++;
+  return n;
+}
+
+/* Runs the operations ops[0..n) on one handle, expecting rvs; returns the
+ * captured log. */
+static const char *run_ops(const char *svc, const char *user, struct conv *cv,
+                           const enum pamtest_ops *ops, const int *rvs,
+                           size_t n) {
+  struct pam_testcase tc[8];
+  enum pamtest_err perr;
+  const char *log;
+
+  assert_true(n <= 8);
+  memset(tc, 0, sizeof(tc));
+  for (size_t i = 0; i < n; i++) {
+    tc[i].pam_operation = ops[i];
+    tc[i].expected_rv = rvs[i];
+  }
+  capture_begin();
+  perr = _pamtest_conv(svc, user, conv_fn, cv, tc, n, NULL);
+  log = capture_end();
+  for (size_t i = 0; i < n; i++) {
+    if (tc[i].op_rv != rvs[i])
+      fprintf(stderr, "# op %zu of %s for %s: %d (%s), expected %d (%s)\n", i,
+              svc, user, tc[i].op_rv, pam_strerror(NULL, tc[i].op_rv), rvs[i],
+              pam_strerror(NULL, rvs[i]));
+    assert_int_equal(tc[i].op_rv, rvs[i]);
+  }
+  assert_int_equal(perr, PAMTEST_ERR_OK);
+  return log;
+}
+
+/* One pam_authenticate with password typed at the prompt. */
+static const char *auth(const char *svc, const char *user, const char *password,
+                        int expected, struct conv *cv) {
+  enum pamtest_ops op = PAMTEST_AUTHENTICATE;
+
+  memset(cv, 0, sizeof(*cv));
+  cv->passwords[0] = password;
+  return run_ops(svc, user, cv, &op, &expected, 1);
+}
+
+/* ------------------------------------------------------------ fixtures */
+
+static int group_setup(void **state) {
+  char path[400];
+
+  (void)state;
+  snprintf(path, sizeof(path), "%s/aliases", topdir);
+  write_text(path, "al@contoso.com alice@contoso.com\n");
+  return emu_start(&emu, NULL);
+}
+
+static int group_teardown(void **state) {
+  char cmd[400];
+
+  (void)state;
+  emu_stop(&emu);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", topdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ the table */
+
+struct row {
+  const char *name;
+  const char *user;
+  const char *password; /* typed at the prompt; NULL: no prompt expected */
+  const char *conf;     /* extra lines of main.conf */
+  const char *fault;    /* queued at /_emu/fault */
+  int expected;
+  int local;           /* decided without a request */
+  const char *result;  /* in the log line */
+  long aadsts;         /* in the log line */
+  const char *message; /* in a PAM_ERROR_MSG, or NULL for none */
+};
+
+/* Not const: each row is the initial state of its own test. */
+static struct row rows[] = {
+    {"verified", "alice@contoso.com", EMU_ALICE_PASSWORD, NULL, NULL,
+     PAM_SUCCESS, 0, "success", 0, NULL},
+    {"verified, case and spaces", " Alice@CONTOSO.com", EMU_ALICE_PASSWORD,
+     NULL, NULL, PAM_SUCCESS, 0, "success", 0, NULL},
+    {"password with form characters", "bob@contoso.com", EMU_BOB_PASSWORD, NULL,
+     NULL, PAM_SUCCESS, 0, "success", 0, NULL},
+    {"empty password", "alice@contoso.com", "", NULL, NULL, PAM_AUTH_ERR, 1,
+     "empty-password", 0, NULL},
+    {"domain not accepted", "eve@fabrikam.com", NULL, NULL, NULL,
+     PAM_USER_UNKNOWN, 1, "domain-refused", 0, NULL},
+    {"bare local name", "root", NULL, NULL, NULL, PAM_USER_UNKNOWN, 1,
+     "domain-refused", 0, NULL},
+    {"domain outside domains", "carol@bravo.com", NULL,
+     "domains = contoso.com\n", NULL, PAM_USER_UNKNOWN, 1, "domain-refused", 0,
+     NULL},
+    {"control character", "alice\001@contoso.com", NULL, NULL, NULL,
+     PAM_USER_UNKNOWN, 1, "bad-name", 0, NULL},
+    {"alias in the token", "asmith@contoso.com", EMU_ALICE_PASSWORD, NULL, NULL,
+     PAM_AUTH_ERR, 0, "alias", 0,
+     "asmith@contoso.com is an alias: sign in as alice@contoso.com"},
+    {"alias in aliases_file", "al@contoso.com", NULL,
+     "aliases_file = @DIR@/aliases\n", NULL, PAM_AUTH_ERR, 1, "alias", 0,
+     "al@contoso.com is an alias: sign in as alice@contoso.com"},
+    {"wrong password", "alice@contoso.com", "not her password", NULL, NULL,
+     PAM_AUTH_ERR, 0, "bad-password", 50126, NULL},
+    {"password with a leading space", "alice@contoso.com",
+     " " EMU_ALICE_PASSWORD, NULL, NULL, PAM_AUTH_ERR, 0, "bad-password", 50126,
+     NULL},
+    {"no such user", "nobody@contoso.com", "Password1!", NULL, NULL,
+     PAM_USER_UNKNOWN, 0, "no-such-user", 50034, NULL},
+    {"locked", "locked@contoso.com", "Password1!", NULL, NULL, PAM_MAXTRIES, 0,
+     "locked", 50053, NULL},
+    {"disabled", "disabled@contoso.com", "Password1!", NULL, NULL, PAM_AUTH_ERR,
+     0, "disabled", 50057, "Your account is disabled"},
+    {"password expired", "expired@contoso.com", "Password1!", NULL, NULL,
+     PAM_AUTH_ERR, 0, "password-expired", 50055, "Your password has expired"},
+    {"mfa", "mfa@contoso.com", "Password1!", NULL, NULL, PAM_AUTH_ERR, 0,
+     "mfa-required", 50076, "requires multi-factor authentication"},
+    {"mfa registration", "mfareg@contoso.com", "Password1!", NULL, NULL,
+     PAM_AUTH_ERR, 0, "mfa-required", 50079,
+     "must register for multi-factor authentication"},
+    {"external mfa", "extmfa@contoso.com", "Password1!", NULL, NULL,
+     PAM_AUTH_ERR, 0, "mfa-required", 50158,
+     "requires multi-factor authentication"},
+    {"conditional access", "ca@contoso.com", "Password1!", NULL, NULL,
+     PAM_AUTH_ERR, 0, "conditional-access", 53003, "Conditional Access"},
+    {"5xx", "alice@contoso.com", EMU_ALICE_PASSWORD, NULL,
+     "{\"kind\": \"status\", \"status\": 503, \"count\": -1}",
+     PAM_AUTHINFO_UNAVAIL, 0, "unreachable", 0, NULL},
+    {"429", "alice@contoso.com", EMU_ALICE_PASSWORD, NULL,
+     "{\"kind\": \"throttle\", \"retry_after\": 30, \"count\": -1}",
+     PAM_AUTHINFO_UNAVAIL, 0, "throttled", 0, NULL},
+    {"timeout", "alice@contoso.com", EMU_ALICE_PASSWORD, "timeout = 1\n",
+     "{\"kind\": \"delay\", \"seconds\": 3, \"count\": 1}",
+     PAM_AUTHINFO_UNAVAIL, 0, "timeout", 0, NULL},
+    {"connection dropped", "alice@contoso.com", EMU_ALICE_PASSWORD, NULL,
+     "{\"kind\": \"drop\", \"count\": -1}", PAM_AUTHINFO_UNAVAIL, 0,
+     "unreachable", 0, NULL},
+    {"unconsented app", "alice@contoso.com", EMU_ALICE_PASSWORD,
+     "client_id = " EMU_UNCONSENTED_CLIENT "\n", NULL, PAM_AUTHINFO_UNAVAIL, 0,
+     "config-error", 65001, NULL},
+    {"unknown app", "alice@contoso.com", EMU_ALICE_PASSWORD,
+     "client_id = 99999999-9999-9999-9999-999999999999\n", NULL,
+     PAM_AUTHINFO_UNAVAIL, 0, "config-error", 700016, NULL},
+    {"confidential app without secret", "alice@contoso.com", EMU_ALICE_PASSWORD,
+     "client_id = " EMU_SECRET_CLIENT "\n", NULL, PAM_AUTHINFO_UNAVAIL, 0,
+     "config-error", 7000218, NULL},
+    {"wrong client secret", "alice@contoso.com", EMU_ALICE_PASSWORD,
+     "client_id = " EMU_SECRET_CLIENT "\nclient_secret = wrong\n", NULL,
+     PAM_AUTHINFO_UNAVAIL, 0, "config-error", 7000215, NULL},
+    {"unknown tenant", "alice@contoso.com", EMU_ALICE_PASSWORD,
+     "tenant = fabrikam.onmicrosoft.com\ndomains = contoso.com\n", NULL,
+     PAM_AUTHINFO_UNAVAIL, 0, "config-error", 90002, NULL},
+};
+
+/* client_id etc. set twice would be an error: a row's conf replaces the
+ * default line instead. */
+static void write_row_conf(const struct row *r) {
+  char extra[512];
+  const char *conf = r->conf != NULL ? r->conf : "";
+  const char *dir = strstr(conf, "@DIR@");
+
+  if (dir != NULL)
+    snprintf(extra, sizeof(extra), "%.*s%s%s", (int)(dir - conf), conf, topdir,
+             dir + 5);
+  else
+    snprintf(extra, sizeof(extra), "%s", conf);
+  fresh(NULL);
+  if (extra[0] != '\0') {
+    char path[400], *text = NULL;
+
+    /* The emulator's defaults, with the row's keys replacing them. */
+    assert_true(
+        asprintf(&text,
+                 "authority = %s\n%s"
+                 "%s"
+                 "ca_file = %s\ncache_dir = %s/cache\n"
+                 "retries = 0\n%s%s",
+                 emu.url,
+                 strstr(extra, "tenant =") ? "" : "tenant = contoso.com\n",
+                 strstr(extra, "client_id =") ? ""
+                                              : "client_id = " EMU_PUBLIC_CLIENT
+                                                "\n",
+                 emu.ca, topdir,
+                 strncmp(extra, "timeout =", 9) == 0 ? "" : "timeout = 5\n",
+                 extra) > 0);
+    snprintf(path, sizeof(path), "%s/main.conf", topdir);
+    unlink(path);
+    write_text(path, text);
+    assert_int_equal(chmod(path, 0600), 0);
+    free(text);
+  }
+}
+
+static void check_row(const struct row *r) {
+  struct conv cv;
+  char want[600];
+  const char *log;
+
+  fprintf(stderr, "# row: %s\n", r->name);
+  write_row_conf(r);
+  if (r->fault != NULL)
+    assert_int_equal(emu_post(&emu, "/_emu/fault", r->fault), 0);
+  log = auth("msoauth", r->user, r->password, r->expected, &cv);
+  /* Local decisions send nothing; a refused name is not even asked for a
+   * password. */
+  if (r->local)
+    assert_int_equal(emu_count(&emu, "total"), 0);
+  else
+    assert_true(emu_count(&emu, "endpoint:token") >= 1);
+  assert_int_equal(cv.prompts, r->password != NULL ? 1 : 0);
+  snprintf(want, sizeof(want), "result=%s aadsts=%ld:", r->result, r->aadsts);
+  assert_non_null(strstr(log, want));
+  assert_int_equal(count_of(log, "result="), 1);
+  if (strchr(r->user, '\001') == NULL) {
+    snprintf(want, sizeof(want), "user=%s result=", r->user);
+    assert_non_null(strstr(log, want));
+  }
+  if (r->password != NULL && strlen(r->password) > 3)
+    assert_null(strstr(log, r->password));
+  if (r->message != NULL) {
+    assert_int_equal(cv.n_errors, 1);
+    assert_non_null(strstr(cv.errors[0], r->message));
+  } else {
+    assert_int_equal(cv.n_errors, 0);
+  }
+  assert_int_equal(emu_reset(&emu), 0);
+}
+
+/* One test per row of the table. */
+static void test_row(void **state) {
+  check_row(*state);
+}
+
+/* The white-space hint of a refused password. */
+static void test_space_hint(void **state) {
+  struct conv cv;
+  const char *log;
+
+  (void)state;
+  fresh(NULL);
+  log = auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD " ",
+             PAM_AUTH_ERR, &cv);
+  assert_non_null(strstr(log, "white space"));
+  log =
+      auth("msoauth", "alice@contoso.com", "plainly wrong", PAM_AUTH_ERR, &cv);
+  assert_null(strstr(log, "white space"));
+}
+
+/* PAM_SILENT: the same refusal, and no message. */
+static void test_silent(void **state) {
+  struct pam_testcase tc[] = {
+      pam_test_flags(PAMTEST_AUTHENTICATE, PAM_AUTH_ERR, PAM_SILENT)};
+  struct conv cv;
+
+  (void)state;
+  fresh(NULL);
+  memset(&cv, 0, sizeof(cv));
+  cv.passwords[0] = "Password1!";
+  capture_begin();
+  tc[0].op_rv = -1;
+  _pamtest_conv("msoauth", "disabled@contoso.com", conv_fn, &cv, tc, 1, NULL);
+  capture_end();
+  assert_int_equal(tc[0].op_rv, PAM_AUTH_ERR);
+  assert_int_equal(cv.prompts, 1);
+  assert_int_equal(cv.n_errors, 0);
+}
+
+/* ------------------------------------------------------------ arguments */
+
+static void test_use_first_pass(void **state) {
+  struct conv cv;
+  const char *log;
+
+  (void)state;
+  fresh(NULL);
+  setenv("PAM_AUTHTOK", EMU_ALICE_PASSWORD, 1);
+  auth("msoauth-first", "alice@contoso.com", NULL, PAM_SUCCESS, &cv);
+  assert_int_equal(cv.prompts, 0);
+  /* A wrong first password is not followed by a prompt. */
+  setenv("PAM_AUTHTOK", "wrong", 1);
+  auth("msoauth-first", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_AUTH_ERR,
+       &cv);
+  assert_int_equal(cv.prompts, 0);
+  /* Without one, nothing is asked either. */
+  unsetenv("PAM_AUTHTOK");
+  log = auth("msoauth-first", "alice@contoso.com", EMU_ALICE_PASSWORD,
+             PAM_AUTHTOK_RECOVERY_ERR, &cv);
+  assert_int_equal(cv.prompts, 0);
+  assert_non_null(strstr(log, "result=no-password"));
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+}
+
+static void test_try_first_pass(void **state) {
+  struct conv cv;
+
+  (void)state;
+  fresh(NULL);
+  setenv("PAM_AUTHTOK", EMU_ALICE_PASSWORD, 1);
+  auth("msoauth-try", "alice@contoso.com", NULL, PAM_SUCCESS, &cv);
+  assert_int_equal(cv.prompts, 0);
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  /* The earlier module's password is refused: asked once more. */
+  setenv("PAM_AUTHTOK", "the unix password", 1);
+  auth("msoauth-try", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+       &cv);
+  assert_int_equal(cv.prompts, 1);
+  assert_int_equal(emu_count(&emu, "grant:password"), 3);
+  unsetenv("PAM_AUTHTOK");
+  auth("msoauth-try", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+       &cv);
+  assert_int_equal(cv.prompts, 1);
+}
+
+/* KEY=VALUE overrides, and an unknown bare word is ignored. */
+static void test_overrides(void **state) {
+  struct conv cv;
+  const char *log;
+
+  (void)state;
+  fresh(NULL);
+  log = auth("msoauth-args", "alice", EMU_ALICE_PASSWORD, PAM_SUCCESS, &cv);
+  assert_non_null(strstr(log, "as alice@contoso.com"));
+  assert_non_null(strstr(log, "unknown option ignored: frobnicate"));
+  /* alias_policy=resolve from the arguments. */
+  log = auth("msoauth-args", "asmith", EMU_ALICE_PASSWORD, PAM_SUCCESS, &cv);
+  assert_non_null(strstr(log, "verified online as alice@contoso.com"));
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+  /* The file alone has neither. */
+  auth("msoauth", "alice", NULL, PAM_USER_UNKNOWN, &cv);
+}
+
+/* Bad arguments fail closed, before any prompt or request. */
+static void test_bad_arguments(void **state) {
+  static const char *const services[] = {"msoauth-badarg", "msoauth-badval",
+                                         "msoauth-noconf"};
+  struct conv cv;
+  const char *log;
+
+  (void)state;
+  fresh(NULL);
+  for (size_t i = 0; i < 3; i++) {
+    log =
+        auth(services[i], "alice@contoso.com", NULL, PAM_AUTHINFO_UNAVAIL, &cv);
+    assert_int_equal(cv.prompts, 0);
+    assert_non_null(strstr(log, "result=config-error"));
+  }
+  assert_non_null(strstr(log, "missing.conf"));
+  assert_int_equal(emu_count(&emu, "total"), 0);
+}
+
+static void test_profile(void **state) {
+  struct conv cv;
+
+  (void)state;
+  fresh("[strict]\ndomains = bravo.com\n");
+  auth("msoauth-profile", "carol@bravo.com", "Password1!", PAM_SUCCESS, &cv);
+  auth("msoauth-profile", "alice@contoso.com", NULL, PAM_USER_UNKNOWN, &cv);
+  assert_int_equal(emu_count(&emu, "total"), 1);
+  /* Without the profile, contoso.com is the domain. */
+  auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS, &cv);
+}
+
+static void test_debug(void **state) {
+  struct conv cv;
+  const char *log;
+
+  (void)state;
+  fresh(NULL);
+  log = auth("msoauth-debug", "alice@contoso.com", EMU_ALICE_PASSWORD,
+             PAM_SUCCESS, &cv);
+  assert_non_null(strstr(log, "SYSLOG(7)"));
+  assert_null(strstr(log, EMU_ALICE_PASSWORD));
+  log = auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+             &cv);
+  assert_null(strstr(log, "SYSLOG(7)"));
+}
+
+/* ------------------------------------------------------------ features */
+
+/* Ten retries of a stale password make one request. */
+static void test_failure_cache(void **state) {
+  struct conv cv;
+  const char *log;
+
+  (void)state;
+  fresh("failure_cache = 300\n");
+  for (int i = 0; i < 10; i++) {
+    log = auth("msoauth", "alice@contoso.com", "last year's password",
+               PAM_AUTH_ERR, &cv);
+    if (i > 0)
+      assert_non_null(strstr(log, "result=bad-password-cached"));
+  }
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  /* Another password is checked online. */
+  auth("msoauth", "alice@contoso.com", "another wrong one", PAM_AUTH_ERR, &cv);
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+  auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS, &cv);
+  assert_int_equal(emu_count(&emu, "grant:password"), 3);
+  /* failure_cache = 0: every attempt goes online. */
+  fresh("failure_cache = 0\n");
+  for (int i = 0; i < 3; i++)
+    auth("msoauth", "alice@contoso.com", "last year's password", PAM_AUTH_ERR,
+         &cv);
+  assert_int_equal(emu_count(&emu, "grant:password"), 3);
+}
+
+static void test_allowed_groups(void **state) {
+  struct conv cv;
+
+  (void)state;
+  fresh("allowed_groups = 99999999-0000-0000-0000-000000000009, " GROUP1 "\n");
+  auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS, &cv);
+  assert_int_equal(cv.n_errors, 0);
+  /* No groups claim at all (bob is in no group). */
+  auth("msoauth", "bob@contoso.com", EMU_BOB_PASSWORD, PAM_PERM_DENIED, &cv);
+  assert_int_equal(cv.n_errors, 1);
+  assert_non_null(strstr(cv.errors[0], "could not be checked"));
+  /* Overage: 250 groups, past the token's limit. */
+  auth("msoauth", "groupie@contoso.com", "Password1!", PAM_PERM_DENIED, &cv);
+  assert_int_equal(cv.n_errors, 1);
+  assert_non_null(strstr(cv.errors[0], "too many groups"));
+  /* In groups, but not in an allowed one. */
+  write_conf("main", "allowed_groups = 99999999-0000-0000-0000-000000000009\n");
+  auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_PERM_DENIED,
+       &cv);
+  assert_int_equal(cv.n_errors, 1);
+  assert_non_null(strstr(cv.errors[0], "not in a group allowed"));
+  assert_int_equal(emu_count(&emu, "grant:password"), 4);
+}
+
+/* The refresh token of a PAM login serves auth = refresh afterwards. */
+static msoauth_rc refresh_for_alice(void) {
+  const char *over[] = {"auth=refresh"};
+  struct msoauth_config *cfg = NULL;
+  struct msoauth_ctx *ctx = NULL;
+  struct msoauth_token tok;
+  struct msoauth_err err;
+  char path[400];
+  msoauth_rc rc;
+
+  memset(&tok, 0, sizeof(tok));
+  snprintf(path, sizeof(path), "%s/main.conf", topdir);
+  assert_int_equal(
+      msoauth_config_load(path, NULL, over, 1, 0, NULL, &cfg, &err),
+      MSOAUTH_OK);
+  assert_int_equal(msoauth_ctx_new(cfg, NULL, &ctx, &err), MSOAUTH_OK);
+  rc = msoauth_token_get(ctx, "alice@contoso.com", 17, NULL, &tok, &err);
+  if (!rc)
+    assert_non_null(tok.access_token);
+  msoauth_token_clear(&tok);
+  msoauth_ctx_free(&ctx);
+  msoauth_config_free(&cfg);
+  return rc;
+}
+
+static void test_store_tokens(void **state) {
+  struct conv cv;
+
+  (void)state;
+  fresh(NULL);
+  auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS, &cv);
+  assert_int_not_equal(refresh_for_alice(), MSOAUTH_OK);
+  fresh("store_tokens = yes\n");
+  auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS, &cv);
+  assert_int_equal(refresh_for_alice(), MSOAUTH_OK);
+  assert_int_equal(emu_count(&emu, "grant:refresh_token"), 1);
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+}
+
+/* ------------------------------------------------------------ other phases */
+
+static void test_phases(void **state) {
+  static const enum pamtest_ops all[] = {PAMTEST_AUTHENTICATE, PAMTEST_SETCRED,
+                                         PAMTEST_ACCOUNT};
+  static const int good[] = {PAM_SUCCESS, PAM_SUCCESS, PAM_SUCCESS};
+  static const enum pamtest_ops auth_account[] = {PAMTEST_AUTHENTICATE,
+                                                  PAMTEST_ACCOUNT};
+  static const int blocked[] = {PAM_AUTH_ERR, PAM_PERM_DENIED};
+  static const enum pamtest_ops account = PAMTEST_ACCOUNT;
+  static const int ok = PAM_SUCCESS, unknown = PAM_USER_UNKNOWN,
+                   unavail = PAM_AUTHINFO_UNAVAIL, denied = PAM_PERM_DENIED;
+  static const enum pamtest_ops ignored[] = {PAMTEST_SETCRED, PAMTEST_CHAUTHTOK,
+                                             PAMTEST_OPEN_SESSION,
+                                             PAMTEST_CLOSE_SESSION};
+  static const int permitted[] = {PAM_SUCCESS, PAM_SUCCESS, PAM_SUCCESS,
+                                  PAM_SUCCESS};
+  struct conv cv;
+
+  (void)state;
+  fresh(NULL);
+  memset(&cv, 0, sizeof(cv));
+  cv.passwords[0] = EMU_ALICE_PASSWORD;
+  run_ops("msoauth", "alice@contoso.com", &cv, all, good, 3);
+  /* Disabled: refused in auth, and in account and setcred after it. */
+  memset(&cv, 0, sizeof(cv));
+  cv.passwords[0] = "Password1!";
+  run_ops("msoauth", "disabled@contoso.com", &cv, auth_account, blocked, 2);
+  assert_int_equal(cv.n_errors, 1);
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+  /* account alone applies the identity rules, without a request. */
+  assert_int_equal(emu_reset(&emu), 0);
+  memset(&cv, 0, sizeof(cv));
+  run_ops("msoauth", "alice@contoso.com", &cv, &account, &ok, 1);
+  run_ops("msoauth", "eve@fabrikam.com", &cv, &account, &unknown, 1);
+  run_ops("msoauth-noconf", "alice@contoso.com", &cv, &account, &unavail, 1);
+  assert_int_equal(emu_count(&emu, "total"), 0);
+  /* The alias of aliases_file in account. */
+  {
+    char path[400], extra[500];
+
+    snprintf(path, sizeof(path), "%s/aliases", topdir);
+    write_text(path, "al@contoso.com alice@contoso.com\n");
+    snprintf(extra, sizeof(extra), "aliases_file = %s\n", path);
+    fresh(extra);
+    run_ops("msoauth", "al@contoso.com", &cv, &account, &denied, 1);
+    assert_int_equal(cv.n_errors, 1);
+  }
+  /* setcred without authenticate, password and session: PAM_IGNORE. */
+  memset(&cv, 0, sizeof(cv));
+  run_ops("msoauth-ignore", "alice@contoso.com", &cv, ignored, permitted, 4);
+  assert_int_equal(cv.prompts, 0);
+  assert_int_equal(emu_count(&emu, "total"), 0);
+}
+
+/* The stack of conf/pam.d/sshd: local users fall through, Entra users stop
+ * at pam_msoauth. */
+static void test_fall_through(void **state) {
+  struct conv cv;
+
+  (void)state;
+  fresh(NULL);
+  auth("msoauth-stack", "root", NULL, PAM_SUCCESS, &cv);
+  auth("msoauth-stack", "alice@contoso.com", "wrong", PAM_AUTH_ERR, &cv);
+  auth("msoauth-stack", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+       &cv);
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+}
+
+/* Success within the grace while the emulator is down, failure after it,
+ * and never for a wrong password. Runs last: it restarts the emulator. */
+static void test_offline_grace(void **state) {
+  struct conv cv;
+  const char *log;
+
+  (void)state;
+  fresh("offline_grace = 3600\n");
+  auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS, &cv);
+  emu_kill(&emu);
+  log = auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+             &cv);
+  assert_non_null(strstr(log, "result=success-offline"));
+  log = auth("msoauth", "alice@contoso.com", "not her password",
+             PAM_AUTHINFO_UNAVAIL, &cv);
+  assert_non_null(strstr(log, "result=unreachable"));
+  /* Someone never verified online. */
+  auth("msoauth", "bob@contoso.com", EMU_BOB_PASSWORD, PAM_AUTHINFO_UNAVAIL,
+       &cv);
+  /* The grace is over. */
+  write_conf("main", "offline_grace = 1\n");
+  sleep(2);
+  auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_AUTHINFO_UNAVAIL,
+       &cv);
+  /* Without offline_grace, unreachable is unreachable. */
+  write_conf("main", NULL);
+  auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_AUTHINFO_UNAVAIL,
+       &cv);
+  assert_int_equal(emu_restart(&emu, NULL), 0);
+}
+
+/* ------------------------------------------------------------ symbols */
+
+typedef int (*entry_fn)(pam_handle_t *, int, int, const char **);
+
+static void test_symbols(void **state) {
+  static const char *const entries[] = {
+      "pam_sm_authenticate", "pam_sm_setcred",       "pam_sm_acct_mgmt",
+      "pam_sm_open_session", "pam_sm_close_session", "pam_sm_chauthtok"};
+  const char *path = getenv("MSOAUTH_PAMTEST_MODULE");
+  char cmd[1200], line[512];
+  void *h;
+  FILE *p;
+  int n = 0;
+
+  (void)state;
+  assert_non_null(path);
+  h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  assert_non_null(h);
+  for (size_t i = 0; i < 6; i++)
+    assert_non_null(dlsym(h, entries[i]));
+  assert_null(dlsym(h, "msoauth_password_verify"));
+  assert_null(dlsym(h, "msoauth_config_load"));
+  /* The phases that do nothing answer PAM_IGNORE without a handle, and
+   * setcred without a successful authenticate. */
+  assert_int_equal(((entry_fn)dlsym(h, "pam_sm_setcred"))(NULL, 0, 0, NULL),
+                   PAM_IGNORE);
+  assert_int_equal(((entry_fn)dlsym(h, "pam_sm_chauthtok"))(NULL, 0, 0, NULL),
+                   PAM_IGNORE);
+  assert_int_equal(
+      ((entry_fn)dlsym(h, "pam_sm_open_session"))(NULL, 0, 0, NULL),
+      PAM_IGNORE);
+  assert_int_equal(
+      ((entry_fn)dlsym(h, "pam_sm_close_session"))(NULL, 0, 0, NULL),
+      PAM_IGNORE);
+  dlclose(h);
+  snprintf(cmd, sizeof(cmd), "nm -D --defined-only '%s'", path);
+  p = popen(cmd, "r");
+  assert_non_null(p);
+  while (fgets(line, sizeof(line), p) != NULL) {
+    char *sym = strrchr(line, ' ');
+
+    assert_null(strstr(line, "msoauth_"));
+    if (strstr(line, " T ") != NULL) {
+      assert_non_null(sym);
+      assert_int_equal(strncmp(sym + 1, "pam_sm_", 7), 0);
+      n++;
+    }
+  }
+  assert_int_equal(pclose(p), 0);
+  assert_int_equal(n, 6);
+}
+
+#define N_ROWS 29
+_Static_assert(sizeof(rows) / sizeof(rows[0]) == N_ROWS,
+               "list every row in main");
+#define ROW(i)                                                                 \
+  { rows[i].name, test_row, NULL, NULL, &rows[i] }
+
+int main(int argc, char **argv) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_symbols),
+      ROW(0),
+      ROW(1),
+      ROW(2),
+      ROW(3),
+      ROW(4),
+      ROW(5),
+      ROW(6),
+      ROW(7),
+      ROW(8),
+      ROW(9),
+      ROW(10),
+      ROW(11),
+      ROW(12),
+      ROW(13),
+      ROW(14),
+      ROW(15),
+      ROW(16),
+      ROW(17),
+      ROW(18),
+      ROW(19),
+      ROW(20),
+      ROW(21),
+      ROW(22),
+      ROW(23),
+      ROW(24),
+      ROW(25),
+      ROW(26),
+      ROW(27),
+      ROW(28),
+      cmocka_unit_test(test_space_hint),
+      cmocka_unit_test(test_silent),
+      cmocka_unit_test(test_use_first_pass),
+      cmocka_unit_test(test_try_first_pass),
+      cmocka_unit_test(test_overrides),
+      cmocka_unit_test(test_bad_arguments),
+      cmocka_unit_test(test_profile),
+      cmocka_unit_test(test_debug),
+      cmocka_unit_test(test_failure_cache),
+      cmocka_unit_test(test_allowed_groups),
+      cmocka_unit_test(test_store_tokens),
+      cmocka_unit_test(test_phases),
+      cmocka_unit_test(test_fall_through),
+      cmocka_unit_test(test_offline_grace),
+  };
+  const char *dir = getenv(DIR_ENV);
+
+  (void)argc;
+  if (dir == NULL || getenv("PAM_WRAPPER") == NULL) {
+    stage_one(argv);
+    return 99;
+  }
+  if (dlsym(RTLD_DEFAULT, "pam_wrapper_enabled") == NULL) {
+    printf("1..0 # SKIP pam_wrapper (libpam-wrapper) is not installed\n");
+    return 0;
+  }
+  snprintf(topdir, sizeof(topdir), "%s", dir);
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

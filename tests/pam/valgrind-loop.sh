@@ -1,0 +1,49 @@
+#!/bin/sh
+# valgrind-loop.sh - valgrind memcheck over COUNT (200) authentications
+# through pam_msoauth in one process (tests/pam/pam_loop: good, wrong and
+# unreachable in turn, as a Dovecot auth worker makes them): no error and
+# no definite or indirect leak. Skipped (exit 77) without valgrind or
+# pam_wrapper.
+#
+#   tests/pam/valgrind-loop.sh [COUNT]
+set -u
+
+srcdir=${MSOAUTH_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+builddir=${MSOAUTH_BUILDDIR:-$srcdir}
+module="$builddir/pam_msoauth/.libs/pam_msoauth.so"
+count=${1:-200}
+
+if ! command -v valgrind >/dev/null; then
+  echo "SKIP: valgrind is not installed"
+  exit 77
+fi
+wrapper=$(pkg-config --variable=modules pam_wrapper 2>/dev/null)
+[ -n "$wrapper" ] || { echo "SKIP: pam_wrapper is not installed"; exit 77; }
+[ -f "$module" ] || { echo "FAIL: $module was not built"; exit 1; }
+
+T=$(mktemp -d /tmp/msoauth-pamloop-XXXXXX) || exit 99
+trap 'rm -rf "$T"' EXIT
+mkdir "$T/svc"
+printf 'auth required pam_deny.so\naccount required pam_deny.so\n' \
+  >"$T/svc/other"
+for svc in loop loop-down; do
+  conf=loop.conf
+  [ "$svc" = loop-down ] && conf=down.conf
+  cat >"$T/svc/$svc" <<EOT
+auth    required $module config=$T/$conf
+account required $module config=$T/$conf
+EOT
+done
+
+start=$(date +%s)
+LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/svc" \
+MSOAUTH_PAMLOOP_DIR="$T" MSOAUTH_SRCDIR="$srcdir" \
+  "$builddir/libtool" --mode=execute valgrind --quiet --leak-check=full \
+    --errors-for-leak-kinds=definite,indirect \
+    --show-leak-kinds=definite,indirect \
+    --error-exitcode=3 \
+    "$builddir/tests/pam/pam_loop" "$count"
+status=$?
+echo "valgrind-loop: $count authentications in" \
+  "$(($(date +%s) - start)) s, status $status"
+exit $status
