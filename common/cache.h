@@ -94,7 +94,9 @@ struct msoauth_cache_lock;
 /*
  * Opens the file cache at cfg->cache_dir: created with mode 0700 when
  * missing (its parent must exist), refused when it is a symlink, not a
- * directory, owned by another user or accessible by group or others. The
+ * directory, accessible by group or others, or owned by another user
+ * (except for root, which may open the directory of the user it will
+ * become: each entry file must still be the reader's own). The
  * directory is opened now and used by descriptor afterwards, so a caller
  * that chroots later keeps it. The caller owns *cache_r.
  */

@@ -622,7 +622,11 @@ static msoauth_rc open_checked(const char *dir, int created, int *fd_r,
     return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
                         "cache_dir %s is not a directory", dir);
   }
-  if (st.st_uid != geteuid()) {
+  /* Root may use a directory of the user it will become: Postfix starts
+   * the SASL plugin as root, then drops to postfix inside its chroot. Each
+   * entry file must still belong to the reader, so nothing in it is trusted
+   * across users. */
+  if (st.st_uid != geteuid() && geteuid() != 0) {
     close(fd);
     return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
                         "cache_dir %s is owned by uid %ld, not by uid %ld "
