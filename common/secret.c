@@ -141,7 +141,8 @@ msoauth_rc msoauth_secret_read_file(const char *path,
   msoauth_rc rc;
 
   *secret_r = NULL;
-  fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  /* O_NONBLOCK: a FIFO put in its place must not hang the caller. */
+  fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
     return msoauth_fail(err, errno == ELOOP ? MSOAUTH_ERR_CONFIG : MSOAUTH_ERR_IO,
                         "%s: %s", path,
