@@ -1367,6 +1367,76 @@ class OAuthService:
             return {"active": False, "reason": "expired", **base}
         return {"active": True, **base}
 
+    # ---- mailbox access (control API): Exchange Online's rules
+    MAILBOX_RIGHTS = {
+        "imap": ("IMAP.AccessAsUser.All", "IMAP.AccessAsApp"),
+        "pop3": ("POP.AccessAsUser.All", "POP.AccessAsApp"),
+        "submission": ("SMTP.Send", "SMTP.SendAsApp"),
+    }
+
+    def delegate(self, info: dict) -> Optional[str]:
+        """Whom a token may act for beyond its own mailbox, for servers that
+        compare domains only (Dovecot's oauth2 passdb with username_format
+        %Ld): a service account's UPN (svc-*: FullAccess on the mailboxes of
+        its domain), or app@<the tenant's first domain> for an app-only
+        token with an *.AccessAsApp or SMTP.SendAsApp role."""
+        if info.get("idtyp") == "app":
+            roles = info.get("roles") or []
+            if not any(r[1] in roles for r in self.MAILBOX_RIGHTS.values()):
+                return None
+            tenant = self.dir.tenant(str(info.get("tid") or ""))
+            return f"app@{tenant.domains[0]}" if tenant and tenant.domains else None
+        upn = str(info.get("upn") or "").lower()
+        return upn if upn.startswith("svc-") else None
+
+    def mailbox_access(self, info: dict, user: str, service: str) -> dict:
+        """Whether the introspected token opens mailbox `user` over
+        `service` (imap, pop3, submission; empty: any of them). Without a
+        user: the introspection with "delegate" (above)."""
+        out = dict(info)
+        if not user:
+            out["delegate"] = self.delegate(info) if info.get("active") else None
+            return out
+        out["active"] = False
+        mailbox = self.dir.user(user) if user else None
+        if not info.get("active"):
+            out["reason"] = info.get("reason", "inactive")
+            return out
+        if mailbox is None or mailbox.upn.lower() != user:
+            out["reason"] = "no such mailbox (aliases are not mailbox names)"
+            return out
+        rights = self.MAILBOX_RIGHTS.get(service)
+        if service and rights is None:
+            out["reason"] = f"unknown service {service}"
+            return out
+        if info.get("idtyp") == "app":
+            roles = info.get("roles") or []
+            wanted = [rights[1]] if rights else [r[1] for r in self.MAILBOX_RIGHTS.values()]
+            if not any(r in roles for r in wanted):
+                out["reason"] = "the app has no role for this service"
+            elif info.get("tid") != mailbox.tenant_id:
+                out["reason"] = "the mailbox belongs to another tenant"
+            else:
+                out["active"] = True
+        else:
+            upn = str(info.get("upn") or "").lower()
+            scopes = str(info.get("scp") or "").split()
+            owner_domain = upn.rsplit("@", 1)[-1]
+            if rights and rights[0] not in scopes:
+                out["reason"] = "the token lacks the scope of this service"
+            elif upn == user:
+                out["active"] = True
+            elif (upn.startswith("svc-") and
+                  owner_domain == user.rsplit("@", 1)[-1]):
+                # A service account holds FullAccess/SendAs on every
+                # mailbox of its own domain (shared mailboxes).
+                out["active"] = True
+            else:
+                out["reason"] = "the token's user has no access to this mailbox"
+        if out["active"]:
+            out["username"] = user
+        return out
+
 
 # --------------------------------------------------------------------------
 # HTTP
@@ -1740,6 +1810,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return json_response(200, {"requests": state.requests(last)})
             if name == "introspect" and method in ("GET", "POST"):
                 return json_response(200, self.control_introspect(params, body))
+            if name == "mailbox" and method in ("GET", "POST"):
+                return json_response(200, self.control_mailbox(params, body))
             if method == "GET" and name == "options":
                 return json_response(200, state.set_options({}))
             if method == "GET" and name == "fault":
@@ -1773,6 +1845,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not token:
             raise ValueError("give token=... (query or form) or {\"token\": ...}")
         return self.emu.service.introspect(token.strip())
+
+    def control_mailbox(self, params: dict, body: bytes) -> dict:
+        info = self.control_introspect(params, body)
+        user = (params.get("user") or "").strip().lower()
+        service = (params.get("service") or "").strip().lower()
+        return self.emu.service.mailbox_access(info, user, service)
 
     def control_reset(self, spec: dict) -> Response:
         self.emu.state.reset(tokens=bool(spec.get("tokens", False)))
