@@ -1,0 +1,381 @@
+/*
+ * cmd_check.c - msoauth check [USER]: what is wrong and how to fix it.
+ *
+ * In order: the configuration (every problem, with file and line), the
+ * client credential (a certificate's days left), the cache directory, the
+ * authority's OpenID discovery document (reachability and tenant), and with
+ * USER a token acquisition (whose token, which scopes). Each finding is one
+ * line; the exit status is that of the first error.
+ */
+#include "config_build.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "assertion.h"
+#include "cli.h"
+#include "entra_error.h"
+#include "http.h"
+#include "json.h"
+#include "jwt.h"
+#include "token.h"
+
+/* Most findings kept; config problems beyond are summed up. */
+#define FINDINGS_MAX 64
+/* A certificate this close to its end is worth a warning. */
+#define CERT_WARN_DAYS 30
+#define DAY_SECONDS 86400
+
+enum level { LV_OK, LV_INFO, LV_WARNING, LV_ERROR };
+
+static const char *const level_names[] = {"ok", "info", "warning", "error"};
+
+struct finding {
+  enum level level;
+  char *text;
+};
+
+struct check {
+  struct cli *cli;
+  struct msoauth_log log; /* collects the core's errors and warnings */
+  struct finding items[FINDINGS_MAX];
+  size_t n;
+  size_t dropped;
+  int status; /* the exit status of the first error */
+};
+
+static void add(struct check *ck, enum level level, int status, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5)));
+
+static void add(struct check *ck, enum level level, int status, const char *fmt,
+                ...) {
+  char text[1024];
+  va_list ap;
+
+  if (level == LV_ERROR && ck->status == CLI_EXIT_OK)
+    ck->status = status;
+  if (ck->n == FINDINGS_MAX) {
+    ck->dropped++;
+    return;
+  }
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof(text), fmt, ap);
+  va_end(ap);
+  ck->items[ck->n].level = level;
+  ck->items[ck->n].text = strdup(text);
+  if (ck->items[ck->n].text != NULL)
+    ck->n++;
+}
+
+/* The core's errors and warnings become findings (config problems are
+ * errors of configuration); the rest goes to stderr with -v. */
+static void collect(void *arg, enum msoauth_level level, const char *msg) {
+  struct check *ck = arg;
+
+  if (level == MSOAUTH_LOG_ERROR)
+    add(ck, LV_ERROR, CLI_EXIT_USAGE, "%s", msg);
+  else if (level == MSOAUTH_LOG_WARNING)
+    add(ck, LV_WARNING, CLI_EXIT_OK, "%s", msg);
+  else if (level <= ck->cli->log.level)
+    msoauth_log_stderr(NULL, level, msg);
+}
+
+static int has_errors(const struct check *ck) {
+  return ck->status != CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------ checks */
+
+static void check_credential(struct check *ck,
+                             const struct msoauth_config *cfg) {
+  struct msoauth_signer *signer = NULL;
+  struct msoauth_err err;
+  long long now = (long long)time(NULL), not_after, days;
+  char when[32];
+  msoauth_rc rc;
+
+  if (cfg->client_certificate_file == NULL) {
+    if (cfg->client_secret != NULL)
+      add(ck, LV_INFO, CLI_EXIT_OK,
+          "client secret set: its expiry cannot be seen from here; check "
+          "\"Certificates & secrets\" of the app registration %s, or use a "
+          "certificate (client_certificate_file), which msoauth check "
+          "watches",
+          cfg->client_id);
+    else
+      add(ck, LV_OK, CLI_EXIT_OK, "public client %s (no client credential)",
+          cfg->client_id);
+    return;
+  }
+  msoauth_err_clear(&err);
+  rc = msoauth_signer_load(cfg->client_certificate_file, cfg->client_key_file,
+                           &signer, &err);
+  if (rc) {
+    add(ck, LV_ERROR, CLI_EXIT_USAGE,
+        "client certificate %s or key %s unusable: %s (fix the files, or "
+        "set client_certificate_file and client_key_file)",
+        cfg->client_certificate_file, cfg->client_key_file, err.detail);
+    return;
+  }
+  not_after = msoauth_signer_not_after(signer);
+  msoauth_signer_free(&signer);
+  days = (not_after - now) / DAY_SECONDS;
+  cli_time(not_after, when, sizeof(when));
+  if (not_after <= now)
+    add(ck, LV_ERROR, CLI_EXIT_USAGE,
+        "client certificate %s expired on %s: make a new one, upload it to "
+        "the app registration (\"Certificates & secrets\") and set "
+        "client_certificate_file and client_key_file",
+        cfg->client_certificate_file, when);
+  else if (days < CERT_WARN_DAYS)
+    add(ck, LV_WARNING, CLI_EXIT_OK,
+        "client certificate %s expires in %lld days (%s): upload a new one "
+        "to the app registration before then",
+        cfg->client_certificate_file, days, when);
+  else
+    add(ck, LV_OK, CLI_EXIT_OK,
+        "client certificate %s valid until %s (%lld days left)",
+        cfg->client_certificate_file, when, days);
+}
+
+/* The cache directory, without creating it. */
+static void check_cache_dir(struct check *ck,
+                            const struct msoauth_config *cfg) {
+  struct msoauth_cache *cache = NULL;
+  struct msoauth_err err;
+  struct stat st;
+  char *parent;
+
+  if (cfg->auth == MSOAUTH_AUTH_TOKEN)
+    return; /* tokens given by the caller are not cached */
+  if (lstat(cfg->cache_dir, &st) != 0 && errno == ENOENT) {
+    parent = strdup(cfg->cache_dir);
+    if (parent != NULL && strrchr(parent, '/') != NULL)
+      *strrchr(parent, '/') = '\0';
+    if (parent != NULL && (parent[0] == '\0' || access(parent, F_OK) == 0))
+      add(ck, LV_INFO, CLI_EXIT_OK,
+          "cache_dir %s does not exist yet: it is created (mode 0700) by "
+          "the first token",
+          cfg->cache_dir);
+    else
+      add(ck, LV_ERROR, CLI_EXIT_USAGE,
+          "cache_dir %s: its parent directory does not exist (create it, "
+          "or set cache_dir)",
+          cfg->cache_dir);
+    free(parent);
+    return;
+  }
+  msoauth_err_clear(&err);
+  if (msoauth_cache_open(cfg, &ck->log, &cache, &err) != MSOAUTH_OK)
+    add(ck, LV_ERROR, CLI_EXIT_USAGE, "%s", err.detail);
+  else
+    add(ck, LV_OK, CLI_EXIT_OK, "cache_dir %s is private to uid %ld",
+        cfg->cache_dir, (long)geteuid());
+  msoauth_cache_close(&cache);
+}
+
+/* The issuer of a discovery document names the tenant's id. */
+static void discovery_found(struct check *ck, const struct msoauth_config *cfg,
+                            const char *url, const char *body, size_t len) {
+  struct json_object *root = msoauth_json_parse(body, len);
+  const char *issuer = NULL, *endpoint = NULL;
+  int bad = 0;
+
+  if (json_object_is_type(root, json_type_object)) {
+    issuer = msoauth_json_string(root, "issuer", &bad);
+    endpoint = msoauth_json_string(root, "token_endpoint", &bad);
+  }
+  if (issuer == NULL || endpoint == NULL || bad)
+    add(ck, LV_ERROR, CLI_EXIT_UNREACHABLE,
+        "%s is not an OpenID discovery document (is authority %s the "
+        "identity platform?)",
+        url, cfg->authority);
+  else
+    add(ck, LV_OK, CLI_EXIT_OK,
+        "authority %s reachable; tenant %s has issuer %s", cfg->authority,
+        cfg->tenant, issuer);
+  json_object_put(root);
+}
+
+static void discovery_refused(struct check *ck,
+                              const struct msoauth_config *cfg, const char *url,
+                              const struct msoauth_http_response *resp) {
+  struct msoauth_err err;
+
+  msoauth_err_clear(&err);
+  if (msoauth_entra_error(resp->status, msoauth_buf_str(&resp->body),
+                          resp->body.len, &err) != MSOAUTH_ERR_PROTOCOL &&
+      err.aadsts != 0)
+    add(ck, LV_ERROR, CLI_EXIT_USAGE,
+        "tenant %s refused by %s: %s (set tenant to your tenant's id or "
+        "verified domain)",
+        cfg->tenant, cfg->authority, err.detail);
+  else
+    add(ck, LV_ERROR, CLI_EXIT_USAGE,
+        "%s answered HTTP %ld (check authority and tenant)", url, resp->status);
+}
+
+/* GET {authority}/{tenant}/v2.0/.well-known/openid-configuration. */
+static void check_authority(struct check *ck,
+                            const struct msoauth_config *cfg) {
+  struct msoauth_http *http = NULL;
+  struct msoauth_http_response resp;
+  struct msoauth_err err;
+  char url[2048];
+  msoauth_rc rc;
+
+  memset(&resp, 0, sizeof(resp));
+  msoauth_err_clear(&err);
+  snprintf(url, sizeof(url), "%s/%s/v2.0/.well-known/openid-configuration",
+           cfg->authority, cfg->tenant);
+  rc = msoauth_http_new(cfg, &ck->log, &http, &err);
+  if (rc) {
+    add(ck, LV_ERROR, cli_exit_code(rc), "cannot make an HTTPS client: %s",
+        err.detail);
+    return;
+  }
+  rc = msoauth_http_request(
+      http, url, NULL, msoauth_now_ms() + cfg->timeout * 1000, &resp, &err);
+  if (rc)
+    add(ck, LV_ERROR, cli_exit_code(rc),
+        "cannot reach the authority %s: %s (check the network, proxy, "
+        "ca_file and authority)",
+        cfg->authority, err.detail[0] ? err.detail : msoauth_strerror(rc));
+  else if (resp.status == 200)
+    discovery_found(ck, cfg, url, msoauth_buf_str(&resp.body), resp.body.len);
+  else
+    discovery_refused(ck, cfg, url, &resp);
+  msoauth_http_response_free(&resp);
+  msoauth_http_free(&http);
+}
+
+/* Whose token it is and what it allows. */
+static void describe_token(struct check *ck, const struct msoauth_token *tok) {
+  const struct msoauth_secret *t = tok->access_token;
+  struct msoauth_claims claims;
+  const char *whose;
+  char when[32], roles[512] = "";
+
+  cli_time(tok->expires_at, when, sizeof(when));
+  if (msoauth_jwt_decode(msoauth_secret_value(t), msoauth_secret_len(t),
+                         &claims, NULL) != MSOAUTH_OK) {
+    add(ck, LV_OK, CLI_EXIT_OK, "token for %s %s (opaque, expires %s)",
+        tok->identity, tok->from_cache ? "from the cache" : "acquired", when);
+    return;
+  }
+  for (size_t i = 0; i < claims.n_roles; i++) {
+    size_t used = strlen(roles);
+
+    snprintf(roles + used, sizeof(roles) - used, "%s%s", i > 0 ? " " : "",
+             claims.roles[i]);
+  }
+  whose = msoauth_claims_identity(&claims);
+  add(ck, LV_OK, CLI_EXIT_OK,
+      "token for %s %s: issued to %s%s, audience %s, %s %s, expires %s",
+      tok->identity, tok->from_cache ? "from the cache" : "acquired",
+      whose != NULL ? whose : "the app ",
+      whose != NULL ? "" : (claims.appid != NULL ? claims.appid : "?"),
+      claims.aud != NULL ? claims.aud : "?",
+      claims.scp != NULL ? "scopes" : "roles",
+      claims.scp != NULL ? claims.scp : (roles[0] ? roles : "(none)"), when);
+  msoauth_claims_clear(&claims);
+}
+
+static void check_token(struct check *ck, const struct msoauth_config *cfg,
+                        const char *user) {
+  struct msoauth_ctx *ctx = NULL;
+  struct msoauth_secret *secret = NULL;
+  struct msoauth_token tok;
+  struct msoauth_err err;
+  msoauth_rc rc;
+
+  memset(&tok, 0, sizeof(tok));
+  msoauth_err_clear(&err);
+  rc = msoauth_ctx_new(cfg, &ck->log, &ctx, &err);
+  if (!rc &&
+      (cfg->auth == MSOAUTH_AUTH_PASSWORD || cfg->auth == MSOAUTH_AUTH_TOKEN))
+    rc = cli_read_secret(ck->cli, user, &secret, &err);
+  if (!rc)
+    rc = msoauth_token_get(ctx, user, strlen(user), secret, &tok, &err);
+  if (rc)
+    add(ck, LV_ERROR, cli_exit_code(rc), "no token for %s (auth = %s): %s",
+        user, msoauth_auth_name(cfg->auth),
+        err.detail[0] ? err.detail : msoauth_strerror(rc));
+  else
+    describe_token(ck, &tok);
+  msoauth_token_clear(&tok);
+  msoauth_secret_free(&secret);
+  msoauth_ctx_free(&ctx);
+}
+
+/* ------------------------------------------------------------ output */
+
+static void print_text(const struct check *ck) {
+  for (size_t i = 0; i < ck->n; i++)
+    printf("%s: %s\n", level_names[ck->items[i].level], ck->items[i].text);
+  if (ck->dropped > 0)
+    printf("error: %zu more findings not shown\n", ck->dropped);
+}
+
+static void print_json(const struct check *ck) {
+  printf("{\"status\": %d, \"findings\": [", ck->status);
+  for (size_t i = 0; i < ck->n; i++) {
+    printf("%s\n  {\"level\": \"%s\", \"message\": ", i > 0 ? "," : "",
+           level_names[ck->items[i].level]);
+    cli_json_string(ck->items[i].text);
+    printf("}");
+  }
+  printf("%s], \"dropped\": %zu}\n", ck->n > 0 ? "\n" : "", ck->dropped);
+}
+
+int cli_cmd_check(struct cli *cli, int argc, char **argv) {
+  struct msoauth_config *cfg = NULL;
+  struct check ck;
+  struct msoauth_err err;
+
+  if (argc > 1) {
+    cli_error("usage: msoauth check [USER]");
+    return CLI_EXIT_USAGE;
+  }
+  memset(&ck, 0, sizeof(ck));
+  msoauth_err_clear(&err);
+  ck.cli = cli;
+  ck.log.fn = collect;
+  ck.log.arg = &ck;
+  ck.log.level = cli->log.level > MSOAUTH_LOG_WARNING ? cli->log.level
+                                                      : MSOAUTH_LOG_WARNING;
+  if (msoauth_config_load(cli->config_path, cli->profile, NULL, 0, 0, &ck.log,
+                          &cfg, &err) == MSOAUTH_OK) {
+    add(&ck, LV_OK, CLI_EXIT_OK,
+        "configuration %s%s%s: auth = %s, tenant %s, client %s", cfg->path,
+        cfg->profile != NULL ? ", profile " : "",
+        cfg->profile != NULL ? cfg->profile : "", msoauth_auth_name(cfg->auth),
+        cfg->tenant, cfg->client_id);
+    check_credential(&ck, cfg);
+    check_cache_dir(&ck, cfg);
+    check_authority(&ck, cfg);
+    if (argc == 1 && !has_errors(&ck))
+      check_token(&ck, cfg, argv[0]);
+    else if (argc == 1)
+      add(&ck, LV_INFO, CLI_EXIT_OK,
+          "no token acquired for %s: fix the errors above first", argv[0]);
+  } else if (ck.status == CLI_EXIT_OK) {
+    /* A failure the loader did not log (out of memory). */
+    add(&ck, LV_ERROR, CLI_EXIT_USAGE, "%s", err.detail);
+  }
+  if (cli->json)
+    print_json(&ck);
+  else
+    print_text(&ck);
+  fflush(stdout);
+  for (size_t i = 0; i < ck.n; i++)
+    free(ck.items[i].text);
+  msoauth_config_free(&cfg);
+  return ck.status;
+}
