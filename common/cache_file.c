@@ -25,6 +25,7 @@
 #include <openssl/rand.h>
 
 #include "cache.h"
+#include "io.h"
 #include "http.h"
 
 /* Hex SHA-256. */
@@ -316,20 +317,6 @@ static void file_unlock(void *state, void *handle) {
 
 /* ------------------------------------------------------------ writing */
 
-static int write_all(int fd, const char *p, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return -1;
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 /* A fresh temporary name for stem. */
 static msoauth_rc tmp_name(const char *stem, char name[NAME_MAX_LEN],
                            struct msoauth_err *err) {
@@ -360,7 +347,7 @@ static msoauth_rc write_tmp(struct file_cache *fc, const char *tmp,
     return msoauth_fail(err, MSOAUTH_ERR_IO, "%s/%s: %s", fc->dir, tmp,
                         strerror(errno));
   /* The umask may have taken bits; the mode must be exactly 0600. */
-  if (fchmod(fd, 0600) != 0 || write_all(fd, text, strlen(text)) != 0 ||
+  if (fchmod(fd, 0600) != 0 || msoauth_write_all(fd, text, strlen(text)) != 0 ||
       fsync(fd) != 0)
     rc = MSOAUTH_ERR_IO;
   saved = errno;

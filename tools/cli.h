@@ -56,9 +56,6 @@ msoauth_rc cli_read_secret(const struct cli *cli, const char *user,
                            struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
-/* Writes len bytes to fd, all of them; 0 or -1. */
-int cli_write_all(int fd, const char *p, size_t len);
-
 /* Formats unix seconds as "2026-11-22T05:53:03Z" in buf. */
 void cli_time(long long t, char *buf, size_t size);
 

@@ -135,20 +135,6 @@ msoauth_rc cli_read_secret(const struct cli *cli, const char *user,
   return rc;
 }
 
-int cli_write_all(int fd, const char *p, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return -1;
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 void cli_time(long long t, char *buf, size_t size) {
   time_t tt = (time_t)t;
   struct tm tm;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "io.h"
 #include "token.h"
 
 /* Whether the profile's auth method takes a secret from the caller. */
@@ -20,9 +21,9 @@ static int needs_secret(const struct msoauth_config *cfg) {
 static int print_token(const struct msoauth_token *tok) {
   const struct msoauth_secret *t = tok->access_token;
 
-  if (cli_write_all(STDOUT_FILENO, msoauth_secret_value(t),
+  if (msoauth_write_all(STDOUT_FILENO, msoauth_secret_value(t),
                     msoauth_secret_len(t)) != 0 ||
-      cli_write_all(STDOUT_FILENO, "\n", 1) != 0) {
+      msoauth_write_all(STDOUT_FILENO, "\n", 1) != 0) {
     cli_error("cannot write the token to stdout");
     return CLI_EXIT_USAGE;
   }
