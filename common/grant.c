@@ -75,16 +75,6 @@ void msoauth_device_code_clear(struct msoauth_device_code *dc) {
   memset(dc, 0, sizeof(*dc));
 }
 
-/* A token is framed into XOAUTH2 and HTTP headers: printable ASCII only. */
-static int token_printable(const struct msoauth_secret *token) {
-  const char *s = msoauth_secret_value(token);
-
-  for (size_t i = 0; i < msoauth_secret_len(token); i++)
-    if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-      return 0;
-  return 1;
-}
-
 /* Reads token_type, expires_in and scope of a token answer. */
 static msoauth_rc parse_token_fields(struct json_object *root, long long now,
                                      struct msoauth_tokens *tokens,
@@ -128,8 +118,9 @@ static msoauth_rc take_tokens(struct json_object *root,
   if (tokens->access_token == NULL)
     return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
                         "token answer without access_token");
-  if (!token_printable(tokens->access_token) ||
-      (tokens->refresh_token != NULL && !token_printable(tokens->refresh_token)))
+  if (!msoauth_secret_is_token(tokens->access_token) ||
+      (tokens->refresh_token != NULL &&
+       !msoauth_secret_is_token(tokens->refresh_token)))
     return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
                         "token answer with characters a token cannot hold");
   return MSOAUTH_OK;

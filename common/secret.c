@@ -75,6 +75,14 @@ int msoauth_secret_equal(const struct msoauth_secret *a,
   return CRYPTO_memcmp(a->value, b->value, a->len) == 0;
 }
 
+int msoauth_secret_is_token(const struct msoauth_secret *secret) {
+  for (size_t i = 0; i < secret->len; i++)
+    if ((unsigned char)secret->value[i] <= 0x20 ||
+        (unsigned char)secret->value[i] >= 0x7f)
+      return 0;
+  return 1;
+}
+
 void msoauth_secret_free(struct msoauth_secret **secret) {
   if (secret == NULL || *secret == NULL)
     return;

@@ -41,6 +41,10 @@ size_t msoauth_secret_len(const struct msoauth_secret *secret);
 int msoauth_secret_equal(const struct msoauth_secret *a,
                          const struct msoauth_secret *b);
 
+/* Whether the secret can travel as a bearer token (in XOAUTH2 framing and
+ * HTTP headers): visible ASCII only, no space or control character. */
+int msoauth_secret_is_token(const struct msoauth_secret *secret);
+
 /* Wipes and frees *secret, and sets it to NULL. Accepts NULL. */
 void msoauth_secret_free(struct msoauth_secret **secret);
 

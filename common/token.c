@@ -315,13 +315,10 @@ static msoauth_rc get_cached(struct msoauth_ctx *ctx, const struct request *req,
 static msoauth_rc given_token(const struct request *req,
                               struct msoauth_token *tok,
                               struct msoauth_err *err) {
-  const char *s = msoauth_secret_value(req->secret);
-
-  for (size_t i = 0; i < msoauth_secret_len(req->secret); i++)
-    if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-      return msoauth_fail(err, MSOAUTH_ERR_INVALID,
-                          "the access token given holds characters a token "
-                          "cannot hold");
+  if (!msoauth_secret_is_token(req->secret))
+    return msoauth_fail(err, MSOAUTH_ERR_INVALID,
+                        "the access token given holds characters a token "
+                        "cannot hold");
   tok->identity = strdup(req->identity);
   if (tok->identity == NULL ||
       msoauth_secret_dup(req->secret, &tok->access_token) != MSOAUTH_OK)
