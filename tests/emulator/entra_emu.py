@@ -596,12 +596,15 @@ class State:
         self.user_codes: dict[str, str] = {}
         self.access_tokens: dict[str, IssuedToken] = {}
         self.jtis: dict[str, float] = {}
+        self.generation = 0    # bumped by each reset; connections remember theirs
         self.reset()
 
     # ---- counters, faults, options, log
     def reset(self, tokens: bool = False) -> None:
         with self.lock:
             self.total = 0
+            self.connections = 0
+            self.generation += 1
             self.by_endpoint = dict.fromkeys(ENDPOINTS, 0)
             self.by_grant: collections.Counter = collections.Counter()
             self.by_user: collections.Counter = collections.Counter()
@@ -617,12 +620,17 @@ class State:
                 self.access_tokens.clear()
                 self.jtis.clear()
 
-    def begin_request(self, record: dict) -> None:
+    def begin_request(self, record: dict, connection_generation: int) -> int:
+        """Counts the request, and its connection when this is the first
+        request it carries since the last reset; returns the generation to
+        remember on the connection."""
         with self.lock:
             self.total += 1
+            self.connections += int(connection_generation != self.generation)
             endpoint = record["endpoint"]
             self.by_endpoint[endpoint] = self.by_endpoint.get(endpoint, 0) + 1
             self.log.append(record)
+            return self.generation
 
     def count_form(self, grant: Optional[str], user: Optional[str], client: Optional[str]) -> None:
         with self.lock:
@@ -640,7 +648,8 @@ class State:
 
     def counters(self) -> dict:
         with self.lock:
-            return {"total": self.total, "by_endpoint": dict(self.by_endpoint),
+            return {"total": self.total, "connections": self.connections,
+                    "by_endpoint": dict(self.by_endpoint),
                     "by_grant": dict(self.by_grant), "by_user": dict(self.by_user),
                     "by_client": dict(self.by_client), "by_status": dict(self.by_status)}
 
@@ -1495,6 +1504,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def setup(self) -> None:
         self.request.settimeout(HANDSHAKE_TIMEOUT)
         self.request.do_handshake()
+        self.generation = 0   # counted once per connection and reset, control API aside
         super().setup()
 
     def version_string(self) -> str:
@@ -1662,7 +1672,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "user_agent": self.headers.get("User-Agent"),
             "content_type": self.headers.get("Content-Type"),
         }
-        self.emu.state.begin_request(record)
+        self.generation = self.emu.state.begin_request(record, self.generation)
         trace_id = str(uuid.uuid4())
         correlation_id = self.headers.get("client-request-id") or str(uuid.uuid4())
         try:
