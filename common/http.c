@@ -2,8 +2,9 @@
  * http.c - HTTPS requests over libcurl. Knows nothing of OAuth.
  *
  * One CURL easy handle per struct msoauth_http, reset before every request
- * (options) but kept (connections), so a long-lived caller talks to the
- * identity platform over one TLS connection. Every option that matters for
+ * (options) but kept, and one connection cache for the process, so a
+ * long-lived caller talks to the identity platform over one TLS connection
+ * even when it makes a handle per call. Every option that matters for
  * safety is set again on each request: HTTPS only, peer and host verified
  * against the CA bundle read at creation, no redirects, no proxy but the
  * configured one, bodies capped, time bounded by the caller's deadline.
@@ -82,6 +83,85 @@ msoauth_rc msoauth_http_global_init(void) {
   if (pthread_once(&global_once, global_init_once) != 0)
     return MSOAUTH_ERR_NOMEM;
   return global_result == CURLE_OK ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
+}
+
+/* ------------------------------------------------------------ shared cache */
+
+/*
+ * One connection cache (with TLS sessions and DNS answers) for every handle
+ * of the process, so that a host making a handle per call (PAM: a Dovecot
+ * auth worker verifies thousands of passwords) still talks over one TLS
+ * connection. libcurl only reuses a connection whose host, port, proxy and
+ * TLS settings (the CA bundle included) match. A child after fork() makes
+ * its own and never touches its parent's, whose sockets it inherited: it
+ * neither uses nor closes them. The cache lives until the process exits.
+ */
+struct share {
+  CURLSH *sh;
+  pid_t pid;
+  pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+};
+
+static pthread_mutex_t share_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct share *share_current;
+
+static void share_lock(CURL *curl, curl_lock_data data,
+                       curl_lock_access access, void *arg) {
+  (void)curl;
+  (void)access;
+  pthread_mutex_lock(&((struct share *)arg)->locks[data]);
+}
+
+static void share_unlock(CURL *curl, curl_lock_data data, void *arg) {
+  (void)curl;
+  pthread_mutex_unlock(&((struct share *)arg)->locks[data]);
+}
+
+static struct share *share_new(void) {
+  struct share *s = calloc(1, sizeof(*s));
+  CURLSHcode res;
+
+  if (s == NULL)
+    return NULL;
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    pthread_mutex_init(&s->locks[i], NULL);
+  s->pid = getpid();
+  s->sh = curl_share_init();
+  res = s->sh != NULL ? CURLSHE_OK : CURLSHE_NOMEM;
+  if (res == CURLSHE_OK)
+    res = curl_share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock);
+  if (res == CURLSHE_OK)
+    res = curl_share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
+  if (res == CURLSHE_OK)
+    res = curl_share_setopt(s->sh, CURLSHOPT_USERDATA, s);
+  if (res == CURLSHE_OK)
+    res = curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  if (res == CURLSHE_OK)
+    res = curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  if (res == CURLSHE_OK)
+    res = curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  if (res != CURLSHE_OK) {
+    curl_share_cleanup(s->sh); /* NULL is fine */
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+      pthread_mutex_destroy(&s->locks[i]);
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* The process's cache, made on first use; NULL when it cannot be made (the
+ * handle then keeps its own connections). */
+static CURLSH *share_get(void) {
+  CURLSH *sh = NULL;
+
+  pthread_mutex_lock(&share_mutex);
+  if (share_current == NULL || share_current->pid != getpid())
+    share_current = share_new(); /* a parent's is left untouched */
+  if (share_current != NULL)
+    sh = share_current->sh;
+  pthread_mutex_unlock(&share_mutex);
+  return sh;
 }
 
 long long msoauth_now_ms(void) {
@@ -272,6 +352,16 @@ static long clamp(long v, long lo, long hi) {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
+/* Joins the process's connection cache (kept by curl_easy_reset). */
+static void attach_share(struct msoauth_http *http) {
+  CURLSH *sh = share_get();
+
+  if (sh == NULL ||
+      curl_easy_setopt(http->curl, CURLOPT_SHARE, sh) != CURLE_OK)
+    MSOAUTH_DEBUG(&http->log, "no shared connection cache: this handle "
+                              "keeps its own connections");
+}
+
 msoauth_rc msoauth_http_new(const struct msoauth_config *cfg,
                             const struct msoauth_log *log,
                             struct msoauth_http **http_r,
@@ -295,6 +385,8 @@ msoauth_rc msoauth_http_new(const struct msoauth_config *cfg,
   http->retries = clamp(cfg->retries, 0, HTTP_RETRIES_MAX);
   http->curl = curl_easy_init();
   rc = http->curl != NULL ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
+  if (!rc)
+    attach_share(http);
   if (!rc)
     rc = make_headers(http);
   if (!rc)

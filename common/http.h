@@ -5,7 +5,9 @@
  * capped, every request bounded by a deadline, retries on network errors, 5xx
  * and 429 (Retry-After honoured when it fits the deadline). CA certificates
  * are read into memory when the handle is made, so a caller that chroots
- * later still verifies TLS. No signal handler is touched.
+ * later still verifies TLS. No signal handler is touched. Handles share one
+ * connection cache per process: a connection outlives the handle that
+ * opened it, for the next handle with the same settings.
  */
 #ifndef MSOAUTH_HTTP_H
 #define MSOAUTH_HTTP_H
@@ -22,7 +24,7 @@
 /* Largest request form. */
 #define MSOAUTH_HTTP_FORM_MAX (256 * 1024)
 
-struct msoauth_http; /* one reusable connection and its settings */
+struct msoauth_http; /* settings, and a libcurl handle kept between requests */
 
 struct msoauth_http_response {
   long status;             /* the final HTTP status */
@@ -73,7 +75,8 @@ msoauth_rc msoauth_http_request(struct msoauth_http *http, const char *url,
 void msoauth_http_response_free(struct msoauth_http_response *resp);
 
 /* Connections the handle has opened so far (connection reuse keeps this at
- * one for a long-lived caller); from CURLINFO_NUM_CONNECTS. */
+ * one for a long-lived caller, at none for a handle that found one in the
+ * process's cache); from CURLINFO_NUM_CONNECTS. */
 long msoauth_http_connects(const struct msoauth_http *http);
 
 /* Appends "key=value" to form, URL-encoded ('&' between pairs). Create the

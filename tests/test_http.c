@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -832,9 +833,73 @@ static void test_connection_reuse(void **state) {
     assert_int_equal(resp.status, 200);
     msoauth_http_response_free(&resp);
   }
-  assert_int_equal(msoauth_http_connects(http), 1);
+  assert_true(msoauth_http_connects(http) <= 1); /* 0: found in the cache */
   msoauth_http_free(&http);
   assert_int_equal(emu_count(&emu, "total"), 20);
+  assert_int_equal(emu_count(&emu, "connections"), 1);
+}
+
+/* One request each. */
+static void get_discovery(struct msoauth_http *http) {
+  struct msoauth_http_response resp;
+  struct msoauth_err err;
+
+  assert_int_equal(msoauth_http_request(http, discovery_url, NULL,
+                                        deadline_in(10000), &resp, &err),
+                   MSOAUTH_OK);
+  assert_int_equal(resp.status, 200);
+  msoauth_http_response_free(&resp);
+}
+
+/* A handle per call, as the PAM module makes them: one connection. */
+static void test_connection_shared(void **state) {
+  (void)state;
+
+  for (int i = 0; i < 10; i++) {
+    struct msoauth_http *http = new_http(0, emu.ca, NULL);
+
+    get_discovery(http);
+    if (i > 0)
+      assert_int_equal(msoauth_http_connects(http), 0);
+    msoauth_http_free(&http);
+  }
+  assert_int_equal(emu_count(&emu, "total"), 10);
+  assert_int_equal(emu_count(&emu, "connections"), 1);
+}
+
+/* A child of fork() opens its own connection and leaves its parent's
+ * alone: the parent goes on over the one it had. */
+static void test_connection_fork(void **state) {
+  struct msoauth_http *http = new_http(0, emu.ca, NULL);
+  pid_t pid;
+  int status;
+  (void)state;
+
+  get_discovery(http);
+  msoauth_http_free(&http);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    struct msoauth_http *child = new_http(0, emu.ca, NULL);
+    struct msoauth_http_response resp;
+    struct msoauth_err err;
+    int ok = msoauth_http_request(child, discovery_url, NULL,
+                                  deadline_in(10000), &resp,
+                                  &err) == MSOAUTH_OK &&
+             resp.status == 200 && msoauth_http_connects(child) == 1;
+
+    msoauth_http_response_free(&resp);
+    msoauth_http_free(&child);
+    _exit(ok ? 0 : 1);
+  }
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  http = new_http(0, emu.ca, NULL);
+  get_discovery(http);
+  assert_int_equal(msoauth_http_connects(http), 0);
+  msoauth_http_free(&http);
+  assert_int_equal(emu_count(&emu, "total"), 3);
+  assert_int_equal(emu_count(&emu, "connections"), 2);
 }
 
 /* Log lines caught by the test's sink. */
@@ -914,6 +979,8 @@ int main(void) {
       cmocka_unit_test_setup(test_wrong_host, reset),
       cmocka_unit_test_setup(test_ca_in_memory, reset),
       cmocka_unit_test_setup(test_connection_reuse, reset),
+      cmocka_unit_test_setup(test_connection_shared, reset),
+      cmocka_unit_test_setup(test_connection_fork, reset),
       cmocka_unit_test_setup(test_debug_log, reset),
   };
 
