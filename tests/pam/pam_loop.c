@@ -4,7 +4,8 @@
  * a Dovecot auth worker makes them: good, wrong and unreachable in turn,
  * with setcred and account after the good ones. Run by valgrind-loop.sh
  * under valgrind and pam_wrapper; exits 0 when every result was the
- * expected one.
+ * expected one and every request went over one connection (the module
+ * stays loaded between pam_end and pam_start: linked -z nodelete).
  *
  *   pam_loop [COUNT]      (MSOAUTH_PAMLOOP_DIR: the directory whose svc/
  *                          the PAM service files "loop" and "loop-down"
@@ -122,9 +123,14 @@ int main(int argc, char **argv) {
   for (long i = 0; i < count; i++)
     if (round_of(i) != 0)
       failures++;
-  printf("pam_loop: %ld authentications, %ld unexpected, %ld requests seen\n",
-         count, failures, emu_count(&emu, "grant:password"));
+  printf("pam_loop: %ld authentications, %ld unexpected, %ld requests seen "
+         "over %ld connections\n",
+         count, failures, emu_count(&emu, "grant:password"),
+         emu_count(&emu, "connections"));
   if (emu_count(&emu, "grant:password") != count - count / 3)
+    failures++;
+  /* A handle per call, one connection for them all (http.c's cache). */
+  if (emu_count(&emu, "connections") != 1)
     failures++;
   emu_stop(&emu);
   return failures == 0 ? 0 : 1;
