@@ -48,6 +48,9 @@ msoauth_rc msoauth_ctx_new(const struct msoauth_config *cfg,
   /* A caller that hands over its own tokens needs no cache. */
   if (cfg->auth != MSOAUTH_AUTH_TOKEN)
     rc = msoauth_cache_open(cfg, log, &ctx->cache, err);
+  if (!rc && cfg->auth == MSOAUTH_AUTH_PASSWORD &&
+      msoauth_verifier_memo_new(&ctx->memo) != MSOAUTH_OK)
+    rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
   if (rc) {
     msoauth_ctx_free(&ctx);
     return rc;
@@ -61,6 +64,7 @@ void msoauth_ctx_free(struct msoauth_ctx **ctx) {
     return;
   msoauth_client_cleanup(&(*ctx)->client);
   msoauth_cache_close(&(*ctx)->cache);
+  msoauth_verifier_memo_free(&(*ctx)->memo);
   free(*ctx);
   *ctx = NULL;
 }
@@ -103,15 +107,15 @@ static msoauth_rc request_init(struct msoauth_ctx *ctx, struct request *req,
 }
 
 /* With auth = password, cached tokens serve only the password they were
- * obtained with. */
+ * obtained with (PBKDF2, once per process and password: ctx->memo). */
 static int password_matches(const struct msoauth_ctx *ctx,
                             const struct request *req,
                             const struct msoauth_cache_entry *entry) {
   if (ctx->cfg->auth != MSOAUTH_AUTH_PASSWORD)
     return 1;
   return entry->password_verifier != NULL &&
-         msoauth_verifier_check(entry->password_verifier, req->secret) ==
-             MSOAUTH_OK;
+         msoauth_verifier_check_memo(ctx->memo, entry->password_verifier,
+                                     req->secret) == MSOAUTH_OK;
 }
 
 /* Fills tok from a valid cached access token; MSOAUTH_ERR_NOT_FOUND when

@@ -23,6 +23,7 @@ struct msoauth_ctx {
   const struct msoauth_log *log;    /* not owned */
   struct msoauth_client client;
   struct msoauth_cache *cache;
+  struct msoauth_verifier_memo *memo; /* auth = password: checks that passed */
 };
 
 msoauth_rc msoauth_ctx_new(const struct msoauth_config *cfg,

@@ -6,11 +6,13 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "base64.h"
@@ -164,5 +166,120 @@ msoauth_rc msoauth_verifier_check(const char *verifier,
 out:
   msoauth_wipe(hash, sizeof(hash));
   msoauth_wipe(&p, sizeof(p));
+  return rc;
+}
+
+/* ------------------------------------------------------------ memo */
+
+struct memo_slot {
+  char *verifier; /* NULL: empty */
+  unsigned char mac[HASH_LEN];
+};
+
+struct msoauth_verifier_memo {
+  pthread_mutex_t lock;
+  unsigned char key[HASH_LEN];
+  struct memo_slot slots[MSOAUTH_VERIFIER_MEMO_SLOTS];
+  size_t next;        /* the slot replaced next */
+  unsigned long hits; /* checks answered here */
+};
+
+msoauth_rc msoauth_verifier_memo_new(struct msoauth_verifier_memo **memo_r) {
+  struct msoauth_verifier_memo *memo = calloc(1, sizeof(*memo));
+
+  *memo_r = NULL;
+  if (memo == NULL)
+    return MSOAUTH_ERR_NOMEM;
+  if (RAND_bytes(memo->key, sizeof(memo->key)) != 1) {
+    free(memo);
+    return MSOAUTH_ERR_NOMEM;
+  }
+  pthread_mutex_init(&memo->lock, NULL);
+  *memo_r = memo;
+  return MSOAUTH_OK;
+}
+
+void msoauth_verifier_memo_free(struct msoauth_verifier_memo **memo) {
+  if (memo == NULL || *memo == NULL)
+    return;
+  for (size_t i = 0; i < MSOAUTH_VERIFIER_MEMO_SLOTS; i++)
+    free((*memo)->slots[i].verifier);
+  pthread_mutex_destroy(&(*memo)->lock);
+  msoauth_wipe(*memo, sizeof(**memo));
+  free(*memo);
+  *memo = NULL;
+}
+
+unsigned long msoauth_verifier_memo_hits(struct msoauth_verifier_memo *memo) {
+  unsigned long hits;
+
+  pthread_mutex_lock(&memo->lock);
+  hits = memo->hits;
+  pthread_mutex_unlock(&memo->lock);
+  return hits;
+}
+
+/* HMAC-SHA256 of password under the memo's key into mac[HASH_LEN]. */
+static msoauth_rc memo_mac(const struct msoauth_verifier_memo *memo,
+                           const struct msoauth_secret *password,
+                           unsigned char *mac) {
+  unsigned int len = 0;
+
+  if (HMAC(EVP_sha256(), memo->key, (int)sizeof(memo->key),
+           (const unsigned char *)msoauth_secret_value(password),
+           msoauth_secret_len(password), mac, &len) == NULL ||
+      len != HASH_LEN)
+    return MSOAUTH_ERR_NOMEM;
+  return MSOAUTH_OK;
+}
+
+static int memo_find(struct msoauth_verifier_memo *memo, const char *verifier,
+                     const unsigned char *mac) {
+  int hit = 0;
+
+  pthread_mutex_lock(&memo->lock);
+  for (size_t i = 0; i < MSOAUTH_VERIFIER_MEMO_SLOTS && !hit; i++)
+    hit = memo->slots[i].verifier != NULL &&
+          strcmp(memo->slots[i].verifier, verifier) == 0 &&
+          CRYPTO_memcmp(memo->slots[i].mac, mac, HASH_LEN) == 0;
+  memo->hits += (unsigned long)hit;
+  pthread_mutex_unlock(&memo->lock);
+  return hit;
+}
+
+/* Remembers a success; out of memory, it is simply not remembered. */
+static void memo_add(struct msoauth_verifier_memo *memo, const char *verifier,
+                     const unsigned char *mac) {
+  char *copy = strdup(verifier);
+  struct memo_slot *slot;
+
+  if (copy == NULL)
+    return;
+  pthread_mutex_lock(&memo->lock);
+  slot = &memo->slots[memo->next];
+  memo->next = (memo->next + 1) % MSOAUTH_VERIFIER_MEMO_SLOTS;
+  free(slot->verifier);
+  slot->verifier = copy;
+  memcpy(slot->mac, mac, HASH_LEN);
+  pthread_mutex_unlock(&memo->lock);
+}
+
+msoauth_rc msoauth_verifier_check_memo(struct msoauth_verifier_memo *memo,
+                                       const char *verifier,
+                                       const struct msoauth_secret *password) {
+  unsigned char mac[HASH_LEN];
+  msoauth_rc rc;
+
+  if (memo == NULL || verifier == NULL || password == NULL ||
+      memo_mac(memo, password, mac) != MSOAUTH_OK)
+    return msoauth_verifier_check(verifier, password);
+  if (memo_find(memo, verifier, mac)) {
+    rc = MSOAUTH_OK;
+  } else {
+    rc = msoauth_verifier_check(verifier, password);
+    if (!rc)
+      memo_add(memo, verifier, mac);
+  }
+  msoauth_wipe(mac, sizeof(mac));
   return rc;
 }

@@ -28,4 +28,31 @@ msoauth_rc msoauth_verifier_check(const char *verifier,
                                   const struct msoauth_secret *password)
     __attribute__((warn_unused_result));
 
+/*
+ * A process's memory of the checks that succeeded, so that a long-lived
+ * caller serving a cached token to the same password again does not pay
+ * PBKDF2 each time. It holds, for the last MSOAUTH_VERIFIER_MEMO_SLOTS
+ * successes, the verifier and an HMAC-SHA256 of the password under a random
+ * key of the memo's own (never a password): a hit needs the very verifier
+ * and the very password. Failures are never remembered. Thread-safe.
+ */
+#define MSOAUTH_VERIFIER_MEMO_SLOTS 16
+
+struct msoauth_verifier_memo;
+
+msoauth_rc msoauth_verifier_memo_new(struct msoauth_verifier_memo **memo_r)
+    __attribute__((warn_unused_result));
+
+void msoauth_verifier_memo_free(struct msoauth_verifier_memo **memo);
+
+/* Checks the memo answered so far (tests, benchmarks). */
+unsigned long msoauth_verifier_memo_hits(struct msoauth_verifier_memo *memo);
+
+/* msoauth_verifier_check, answered from memo (may be NULL: no memory) when
+ * this password succeeded against this verifier before. */
+msoauth_rc msoauth_verifier_check_memo(struct msoauth_verifier_memo *memo,
+                                       const char *verifier,
+                                       const struct msoauth_secret *password)
+    __attribute__((warn_unused_result));
+
 #endif

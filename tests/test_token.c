@@ -21,6 +21,7 @@
 #include "config.h"
 #include "emu.h"
 #include "token.h"
+#include "verifier.h"
 
 static struct emu emu;
 
@@ -99,6 +100,8 @@ static void test_password_cached(void **state) {
     assert_true(f.tok.from_cache);
   }
   assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
+  /* PBKDF2 once for the first cached use, then the process's memo. */
+  assert_int_equal(msoauth_verifier_memo_hits(f.ctx->memo), 4);
   close_ctx(&f);
 }
 

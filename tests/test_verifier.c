@@ -273,6 +273,76 @@ static void test_known_answer(void **state) {
   msoauth_secret_free(&bad);
 }
 
+/* The memo answers again for the very verifier and password that passed,
+ * and for nothing else. */
+static void test_memo(void **state) {
+  struct msoauth_verifier_memo *memo = NULL;
+  struct msoauth_secret *pw = secret("s3cret!"), *bad = secret("s3cret?");
+  char *v = hand_built("s3cret!", 1000), *w = hand_built("other", 1000);
+
+  (void)state;
+  assert_int_equal(msoauth_verifier_memo_new(&memo), MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_check_memo(memo, v, pw), MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_memo_hits(memo), 0);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(msoauth_verifier_check_memo(memo, v, pw), MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_memo_hits(memo), 3);
+  /* Another password, another verifier, a failure: computed, and a
+   * failure is never remembered. */
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(msoauth_verifier_check_memo(memo, v, bad),
+                     MSOAUTH_ERR_BAD_CREDENTIALS);
+    assert_int_equal(msoauth_verifier_check_memo(memo, w, pw),
+                     MSOAUTH_ERR_BAD_CREDENTIALS);
+  }
+  assert_int_equal(msoauth_verifier_memo_hits(memo), 3);
+  /* A verifier that differs in one character is not the one remembered. */
+  v[strlen(v) - 1] = v[strlen(v) - 1] == 'A' ? 'B' : 'A';
+  assert_int_equal(msoauth_verifier_check_memo(memo, v, pw),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(msoauth_verifier_memo_hits(memo), 3);
+  /* No memo: a plain check. */
+  assert_int_equal(msoauth_verifier_check_memo(NULL, w, bad),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  msoauth_verifier_memo_free(&memo);
+  assert_null(memo);
+  free(v);
+  free(w);
+  msoauth_secret_free(&pw);
+  msoauth_secret_free(&bad);
+}
+
+/* More passwords than slots: the oldest is forgotten (computed again, still
+ * right), the newest is remembered. */
+static void test_memo_slots(void **state) {
+  enum { N = MSOAUTH_VERIFIER_MEMO_SLOTS + 1 };
+  struct msoauth_verifier_memo *memo = NULL;
+  struct msoauth_secret *pw[N];
+  char *v[N];
+  char text[32];
+
+  (void)state;
+  assert_int_equal(msoauth_verifier_memo_new(&memo), MSOAUTH_OK);
+  for (int i = 0; i < N; i++) {
+    snprintf(text, sizeof(text), "password %d", i);
+    pw[i] = secret(text);
+    v[i] = hand_built(text, 1000);
+    assert_int_equal(msoauth_verifier_check_memo(memo, v[i], pw[i]),
+                     MSOAUTH_OK);
+  }
+  assert_int_equal(msoauth_verifier_check_memo(memo, v[N - 1], pw[N - 1]),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_memo_hits(memo), 1);
+  assert_int_equal(msoauth_verifier_check_memo(memo, v[0], pw[0]),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_memo_hits(memo), 1);
+  for (int i = 0; i < N; i++) {
+    free(v[i]);
+    msoauth_secret_free(&pw[i]);
+  }
+  msoauth_verifier_memo_free(&memo);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_make_and_check),
@@ -282,6 +352,8 @@ int main(void) {
       cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_other_iterations),
       cmocka_unit_test(test_known_answer),
+      cmocka_unit_test(test_memo),
+      cmocka_unit_test(test_memo_slots),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
