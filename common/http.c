@@ -43,6 +43,7 @@
 #define HTTP_HEADER_VALUE_MAX 128
 
 struct msoauth_http {
+  pthread_mutex_t lock; /* one request at a time: threads may share a handle */
   CURL *curl;
   struct msoauth_log log;          /* a copy: the caller's may go away */
   struct curl_slist *get_headers;  /* Accept, no Expect */
@@ -378,6 +379,7 @@ msoauth_rc msoauth_http_new(const struct msoauth_config *cfg,
   http = calloc(1, sizeof(*http));
   if (http == NULL)
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  pthread_mutex_init(&http->lock, NULL);
   if (log != NULL)
     http->log = *log;
   http->connect_timeout_ms =
@@ -414,6 +416,7 @@ void msoauth_http_free(struct msoauth_http **http) {
   free((*http)->ca);
   free((*http)->ca_path);
   msoauth_free_wiped(&(*http)->proxy);
+  pthread_mutex_destroy(&(*http)->lock);
   free(*http);
   *http = NULL;
 }
@@ -843,7 +846,9 @@ msoauth_rc msoauth_http_request(struct msoauth_http *http, const char *url,
                             "no time left for a request to %s", url);
       break;
     }
+    pthread_mutex_lock(&http->lock);
     o = attempt_once(http, url, form, deadline_ms, resp, err);
+    pthread_mutex_unlock(&http->lock);
     if (!o.retry || resp->attempts > http->retries)
       break;
     wait = next_wait(&o, &backoff_ms, deadline_ms, err);

@@ -7,7 +7,8 @@
  * are read into memory when the handle is made, so a caller that chroots
  * later still verifies TLS. No signal handler is touched. Handles share one
  * connection cache per process: a connection outlives the handle that
- * opened it, for the next handle with the same settings.
+ * opened it, for the next handle with the same settings. Threads may share
+ * a handle: its requests take turns.
  */
 #ifndef MSOAUTH_HTTP_H
 #define MSOAUTH_HTTP_H

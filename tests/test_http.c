@@ -5,6 +5,7 @@
  * the CA kept in memory and connection reuse.
  */
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -867,6 +868,44 @@ static void test_connection_shared(void **state) {
   assert_int_equal(emu_count(&emu, "connections"), 1);
 }
 
+/* Threads sharing one handle (a threaded SASL client shares the plugin's):
+ * their requests take turns, and all succeed. */
+static int thread_ok = 1, thread_bad = 0;
+
+static void *discovery_thread(void *arg) {
+  for (int i = 0; i < 10; i++) {
+    struct msoauth_http_response resp;
+    struct msoauth_err err;
+    int good = msoauth_http_request(arg, discovery_url, NULL,
+                                    deadline_in(20000), &resp,
+                                    &err) == MSOAUTH_OK &&
+               resp.status == 200;
+
+    msoauth_http_response_free(&resp);
+    if (!good)
+      return &thread_bad;
+  }
+  return &thread_ok;
+}
+
+static void test_threads_share_handle(void **state) {
+  struct msoauth_http *http = new_http(0, emu.ca, NULL);
+  pthread_t threads[4];
+  void *result;
+  (void)state;
+
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(
+        pthread_create(&threads[i], NULL, discovery_thread, http), 0);
+  for (int i = 0; i < 4; i++) {
+    assert_int_equal(pthread_join(threads[i], &result), 0);
+    assert_int_equal(*(const int *)result, 1);
+  }
+  msoauth_http_free(&http);
+  assert_int_equal(emu_count(&emu, "total"), 40);
+  assert_int_equal(emu_count(&emu, "connections"), 1);
+}
+
 /* A child of fork() opens its own connection and leaves its parent's
  * alone: the parent goes on over the one it had. */
 static void test_connection_fork(void **state) {
@@ -981,6 +1020,7 @@ int main(void) {
       cmocka_unit_test_setup(test_connection_reuse, reset),
       cmocka_unit_test_setup(test_connection_shared, reset),
       cmocka_unit_test_setup(test_connection_fork, reset),
+      cmocka_unit_test_setup(test_threads_share_handle, reset),
       cmocka_unit_test_setup(test_debug_log, reset),
   };
 
