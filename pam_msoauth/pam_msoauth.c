@@ -124,25 +124,10 @@ static void sink(void *arg, enum msoauth_level level, const char *msg) {
   pam_syslog((const pam_handle_t *)arg, priority[level], "%s", msg);
 }
 
-/* A user name for a log line: control bytes become '?', and a long name is
- * cut. */
+/* A user name for a log line: control characters and invalid UTF-8
+ * become '?', and a long name is cut. */
 static void show_user(const char *user, char *out) {
-  size_t i = 0;
-
-  if (user == NULL) {
-    memcpy(out, "(none)", sizeof("(none)"));
-    return;
-  }
-  for (; user[i] != '\0' && i < SHOWN_MAX; i++) {
-    unsigned char ch = (unsigned char)user[i];
-
-    out[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-  }
-  if (user[i] != '\0') {
-    memcpy(out + i, "...", 3);
-    i += 3;
-  }
-  out[i] = '\0';
+  msoauth_identity_shown(user, out, SHOWN_MAX + 4);
 }
 
 /* The one line of an outcome; pam_syslog adds "pam_msoauth(SERVICE:TYPE): ".
