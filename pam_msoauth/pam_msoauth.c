@@ -236,7 +236,13 @@ static int call_open(struct call *c, pam_handle_t *pamh, int flags, int argc,
 
 /* ------------------------------------------------------------ passwords */
 
+_Static_assert(MSOAUTH_SECRET_MAX == 65536, "the log line says 65536");
+
+/* PAM_AUTH_ERR for a password too long to be anyone's (no request is sent
+ * for it), PAM_BUF_ERR out of memory. */
 static int to_secret(const char *value, struct msoauth_secret **pw_r) {
+  if (strlen(value) > MSOAUTH_SECRET_MAX)
+    return PAM_AUTH_ERR;
   return msoauth_secret_from_str(value, pw_r) == MSOAUTH_OK ? PAM_SUCCESS
                                                             : PAM_BUF_ERR;
 }
@@ -448,6 +454,12 @@ static int auth_run(struct call *c) {
                             : "the conversation");
   if (ret == PAM_SUCCESS)
     rc = verify(c, ctx, &pw, from_item, &v, &err, &ret);
+  if (ret == PAM_AUTH_ERR) {
+    log_outcome(c, LOG_NOTICE, "password-too-long", 0,
+                "password longer than 65536 bytes, not sent", "");
+    save_state(c, NULL, 0);
+    goto out;
+  }
   if (ret != PAM_SUCCESS) {
     log_outcome(c, LOG_ERR, "no-password", 0, pam_strerror(c->pamh, ret), "");
     save_state(c, NULL, 0);

@@ -33,6 +33,7 @@
 #include "config.h"
 #include "../emu.h"
 #include "http.h"
+#include "secret.h"
 #include "token.h"
 
 #ifndef PAM_MODULE_PATH
@@ -1019,6 +1020,45 @@ static void test_name_by_conversation(void **state) {
   assert_int_equal(emu_count(&emu, "total"), 0);
 }
 
+/* Passwords that are not Entra's are sent as typed and refused by it
+ * (50126), each in one request; passwords beyond MSOAUTH_SECRET_MAX are
+ * refused without one. */
+static void test_hostile_passwords(void **state) {
+  static char at_max[MSOAUTH_SECRET_MAX + 1], past_max[MSOAUTH_SECRET_MAX + 2];
+  const char *const sent[] = {
+      "Correct horse\001battery staple",
+      EMU_ALICE_PASSWORD "\r\n",
+      "\x1b[2J\r\nPWRAP_ERROR[x] - SYSLOG(3): result=success",
+      at_max,
+  };
+  struct conv cv;
+  const char *log;
+
+  (void)state;
+  memset(at_max, '%', MSOAUTH_SECRET_MAX);
+  memset(past_max, '&', MSOAUTH_SECRET_MAX + 1);
+  /* Too long to be anyone's: refused here, typed or from PAM_AUTHTOK. */
+  fresh(NULL);
+  log = auth("msoauth", "alice@contoso.com", past_max, PAM_AUTH_ERR, &cv);
+  assert_int_equal(cv.prompts, 1);
+  assert_non_null(strstr(log, "result=password-too-long aadsts=0:"));
+  assert_clean_log(log);
+  setenv("PAM_AUTHTOK", past_max, 1);
+  log = auth("msoauth-first", "alice@contoso.com", NULL, PAM_AUTH_ERR, &cv);
+  unsetenv("PAM_AUTHTOK");
+  assert_non_null(strstr(log, "result=password-too-long aadsts=0:"));
+  assert_int_equal(emu_count(&emu, "total"), 0);
+  assert_int_equal(cache_files(), 0);
+  for (size_t i = 0; i < sizeof(sent) / sizeof(sent[0]); i++) {
+    log = auth("msoauth", "alice@contoso.com", sent[i], PAM_AUTH_ERR, &cv);
+    assert_non_null(strstr(log, "result=bad-password aadsts=50126:"));
+    assert_int_equal(count_of(log, "result="), 1);
+    assert_null(strstr(log, sent[i]));
+    assert_clean_log(log);
+    assert_int_equal(emu_count(&emu, "grant:password"), (long)i + 1);
+  }
+}
+
 /* ------------------------------------------------------------ features */
 
 /* Ten retries of a stale password make one request. */
@@ -1314,6 +1354,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_retries),
       cmocka_unit_test(test_hostile_names),
       cmocka_unit_test(test_name_by_conversation),
+      cmocka_unit_test(test_hostile_passwords),
       cmocka_unit_test(test_failure_cache),
       cmocka_unit_test(test_allowed_groups),
       cmocka_unit_test(test_store_tokens),
