@@ -39,6 +39,7 @@
 
 #include "config.h"
 #include "emu.h"
+#include "leak.h"
 #include "token.h"
 
 #define SVC_PASSWORD "Service-Account-Pw1"
@@ -61,6 +62,8 @@ static const char *cb_authzid; /* SASL_CB_USER; NULL: none */
 static const char *cb_pass;    /* SASL_CB_PASS; NULL: none */
 static int prompts_answered;
 static char last_log[2048];
+/* Every SASL log line of the whole run. */
+static struct leak_sinks sinks;
 
 /* ------------------------------------------------------------ stand-in */
 
@@ -142,6 +145,8 @@ static int cb_log(void *context, int level, const char *message) {
   (void)context;
   if (level <= SASL_LOG_WARN)
     snprintf(last_log, sizeof(last_log), "%s", message);
+  if (leak_sink(&sinks, "sasl log", message, strlen(message)) != 0)
+    return SASL_NOMEM;
   if (getenv("TEST_SASL_VERBOSE") != NULL)
     fprintf(stderr, "# sasl log %d: %s\n", level, message);
   return SASL_OK;
@@ -878,6 +883,19 @@ static void test_missing_password(void **state) {
 
 /* Separate processes share one token: 20 concurrent cold logins make one
  * token request between them, and 100 sequential ones after them none. */
+/* With log_level = debug, the core's lines (the grant, the request) reach
+ * the application's log callback, not syslog. */
+static void test_core_log(void **state) {
+  size_t before = sinks.len;
+
+  (void)state;
+  sasl_reload(config("debug.conf", "log_level = debug\nauth = password\n"));
+  expect_login(IMAP, "XOAUTH2", "alice@contoso.com", EMU_ALICE_PASSWORD);
+  assert_non_null(
+      strstr(sinks.text + before, "msoauth_grant_password: ROPC for alice"));
+  assert_non_null(strstr(sinks.text + before, "attempt_once: POST https://"));
+}
+
 static void test_cache_sharing(void **state) {
   enum { CONCURRENT = 20, SEQUENTIAL = 100 };
   const char *path;
@@ -982,6 +1000,7 @@ int main(void) {
       cmocka_unit_test_setup(test_broken_config, reset),
       cmocka_unit_test_setup(test_interact, reset),
       cmocka_unit_test_setup(test_missing_password, reset),
+      cmocka_unit_test_setup(test_core_log, reset),
       cmocka_unit_test_setup(test_cache_sharing, reset),
   };
 
