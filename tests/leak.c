@@ -20,6 +20,9 @@ int leak_add(struct leak_secrets *set, const char *secret) {
 
   if (secret == NULL || secret[0] == '\0')
     return 0;
+  for (size_t i = 0; i < set->n; i++)
+    if (strcmp(set->items[i], secret) == 0)
+      return 0; /* "Password1!" is many users' */
   if (set->n == set->cap) {
     size_t cap = set->cap ? set->cap * 2 : 64;
 

@@ -29,7 +29,8 @@ struct leak_sinks {
   size_t cap;
 };
 
-/* Adds a copy of secret (empty ones are ignored). 0, or -1 on no memory. */
+/* Adds a copy of secret (empty ones and repeats are ignored). 0, or -1 on
+ * no memory. */
 int leak_add(struct leak_secrets *set, const char *secret);
 
 /* Adds the passwords and client secrets of tests/fixtures/entra.json
