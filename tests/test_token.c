@@ -621,6 +621,44 @@ static void inodes_unfill(void) {
   }
 }
 
+/* The names in the cache directory (but . and ..). */
+static int count_names(void) {
+  char dir[300];
+  struct dirent *de;
+  int n = 0;
+  DIR *d;
+
+  snprintf(dir, sizeof(dir), "%s/cache", emu.dir);
+  d = opendir(dir);
+  assert_non_null(d);
+  while ((de = readdir(d)) != NULL)
+    n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+  closedir(d);
+  return n;
+}
+
+/* Not even a lock file can be made for a user never seen: the token all
+ * the same, with two warnings (lock, store), and nothing left behind. */
+static void no_room_for_a_lock(void) {
+  struct fixture f;
+  int names;
+
+  n_warnings = 0;
+  load_ctx(&f, NULL, &warnings);
+  assert_int_equal(emu_reset(&emu), 0);
+  names = count_names();
+  inodes_fill();
+  assert_int_equal(get_str(&f, "bob@contoso.com", EMU_BOB_PASSWORD),
+                   MSOAUTH_OK);
+  inodes_unfill();
+  assert_non_null(f.tok.access_token);
+  assert_string_equal(f.tok.identity, "bob@contoso.com");
+  assert_int_equal(n_warnings, 2);
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  assert_int_equal(count_names(), names);
+  close_ctx(&f);
+}
+
 /* A real ENOSPC: the cache directory a small tmpfs (64 KiB, 32 inodes) in
  * a mount namespace of this process's own. Root only. */
 static void test_full_disk_tmpfs(void **state) {
@@ -641,6 +679,7 @@ static void test_full_disk_tmpfs(void **state) {
                    0);
   full_disk_round(bytes_fill, bytes_unfill);
   full_disk_round(inodes_fill, inodes_unfill);
+  no_room_for_a_lock();
   assert_int_equal(umount(cache_mnt), 0);
   cache_mnt[0] = '\0';
 }
