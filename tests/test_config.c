@@ -510,6 +510,26 @@ static const struct bad_case bad_cases[] = {
      CONF ":3: authority: a URL with a blank"},
     {MIN "authority = https:///path\n", NULL, NULL, E,
      CONF ":3: authority: a URL without a host"},
+    {MIN "authority = https://:443\n", NULL, NULL, E,
+     CONF ":3: authority: a URL without a host"},
+    {MIN "authority = https://login.example:99999\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with a port not from 1 to 65535"},
+    {MIN "authority = https://login.example:0/\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with a port not from 1 to 65535"},
+    {MIN "authority = https://login.example:\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with a port not from 1 to 65535"},
+    {MIN "authority = https://login.example:-1\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with a port not from 1 to 65535"},
+    {MIN "authority = https://login.example:443:443\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with a port not from 1 to 65535"},
+    {MIN "authority = https://[::1\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with an unclosed '['"},
+    {MIN "authority = https://[::1]x/\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with text after ']'"},
+    {MIN "authority = https://login]example\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with '[' or ']' around no IPv6 address"},
+    {MIN, NULL, "authority=http://login.example", E,
+     "argument authority=...: only https:// URLs are accepted"},
     {MIN "timeout = -1\n", NULL, NULL, E,
      CONF ":3: timeout: must be a whole number from 1 to 300"},
     {MIN "timeout = 1x\n", NULL, NULL, E, CONF ":3: timeout: must be"},
@@ -626,6 +646,27 @@ static const struct bad_case bad_cases[] = {
     {MIN, NULL, "tenant=common", E,
      "argument tenant=...: common and consumers are refused"},
 };
+
+/* Authorities of every legitimate shape are accepted as given. */
+static void test_authority_forms(void **state) {
+  static const char *const good[] = {
+      "https://login.microsoftonline.com", "https://login.microsoftonline.us/",
+      "HTTPS://login.chinacloudapi.cn",    "https://127.0.0.1:8443",
+      "https://[::1]:65535/base",          "https://[fe80::1]",
+      "https://login.example:1/",
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+    char text[512];
+    struct msoauth_config *cfg;
+
+    snprintf(text, sizeof(text), MIN "authority = %s\n", good[i]);
+    cfg = load_ok(text, NULL, NULL, 0, 0);
+    assert_non_null(strstr(good[i], cfg->authority));
+    msoauth_config_free(&cfg);
+  }
+}
 
 static void test_errors(void **state) {
   (void)state;
@@ -1103,6 +1144,7 @@ int main(void) {
       cmocka_unit_test(test_overrides),
       cmocka_unit_test(test_pam_flag),
       cmocka_unit_test(test_domains),
+      cmocka_unit_test(test_authority_forms),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_file_checks),
       cmocka_unit_test(test_secret_file),
