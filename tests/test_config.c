@@ -133,6 +133,28 @@ static int remove_one(const char *path, const struct stat *st, int type,
   return remove(path);
 }
 
+/* dir/name: size bytes of 'x', mode 0600. */
+static int write_huge(const char *name, size_t size) {
+  char *text = malloc(size);
+  int rc;
+
+  if (text == NULL)
+    return -1;
+  memset(text, 'x', size);
+  rc = write_file(name, text, size, 0600);
+  free(text);
+  return rc;
+}
+
+/* dir/name, a symbolic link to dir/target. */
+static int link_to(const char *target, const char *name) {
+  char from[256], to[256];
+
+  snprintf(to, sizeof(to), "%s/%s", dir, target);
+  snprintf(from, sizeof(from), "%s/%s", dir, name);
+  return symlink(to, from);
+}
+
 static int setup(void **state) {
   (void)state;
   snprintf(dir, sizeof(dir), "/tmp/msoauth-config-XXXXXX");
@@ -145,7 +167,9 @@ static int setup(void **state) {
       write_file("cert.pem", "not parsed here\n", 16, 0644) ||
       write_file("key.pem", "not parsed here\n", 16, 0600) ||
       write_file("key640.pem", "not parsed here\n", 16, 0640) ||
-      write_file("svc.pw", "Svc-Pw1\r\n", 9, 0600))
+      write_file("svc.pw", "Svc-Pw1\r\n", 9, 0600) ||
+      write_file("empty", "\n", 1, 0600) || write_huge("huge", 65537) ||
+      link_to("secret", "secret-link") || link_to("key.pem", "key-link"))
     return -1;
   return 0;
 }
@@ -639,6 +663,17 @@ static const struct bad_case bad_cases[] = {
      CONF ":3: service_account_password_file: $D/secret644: readable"},
     {MIN "aliases_file = $D/nothing\n", NULL, NULL, MSOAUTH_ERR_IO,
      CONF ":3: aliases_file: $D/nothing: No such file"},
+    {MIN "client_secret_file = $D/secret-link\n", NULL, NULL, E,
+     CONF ":3: client_secret_file: $D/secret-link: is a symbolic link"},
+    {MIN "service_account_password_file = $D/secret-link\n", NULL, NULL, E,
+     CONF ":3: service_account_password_file: $D/secret-link: is a symbolic "
+          "link"},
+    {MIN "client_secret_file = $D/empty\n", NULL, NULL, E,
+     CONF ":3: client_secret_file: $D/empty: empty"},
+    {MIN "client_secret_file = $D/huge\n", NULL, NULL, E,
+     CONF ":3: client_secret_file: $D/huge: larger than 65536 bytes"},
+    {MIN "client_secret_file = $D\n", NULL, NULL, E,
+     CONF ":3: client_secret_file: $D: not a regular file"},
     /* overrides */
     {MIN, NULL, "nokey=1", E, "argument nokey=...: unknown key"},
     {MIN, NULL, "timeout", E, "argument 1: expected KEY=VALUE"},
@@ -766,6 +801,46 @@ static void test_file_checks(void **state) {
         msoauth_config_load(NULL, NULL, NULL, 0, 0, NULL, &cfg, &err),
         MSOAUTH_ERR_IO);
     assert_non_null(strstr(err.detail, msoauth_config_default_path()));
+  }
+}
+
+/* Files of another user (only root can set that up): the secret files
+ * and the aliases file are refused at their line. */
+static void test_foreign_files(void **state) {
+  static const struct {
+    const char *text;
+    const char *expect;
+  } cases[] = {
+      {MIN "client_secret_file = $D/foreign\n",
+       CONF ":3: client_secret_file: $D/foreign: owned by another user "
+            "(uid 12345)"},
+      {MIN "service_account_password_file = $D/foreign\n",
+       CONF ":3: service_account_password_file: $D/foreign: owned by another "
+            "user (uid 12345)"},
+      {MIN "aliases_file = $D/foreign\n",
+       CONF ":3: aliases_file: $D/foreign: owned by uid 12345"},
+  };
+  char path[256], expect[512];
+
+  (void)state;
+  if (geteuid() != 0)
+    skip();
+  assert_int_equal(
+      write_file("foreign", "a@contoso.com b@contoso.com\n", 28, 0600), 0);
+  snprintf(path, sizeof(path), "%s/foreign", dir);
+  assert_int_equal(chown(path, 12345, 12345), 0);
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct msoauth_config *cfg = NULL;
+    struct msoauth_err err;
+
+    expand(cases[i].expect, expect, sizeof(expect));
+    assert_int_equal(
+        load_text(cases[i].text, NULL, NULL, 0, 0, NULL, &cfg, &err),
+        MSOAUTH_ERR_CONFIG);
+    if (strstr(err.detail, expect) == NULL)
+      print_error("case %zu: \"%s\"\n", i, err.detail);
+    assert_non_null(strstr(err.detail, expect));
+    assert_null(cfg);
   }
 }
 
@@ -1147,6 +1222,7 @@ int main(void) {
       cmocka_unit_test(test_authority_forms),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_file_checks),
+      cmocka_unit_test(test_foreign_files),
       cmocka_unit_test(test_secret_file),
       cmocka_unit_test(test_aliases),
       cmocka_unit_test(test_raw_bytes),
