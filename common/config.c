@@ -1297,14 +1297,18 @@ static int read_secret(struct loader *ld, enum key_id id,
 }
 
 /* The certificate is read later (assertion.c); here it must exist, and the
- * key must be the owner's alone. */
+ * key must be the owner's alone, as a secret file (read later with the
+ * same rules: this names the line). */
 static void check_cert_file(struct loader *ld, enum key_id id, int private) {
   const char *path = ld->slots[id].value;
   struct stat st;
 
-  if (stat(path, &st) != 0)
+  if ((private ? lstat(path, &st) : stat(path, &st)) != 0)
     key_problem(ld, MSOAUTH_ERR_IO, id, ld->slots[id].line, "%s: %s", path,
                 strerror(errno));
+  else if (S_ISLNK(st.st_mode))
+    key_problem(ld, MSOAUTH_ERR_CONFIG, id, ld->slots[id].line,
+                "%s: is a symbolic link", path);
   else if (!S_ISREG(st.st_mode))
     key_problem(ld, MSOAUTH_ERR_CONFIG, id, ld->slots[id].line,
                 "%s: not a regular file", path);
@@ -1312,6 +1316,9 @@ static void check_cert_file(struct loader *ld, enum key_id id, int private) {
     key_problem(ld, MSOAUTH_ERR_CONFIG, id, ld->slots[id].line,
                 "%s: accessible by group or others (run: chmod 600 %s)", path,
                 path);
+  else if (private && st.st_uid != geteuid() && st.st_uid != 0)
+    key_problem(ld, MSOAUTH_ERR_CONFIG, id, ld->slots[id].line,
+                "%s: owned by another user (uid %ld)", path, (long)st.st_uid);
 }
 
 struct alias_list {

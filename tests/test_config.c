@@ -674,6 +674,10 @@ static const struct bad_case bad_cases[] = {
      CONF ":3: client_secret_file: $D/huge: larger than 65536 bytes"},
     {MIN "client_secret_file = $D\n", NULL, NULL, E,
      CONF ":3: client_secret_file: $D: not a regular file"},
+    {MIN "client_certificate_file = $D/cert.pem\n"
+         "client_key_file = $D/key-link\n",
+     NULL, NULL, E,
+     CONF ":4: client_key_file: $D/key-link: is a symbolic link"},
     /* overrides */
     {MIN, NULL, "nokey=1", E, "argument nokey=...: unknown key"},
     {MIN, NULL, "timeout", E, "argument 1: expected KEY=VALUE"},
@@ -804,7 +808,7 @@ static void test_file_checks(void **state) {
   }
 }
 
-/* Files of another user (only root can set that up): the secret files
+/* Files of another user (only root can set that up): every secret file
  * and the aliases file are refused at their line. */
 static void test_foreign_files(void **state) {
   static const struct {
@@ -817,6 +821,10 @@ static void test_foreign_files(void **state) {
       {MIN "service_account_password_file = $D/foreign\n",
        CONF ":3: service_account_password_file: $D/foreign: owned by another "
             "user (uid 12345)"},
+      {MIN "client_certificate_file = $D/cert.pem\n"
+           "client_key_file = $D/foreign\n",
+       CONF ":4: client_key_file: $D/foreign: owned by another user "
+            "(uid 12345)"},
       {MIN "aliases_file = $D/foreign\n",
        CONF ":3: aliases_file: $D/foreign: owned by uid 12345"},
   };
