@@ -168,7 +168,7 @@ static int setup(void **state) {
       write_file("key.pem", "not parsed here\n", 16, 0600) ||
       write_file("key640.pem", "not parsed here\n", 16, 0640) ||
       write_file("svc.pw", "Svc-Pw1\r\n", 9, 0600) ||
-      write_file("empty", "\n", 1, 0600) || write_huge("huge", 65537) ||
+      write_file("empty", "\n", 1, 0600) || write_huge("huge", 1048577) ||
       link_to("secret", "secret-link") || link_to("key.pem", "key-link"))
     return -1;
   return 0;
@@ -491,6 +491,19 @@ static const struct bad_case bad_cases[] = {
     {MIN "[a]\n[b]\n[a]\n", NULL, NULL, E,
      CONF ":5: [a]: section repeated (first at line 3)"},
     {MIN "[a b]\n", NULL, NULL, E, CONF ":3: bad section header"},
+    {MIN "[p] x\n", NULL, NULL, E, CONF ":3: bad section header"},
+    {MIN "]\n", NULL, NULL, E, CONF ":3: no '='"},
+    {MIN "; comment\n", NULL, NULL, E, CONF ":3: no '='"},
+    {MIN "timeout == 5\n", NULL, NULL, E, CONF ":3: timeout: must be"},
+    {MIN "timeout = 5 # five\n", NULL, NULL, E, CONF ":3: timeout: must be"},
+    {MIN "Timeout = 5\n", NULL, NULL, E, CONF ":3: Timeout: unknown key"},
+    {MIN "time out = 5\n", NULL, NULL, E,
+     CONF ":3: (a key with characters no key has): unknown key"},
+    {MIN "\xef\xbb\xbf"
+         "timeout = 5\n",
+     NULL, NULL, E, CONF ":3: (a key with characters no key has): unknown key"},
+    {MIN "aliases_file = $D/huge\n", NULL, NULL, E,
+     CONF ":3: aliases_file: $D/huge: larger than 1048576 bytes"},
     {MIN "[]\n", NULL, NULL, E, CONF ":3: bad section header"},
     {MIN "[a\n", NULL, NULL, E, CONF ":3: bad section header"},
     {MIN "[a/b]\n", NULL, NULL, E, CONF ":3: bad section header"},
