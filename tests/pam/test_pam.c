@@ -33,6 +33,7 @@
 
 #include "config.h"
 #include "../emu.h"
+#include "../leak.h"
 #include "http.h"
 #include "secret.h"
 #include "token.h"
@@ -214,6 +215,10 @@ static void fresh(const char *extra) {
   assert_int_equal(emu_reset(&emu), 0);
 }
 
+/* Every syslog line and conversation message of the whole run, for
+ * test_no_secret_leaks. */
+static struct leak_sinks sinks;
+
 #define MAX_MSGS 8
 #define MSG_LEN 512
 
@@ -254,12 +259,17 @@ static int conv_fn(int n, const struct pam_message **msg,
       r[i].resp = strdup(cv->user);
       break;
     case PAM_ERROR_MSG:
-      if (cv->n_errors < MAX_MSGS)
-        snprintf(cv->errors[cv->n_errors++], MSG_LEN, "%s", msg[i]->msg);
-      break;
     case PAM_TEXT_INFO:
-      if (cv->n_infos < MAX_MSGS)
-        snprintf(cv->infos[cv->n_infos++], MSG_LEN, "%s", msg[i]->msg);
+      if (leak_sink(&sinks, "conversation", msg[i]->msg, strlen(msg[i]->msg)) !=
+          0) {
+        free(r);
+        return PAM_BUF_ERR;
+      }
+      if (msg[i]->msg_style == PAM_TEXT_INFO) {
+        if (cv->n_infos < MAX_MSGS)
+          snprintf(cv->infos[cv->n_infos++], MSG_LEN, "%s", msg[i]->msg);
+      } else if (cv->n_errors < MAX_MSGS)
+        snprintf(cv->errors[cv->n_errors++], MSG_LEN, "%s", msg[i]->msg);
       break;
     default:
       break;
@@ -300,6 +310,7 @@ static const char *capture_end(void) {
   n = fread(logbuf, 1, sizeof(logbuf) - 1, f);
   fclose(f);
   logbuf[n] = '\0';
+  assert_int_equal(leak_sink(&sinks, "syslog (stderr)", logbuf, n), 0);
   /* Shown in the test log, for whoever reads a failure. */
   fputs(logbuf, stderr);
   return logbuf;
@@ -1255,6 +1266,72 @@ static void test_offline_grace(void **state) {
   assert_int_equal(emu_restart(&emu, NULL), 0);
 }
 
+/* ------------------------------------------------------------ secrets */
+
+/* Good and failing logins with the debug argument and log_level = debug,
+ * every phase, store_tokens, allowed_groups, offline_grace. */
+static void leak_paths(void) {
+  static const enum pamtest_ops ops[] = {PAMTEST_AUTHENTICATE, PAMTEST_SETCRED,
+                                         PAMTEST_ACCOUNT};
+  static const int good[] = {PAM_SUCCESS, PAM_SUCCESS, PAM_SUCCESS};
+  struct conv cv;
+
+  fresh("log_level = debug\nstore_tokens = yes\noffline_grace = 3600\n"
+        "failure_cache = 300\nallowed_groups = " GROUP1 "\n");
+  auth("msoauth-debug", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+       &cv);
+  memset(&cv, 0, sizeof(cv));
+  cv.passwords[0] = EMU_ALICE_PASSWORD;
+  run_ops("msoauth", "alice@contoso.com", &cv, ops, good, 3);
+  auth("msoauth-debug", "groupie@contoso.com", "Password1!", PAM_PERM_DENIED,
+       &cv);
+  auth("msoauth-debug", "alice@contoso.com", EMU_BOB_PASSWORD "x", PAM_AUTH_ERR,
+       &cv);
+  auth("msoauth-debug", "alice@contoso.com", EMU_BOB_PASSWORD "x", PAM_AUTH_ERR,
+       &cv);
+  auth("msoauth-debug", "mfa@contoso.com", "Password1!", PAM_AUTH_ERR, &cv);
+  auth("msoauth-debug", "locked@contoso.com", "Password1!", PAM_MAXTRIES, &cv);
+  assert_int_equal(
+      emu_post(&emu, "/_emu/revoke", "{\"user\": \"alice@contoso.com\"}"), 0);
+  auth("msoauth-debug", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+       &cv);
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\": \"throttle\", \"retry_after\": 30, "
+                            "\"count\": -1}"),
+                   0);
+  auth("msoauth-debug", "bob@contoso.com", EMU_BOB_PASSWORD,
+       PAM_AUTHINFO_UNAVAIL, &cv);
+  /* Verified online before: accepted within offline_grace. */
+  auth("msoauth-debug", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+       &cv);
+  assert_int_equal(emu_reset(&emu), 0);
+  auth("msoauth-debug", "bob@contoso.com", EMU_BOB_PASSWORD, PAM_PERM_DENIED,
+       &cv);
+}
+
+/* No password, nor token the emulator issued, nor a 16-byte piece of one,
+ * in any syslog line (pam_wrapper's stderr) or conversation message of the
+ * whole run, or in the cache directory's listing. Runs last: it also
+ * covers the lines of the tests before it. */
+static void test_no_secret_leaks(void **state) {
+  struct leak_secrets secrets = {0};
+  char path[400];
+  long issued;
+
+  (void)state;
+  leak_paths();
+  snprintf(path, sizeof(path), "%s/cache", topdir);
+  assert_int_equal(leak_sink_listing(&sinks, path), 0);
+  assert_non_null(strstr(sinks.text, "SYSLOG(7)"));
+  issued = leak_collect(&secrets, &emu);
+  fprintf(stderr, "# %zu secrets, %zu bytes of syslog and messages\n",
+          secrets.n, sinks.len);
+  assert_true(issued >= 20);
+  assert_int_equal(leak_find(&secrets, &sinks), 0);
+  leak_secrets_free(&secrets);
+  leak_sinks_free(&sinks);
+}
+
 /* ------------------------------------------------------------ symbols */
 
 typedef int (*entry_fn)(pam_handle_t *, int, int, const char **);
@@ -1365,6 +1442,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_phases),
       cmocka_unit_test(test_fall_through),
       cmocka_unit_test(test_offline_grace),
+      cmocka_unit_test(test_no_secret_leaks),
   };
   const char *dir = getenv(DIR_ENV);
 
