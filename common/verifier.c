@@ -171,16 +171,19 @@ out:
 
 /* ------------------------------------------------------------ memo */
 
-struct memo_slot {
-  char *verifier; /* NULL: empty */
-  unsigned char mac[HASH_LEN];
+#define MEMO_BUCKETS 256
+
+/* One success: the tag of (verifier, password). */
+struct memo_node {
+  struct memo_node *next;
+  unsigned char tag[HASH_LEN];
 };
 
 struct msoauth_verifier_memo {
   pthread_mutex_t lock;
   unsigned char key[HASH_LEN];
-  struct memo_slot slots[MSOAUTH_VERIFIER_MEMO_SLOTS];
-  size_t next;        /* the slot replaced next */
+  struct memo_node *buckets[MEMO_BUCKETS];
+  size_t count;
   unsigned long hits; /* checks answered here */
 };
 
@@ -199,11 +202,23 @@ msoauth_rc msoauth_verifier_memo_new(struct msoauth_verifier_memo **memo_r) {
   return MSOAUTH_OK;
 }
 
+/* Forgets every success (the memo's lock held, or no other user). */
+static void memo_clear(struct msoauth_verifier_memo *memo) {
+  for (size_t i = 0; i < MEMO_BUCKETS; i++) {
+    while (memo->buckets[i] != NULL) {
+      struct memo_node *node = memo->buckets[i];
+
+      memo->buckets[i] = node->next;
+      free(node);
+    }
+  }
+  memo->count = 0;
+}
+
 void msoauth_verifier_memo_free(struct msoauth_verifier_memo **memo) {
   if (memo == NULL || *memo == NULL)
     return;
-  for (size_t i = 0; i < MSOAUTH_VERIFIER_MEMO_SLOTS; i++)
-    free((*memo)->slots[i].verifier);
+  memo_clear(*memo);
   pthread_mutex_destroy(&(*memo)->lock);
   msoauth_wipe(*memo, sizeof(**memo));
   free(*memo);
@@ -219,67 +234,83 @@ unsigned long msoauth_verifier_memo_hits(struct msoauth_verifier_memo *memo) {
   return hits;
 }
 
-/* HMAC-SHA256 of password under the memo's key into mac[HASH_LEN]. */
-static msoauth_rc memo_mac(const struct msoauth_verifier_memo *memo,
+/* The tag of (verifier, password): HMAC-SHA256 of the password under a key
+ * that is the HMAC of the verifier under the memo's key. Neither can be
+ * told from the tag, nor the tag made without the memo's key. */
+static msoauth_rc memo_tag(const struct msoauth_verifier_memo *memo,
+                           const char *verifier,
                            const struct msoauth_secret *password,
-                           unsigned char *mac) {
-  unsigned int len = 0;
+                           unsigned char *tag) {
+  unsigned char k[HASH_LEN];
+  unsigned int len = 0, len2 = 0;
+  int ok;
 
-  if (HMAC(EVP_sha256(), memo->key, (int)sizeof(memo->key),
-           (const unsigned char *)msoauth_secret_value(password),
-           msoauth_secret_len(password), mac, &len) == NULL ||
-      len != HASH_LEN)
-    return MSOAUTH_ERR_NOMEM;
-  return MSOAUTH_OK;
+  ok = HMAC(EVP_sha256(), memo->key, (int)sizeof(memo->key),
+            (const unsigned char *)verifier, strlen(verifier), k,
+            &len) != NULL &&
+       len == HASH_LEN &&
+       HMAC(EVP_sha256(), k, (int)sizeof(k),
+            (const unsigned char *)msoauth_secret_value(password),
+            msoauth_secret_len(password), tag, &len2) != NULL &&
+       len2 == HASH_LEN;
+  msoauth_wipe(k, sizeof(k));
+  return ok ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
 }
 
-static int memo_find(struct msoauth_verifier_memo *memo, const char *verifier,
-                     const unsigned char *mac) {
+static struct memo_node **memo_bucket(struct msoauth_verifier_memo *memo,
+                                      const unsigned char *tag) {
+  return &memo->buckets[((size_t)tag[0] << 8 | tag[1]) % MEMO_BUCKETS];
+}
+
+static int memo_find(struct msoauth_verifier_memo *memo,
+                     const unsigned char *tag) {
   int hit = 0;
 
   pthread_mutex_lock(&memo->lock);
-  for (size_t i = 0; i < MSOAUTH_VERIFIER_MEMO_SLOTS && !hit; i++)
-    hit = memo->slots[i].verifier != NULL &&
-          strcmp(memo->slots[i].verifier, verifier) == 0 &&
-          CRYPTO_memcmp(memo->slots[i].mac, mac, HASH_LEN) == 0;
+  for (const struct memo_node *n = *memo_bucket(memo, tag); n != NULL && !hit;
+       n = n->next)
+    hit = CRYPTO_memcmp(n->tag, tag, HASH_LEN) == 0;
   memo->hits += (unsigned long)hit;
   pthread_mutex_unlock(&memo->lock);
   return hit;
 }
 
-/* Remembers a success; out of memory, it is simply not remembered. */
-static void memo_add(struct msoauth_verifier_memo *memo, const char *verifier,
-                     const unsigned char *mac) {
-  char *copy = strdup(verifier);
-  struct memo_slot *slot;
+/* Remembers a success; a full memo starts again empty. Out of memory, it
+ * is simply not remembered. */
+static void memo_add(struct msoauth_verifier_memo *memo,
+                     const unsigned char *tag) {
+  struct memo_node *node = malloc(sizeof(*node));
+  struct memo_node **bucket;
 
-  if (copy == NULL)
+  if (node == NULL)
     return;
+  memcpy(node->tag, tag, HASH_LEN);
   pthread_mutex_lock(&memo->lock);
-  slot = &memo->slots[memo->next];
-  memo->next = (memo->next + 1) % MSOAUTH_VERIFIER_MEMO_SLOTS;
-  free(slot->verifier);
-  slot->verifier = copy;
-  memcpy(slot->mac, mac, HASH_LEN);
+  if (memo->count >= MSOAUTH_VERIFIER_MEMO_MAX)
+    memo_clear(memo);
+  bucket = memo_bucket(memo, tag);
+  node->next = *bucket;
+  *bucket = node;
+  memo->count++;
   pthread_mutex_unlock(&memo->lock);
 }
 
 msoauth_rc msoauth_verifier_check_memo(struct msoauth_verifier_memo *memo,
                                        const char *verifier,
                                        const struct msoauth_secret *password) {
-  unsigned char mac[HASH_LEN];
+  unsigned char tag[HASH_LEN];
   msoauth_rc rc;
 
   if (memo == NULL || verifier == NULL || password == NULL ||
-      memo_mac(memo, password, mac) != MSOAUTH_OK)
+      memo_tag(memo, verifier, password, tag) != MSOAUTH_OK)
     return msoauth_verifier_check(verifier, password);
-  if (memo_find(memo, verifier, mac)) {
+  if (memo_find(memo, tag)) {
     rc = MSOAUTH_OK;
   } else {
     rc = msoauth_verifier_check(verifier, password);
     if (!rc)
-      memo_add(memo, verifier, mac);
+      memo_add(memo, tag);
   }
-  msoauth_wipe(mac, sizeof(mac));
+  msoauth_wipe(tag, sizeof(tag));
   return rc;
 }

@@ -30,13 +30,14 @@ msoauth_rc msoauth_verifier_check(const char *verifier,
 
 /*
  * A process's memory of the checks that succeeded, so that a long-lived
- * caller serving a cached token to the same password again does not pay
- * PBKDF2 each time. It holds, for the last MSOAUTH_VERIFIER_MEMO_SLOTS
- * successes, the verifier and an HMAC-SHA256 of the password under a random
- * key of the memo's own (never a password): a hit needs the very verifier
- * and the very password. Failures are never remembered. Thread-safe.
+ * caller serving cached tokens to the same passwords again does not pay
+ * PBKDF2 each time. It holds, for up to MSOAUTH_VERIFIER_MEMO_MAX successes
+ * (then it starts again empty), a tag of (verifier, password): an
+ * HMAC-SHA256 under a random key of the memo's own, never a password. A hit
+ * needs the very verifier and the very password. Failures are never
+ * remembered. Thread-safe.
  */
-#define MSOAUTH_VERIFIER_MEMO_SLOTS 16
+#define MSOAUTH_VERIFIER_MEMO_MAX 1024
 
 struct msoauth_verifier_memo;
 

@@ -312,34 +312,50 @@ static void test_memo(void **state) {
   msoauth_secret_free(&bad);
 }
 
-/* More passwords than slots: the oldest is forgotten (computed again, still
- * right), the newest is remembered. */
-static void test_memo_slots(void **state) {
-  enum { N = MSOAUTH_VERIFIER_MEMO_SLOTS + 1 };
+/* Every success is remembered up to MSOAUTH_VERIFIER_MEMO_MAX (as many
+ * identities as a busy server has); one more and the memo starts again:
+ * the checks stay right, the earlier ones are computed again. */
+static void test_memo_capacity(void **state) {
+  enum { N = MSOAUTH_VERIFIER_MEMO_MAX };
   struct msoauth_verifier_memo *memo = NULL;
-  struct msoauth_secret *pw[N];
-  char *v[N];
+  struct msoauth_secret **pw = calloc(N + 1, sizeof(*pw));
+  char **v = calloc(N + 1, sizeof(*v));
   char text[32];
 
   (void)state;
+  assert_non_null(pw);
+  assert_non_null(v);
   assert_int_equal(msoauth_verifier_memo_new(&memo), MSOAUTH_OK);
-  for (int i = 0; i < N; i++) {
+  for (int i = 0; i <= N; i++) {
     snprintf(text, sizeof(text), "password %d", i);
     pw[i] = secret(text);
     v[i] = hand_built(text, 1000);
+  }
+  for (int i = 0; i < N; i++)
     assert_int_equal(msoauth_verifier_check_memo(memo, v[i], pw[i]),
                      MSOAUTH_OK);
-  }
-  assert_int_equal(msoauth_verifier_check_memo(memo, v[N - 1], pw[N - 1]),
+  assert_int_equal(msoauth_verifier_memo_hits(memo), 0);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(msoauth_verifier_check_memo(memo, v[i], pw[i]),
+                     MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_memo_hits(memo), N);
+  /* Another password against a remembered verifier is no hit. */
+  assert_int_equal(msoauth_verifier_check_memo(memo, v[0], pw[1]),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  /* One more: the memo starts again with it alone. */
+  assert_int_equal(msoauth_verifier_check_memo(memo, v[N], pw[N]),
                    MSOAUTH_OK);
-  assert_int_equal(msoauth_verifier_memo_hits(memo), 1);
+  assert_int_equal(msoauth_verifier_check_memo(memo, v[N], pw[N]),
+                   MSOAUTH_OK);
   assert_int_equal(msoauth_verifier_check_memo(memo, v[0], pw[0]),
                    MSOAUTH_OK);
-  assert_int_equal(msoauth_verifier_memo_hits(memo), 1);
-  for (int i = 0; i < N; i++) {
+  assert_int_equal(msoauth_verifier_memo_hits(memo), N + 1);
+  for (int i = 0; i <= N; i++) {
     free(v[i]);
     msoauth_secret_free(&pw[i]);
   }
+  free(v);
+  free(pw);
   msoauth_verifier_memo_free(&memo);
 }
 
@@ -353,7 +369,7 @@ int main(void) {
       cmocka_unit_test(test_other_iterations),
       cmocka_unit_test(test_known_answer),
       cmocka_unit_test(test_memo),
-      cmocka_unit_test(test_memo_slots),
+      cmocka_unit_test(test_memo_capacity),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
