@@ -6,6 +6,8 @@
  *
  *   bench_pam loop SERVICE USER PASS N   N authentications; prints the
  *                                        wall time and the failures
+ *   bench_pam users SERVICE K PASS       one authentication for each of
+ *                                        user0 .. user<K-1>@contoso.com
  *   bench_pam rss SERVICE USER PASS      VmRSS and RssAnon before pam_start
  *                                        and after one authentication
  *
@@ -65,6 +67,22 @@ static int mode_loop(const char *service, const char *user, long n) {
   return failures == 0 ? 0 : 1;
 }
 
+static int mode_users(const char *service, long k) {
+  char user[64];
+
+  for (long i = 0; i < k; i++) {
+    int rc;
+
+    snprintf(user, sizeof(user), "user%ld@contoso.com", i);
+    rc = authenticate(service, user);
+    if (rc != PAM_SUCCESS) {
+      fprintf(stderr, "bench_pam: %s: %s\n", user, pam_strerror(NULL, rc));
+      return 1;
+    }
+  }
+  return 0;
+}
+
 static int mode_rss(const char *service, const char *user) {
   struct bench_rss before, after;
   int rc;
@@ -88,7 +106,13 @@ int main(int argc, char **argv) {
     password = argv[4];
     return mode_loop(argv[2], argv[3], n);
   }
+  if (argc == 5 && strcmp(argv[1], "users") == 0 &&
+      (n = bench_count(argv[3], 100000L)) > 0) {
+    password = argv[4];
+    return mode_users(argv[2], n);
+  }
   fprintf(stderr, "usage: bench_pam loop SERVICE USER PASS N\n"
+                  "       bench_pam users SERVICE K PASS\n"
                   "       bench_pam rss SERVICE USER PASS\n");
   return 2;
 }
