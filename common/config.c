@@ -439,8 +439,43 @@ static int is_url_text(const char *s) {
   return 1;
 }
 
+/* The HOST[:PORT] of a URL, len bytes: a name or an [IPv6] literal, and a
+ * port from 1 to 65535 when there is one. */
+static const char *host_port_problem(const char *s, size_t len) {
+  const char *end = s + len, *colon;
+  long port = 0;
+
+  if (len > 0 && s[0] == '[') {
+    const char *close = memchr(s, ']', len);
+
+    if (close == NULL)
+      return "a URL with an unclosed '['";
+    colon = close + 1 < end ? close + 1 : NULL;
+    if (colon != NULL && *colon != ':')
+      return "a URL with text after ']'";
+  } else {
+    if (memchr(s, '[', len) != NULL || memchr(s, ']', len) != NULL)
+      return "a URL with '[' or ']' around no IPv6 address";
+    colon = memchr(s, ':', len);
+  }
+  if (len == 0 || colon == s)
+    return "a URL without a host";
+  if (colon == NULL)
+    return NULL;
+  for (const char *p = colon + 1; p < end; p++) {
+    if (*p < '0' || *p > '9' || port > 65535)
+      return "a URL with a port not from 1 to 65535";
+    port = port * 10 + (*p - '0');
+  }
+  if (port < 1 || port > 65535)
+    return "a URL with a port not from 1 to 65535";
+  return NULL;
+}
+
 static const char *check_authority(const struct key_def *def, const char *value,
                                    char *why, size_t size) {
+  const char *problem;
+
   (void)def;
   (void)why;
   (void)size;
@@ -450,6 +485,9 @@ static const char *check_authority(const struct key_def *def, const char *value,
     return "a URL without a host";
   if (!is_url_text(value))
     return "a URL with a blank, a control or a non-ASCII character";
+  problem = host_port_problem(value + 8, strcspn(value + 8, "/"));
+  if (problem != NULL)
+    return problem;
   if (strchr(value, '@') != NULL)
     return "a URL with user information ('@')";
   if (strpbrk(value, "?#") != NULL)
@@ -1259,14 +1297,18 @@ static int read_secret(struct loader *ld, enum key_id id,
 }
 
 /* The certificate is read later (assertion.c); here it must exist, and the
- * key must be the owner's alone. */
+ * key must be the owner's alone, as a secret file (read later with the
+ * same rules: this names the line). */
 static void check_cert_file(struct loader *ld, enum key_id id, int private) {
   const char *path = ld->slots[id].value;
   struct stat st;
 
-  if (stat(path, &st) != 0)
+  if ((private ? lstat(path, &st) : stat(path, &st)) != 0)
     key_problem(ld, MSOAUTH_ERR_IO, id, ld->slots[id].line, "%s: %s", path,
                 strerror(errno));
+  else if (S_ISLNK(st.st_mode))
+    key_problem(ld, MSOAUTH_ERR_CONFIG, id, ld->slots[id].line,
+                "%s: is a symbolic link", path);
   else if (!S_ISREG(st.st_mode))
     key_problem(ld, MSOAUTH_ERR_CONFIG, id, ld->slots[id].line,
                 "%s: not a regular file", path);
@@ -1274,6 +1316,9 @@ static void check_cert_file(struct loader *ld, enum key_id id, int private) {
     key_problem(ld, MSOAUTH_ERR_CONFIG, id, ld->slots[id].line,
                 "%s: accessible by group or others (run: chmod 600 %s)", path,
                 path);
+  else if (private && st.st_uid != geteuid() && st.st_uid != 0)
+    key_problem(ld, MSOAUTH_ERR_CONFIG, id, ld->slots[id].line,
+                "%s: owned by another user (uid %ld)", path, (long)st.st_uid);
 }
 
 struct alias_list {

@@ -5,6 +5,7 @@
  */
 #include "config_build.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -106,6 +107,37 @@ static msoauth_rc check_utf8(const char *s, size_t len,
     i += n;
   }
   return MSOAUTH_OK;
+}
+
+void msoauth_identity_shown(const char *name, char *out, size_t size) {
+  const unsigned char *p = (const unsigned char *)name;
+  size_t len, i = 0, o = 0;
+
+  if (name == NULL) {
+    snprintf(out, size, "(none)");
+    return;
+  }
+  len = strlen(name);
+  while (i < len) {
+    unsigned long cp = 0;
+    size_t n = utf8_seq(p + i, len - i, &cp);
+    int bad = n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f);
+    size_t shown = bad ? 1 : n;
+
+    if (o + shown > size - 4)
+      break;
+    if (bad)
+      out[o] = '?';
+    else
+      memcpy(out + o, name + i, n);
+    o += shown;
+    i += n != 0 ? n : 1;
+  }
+  if (i < len) {
+    memcpy(out + o, "...", 3);
+    o += 3;
+  }
+  out[o] = '\0';
 }
 
 /* A label of a domain: [a-z0-9-], not empty, no '-' at either end. */

@@ -61,6 +61,14 @@ msoauth_rc msoauth_identity_match_token(const struct msoauth_config *cfg,
                                         struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
+/*
+ * name as a log line may show it, into out (size bytes, at least 4): each
+ * control character (C0, DEL, C1) and each byte of invalid UTF-8 becomes
+ * '?', and a name longer than size - 4 bytes is cut, with "...". NULL gives
+ * "(none)".
+ */
+void msoauth_identity_shown(const char *name, char *out, size_t size);
+
 /* The part after the last '@', or NULL. */
 const char *msoauth_identity_domain(const char *identity);
 

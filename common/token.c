@@ -308,8 +308,15 @@ static msoauth_rc get_cached(struct msoauth_ctx *ctx, const struct request *req,
   }
   msoauth_cache_entry_clear(&entry);
   rc = msoauth_cache_lock(ctx->cache, &req->key, req->deadline_ms, &lock, err);
-  if (rc)
+  /* A lock that cannot be made (a full disk) costs at most a request more,
+   * as a store that fails does: the token is still worth getting. */
+  if (rc == MSOAUTH_ERR_IO) {
+    MSOAUTH_WARN(ctx->log, "going on without the cache lock of %s: %s",
+                 req->key.identity, err != NULL ? err->detail : "");
+    msoauth_err_clear(err);
+  } else if (rc) {
     return rc;
+  }
   rc = get_locked(ctx, req, tok, err);
   msoauth_cache_unlock(&lock);
   return rc;

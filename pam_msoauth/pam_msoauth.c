@@ -124,25 +124,10 @@ static void sink(void *arg, enum msoauth_level level, const char *msg) {
   pam_syslog((const pam_handle_t *)arg, priority[level], "%s", msg);
 }
 
-/* A user name for a log line: control bytes become '?', and a long name is
- * cut. */
+/* A user name for a log line: control characters and invalid UTF-8
+ * become '?', and a long name is cut. */
 static void show_user(const char *user, char *out) {
-  size_t i = 0;
-
-  if (user == NULL) {
-    memcpy(out, "(none)", sizeof("(none)"));
-    return;
-  }
-  for (; user[i] != '\0' && i < SHOWN_MAX; i++) {
-    unsigned char ch = (unsigned char)user[i];
-
-    out[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-  }
-  if (user[i] != '\0') {
-    memcpy(out + i, "...", 3);
-    i += 3;
-  }
-  out[i] = '\0';
+  msoauth_identity_shown(user, out, SHOWN_MAX + 4);
 }
 
 /* The one line of an outcome; pam_syslog adds "pam_msoauth(SERVICE:TYPE): ".
@@ -251,7 +236,13 @@ static int call_open(struct call *c, pam_handle_t *pamh, int flags, int argc,
 
 /* ------------------------------------------------------------ passwords */
 
+_Static_assert(MSOAUTH_SECRET_MAX == 65536, "the log line says 65536");
+
+/* PAM_AUTH_ERR for a password too long to be anyone's (no request is sent
+ * for it), PAM_BUF_ERR out of memory. */
 static int to_secret(const char *value, struct msoauth_secret **pw_r) {
+  if (strlen(value) > MSOAUTH_SECRET_MAX)
+    return PAM_AUTH_ERR;
   return msoauth_secret_from_str(value, pw_r) == MSOAUTH_OK ? PAM_SUCCESS
                                                             : PAM_BUF_ERR;
 }
@@ -463,6 +454,12 @@ static int auth_run(struct call *c) {
                             : "the conversation");
   if (ret == PAM_SUCCESS)
     rc = verify(c, ctx, &pw, from_item, &v, &err, &ret);
+  if (ret == PAM_AUTH_ERR) {
+    log_outcome(c, LOG_NOTICE, "password-too-long", 0,
+                "password longer than 65536 bytes, not sent", "");
+    save_state(c, NULL, 0);
+    goto out;
+  }
   if (ret != PAM_SUCCESS) {
     log_outcome(c, LOG_ERR, "no-password", 0, pam_strerror(c->pamh, ret), "");
     save_state(c, NULL, 0);

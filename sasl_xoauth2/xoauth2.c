@@ -95,11 +95,17 @@ static int sasl_level(enum msoauth_level level) {
   }
 }
 
-/* The core's sink: SASL's global log callback (the application's). */
+/* The connection whose step this thread is running, or NULL. libsasl2
+ * gives a line logged without a connection to syslog, never to the
+ * application's SASL_CB_LOG: the core's lines go through this one. */
+static _Thread_local sasl_conn_t *step_conn;
+
+/* The core's sink: the application's log callback during a step (syslog,
+ * libsasl2's default, outside one). */
 static void log_sink(void *arg, enum msoauth_level level, const char *msg) {
   const struct glob *g = arg;
 
-  g->utils->log(NULL, sasl_level(level), PLUGIN ": %s", msg);
+  g->utils->log(step_conn, sasl_level(level), PLUGIN ": %s", msg);
 }
 
 /* Sets the connection's error message and logs it; returns code. */
@@ -567,12 +573,10 @@ static int refused(struct conn *c, sasl_client_params_t *params,
   return SASL_CONTINUE;
 }
 
-static int mech_step(void *conn_context, sasl_client_params_t *params,
-                     const char *serverin, unsigned serverinlen,
-                     sasl_interact_t **prompt_need, const char **clientout,
-                     unsigned *clientoutlen, sasl_out_params_t *oparams) {
-  struct conn *c = conn_context;
-
+static int step(struct conn *c, sasl_client_params_t *params,
+                const char *serverin, unsigned serverinlen,
+                sasl_interact_t **prompt_need, const char **clientout,
+                unsigned *clientoutlen, sasl_out_params_t *oparams) {
   *clientout = NULL;
   *clientoutlen = 0;
   switch (c->state) {
@@ -596,6 +600,19 @@ static int mech_step(void *conn_context, sasl_client_params_t *params,
                             mech_name(c->kind), c->identity);
     return SASL_BADAUTH;
   }
+}
+
+static int mech_step(void *conn_context, sasl_client_params_t *params,
+                     const char *serverin, unsigned serverinlen,
+                     sasl_interact_t **prompt_need, const char **clientout,
+                     unsigned *clientoutlen, sasl_out_params_t *oparams) {
+  int rc;
+
+  step_conn = params->utils->conn;
+  rc = step(conn_context, params, serverin, serverinlen, prompt_need, clientout,
+            clientoutlen, oparams);
+  step_conn = NULL;
+  return rc;
 }
 
 /* ------------------------------------------------------------ lifecycle */

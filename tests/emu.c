@@ -219,6 +219,29 @@ int emu_post(struct emu *emu, const char *path, const char *json) {
 
 int emu_reset(struct emu *emu) { return emu_post(emu, "/_emu/reset", "{}"); }
 
+long emu_ctl_total(struct emu *emu) {
+  char cmd[1024], line[64];
+  FILE *p;
+  char *end;
+  long n = -1;
+
+  snprintf(cmd, sizeof(cmd),
+           "/usr/bin/python3 %s/tests/emulator/emuctl.py --state-dir %s "
+           "--field total counters",
+           srcdir(), emu->dir);
+  p = popen(cmd, "r");
+  if (p == NULL)
+    return -1;
+  if (fgets(line, sizeof(line), p) != NULL) {
+    n = strtol(line, &end, 10);
+    if (end == line || (*end != '\n' && *end != '\0'))
+      n = -1;
+  }
+  if (pclose(p) != 0)
+    n = -1;
+  return n;
+}
+
 long emu_count(struct emu *emu, const char *what) {
   char *body = emu_get(emu, "/_emu/counters");
   struct json_object *root, *group, *val;

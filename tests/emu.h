@@ -46,6 +46,11 @@ void emu_stop(struct emu *emu);
  * "grant:password", "user:alice@contoso.com", "client:<id>". -1 on error. */
 long emu_count(struct emu *emu, const char *what);
 
+/* The "total" counter, asked through emuctl.py, which reaches an emulator
+ * whatever its --tls-identity (emu_count trusts only the normal one). -1 on
+ * error. */
+long emu_ctl_total(struct emu *emu);
+
 /* POSTs json to the control path (e.g. "/_emu/fault"). 0 on a 2xx answer. */
 int emu_post(struct emu *emu, const char *path, const char *json);
 

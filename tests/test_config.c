@@ -133,6 +133,28 @@ static int remove_one(const char *path, const struct stat *st, int type,
   return remove(path);
 }
 
+/* dir/name: size bytes of 'x', mode 0600. */
+static int write_huge(const char *name, size_t size) {
+  char *text = malloc(size);
+  int rc;
+
+  if (text == NULL)
+    return -1;
+  memset(text, 'x', size);
+  rc = write_file(name, text, size, 0600);
+  free(text);
+  return rc;
+}
+
+/* dir/name, a symbolic link to dir/target. */
+static int link_to(const char *target, const char *name) {
+  char from[256], to[256];
+
+  snprintf(to, sizeof(to), "%s/%s", dir, target);
+  snprintf(from, sizeof(from), "%s/%s", dir, name);
+  return symlink(to, from);
+}
+
 static int setup(void **state) {
   (void)state;
   snprintf(dir, sizeof(dir), "/tmp/msoauth-config-XXXXXX");
@@ -145,7 +167,9 @@ static int setup(void **state) {
       write_file("cert.pem", "not parsed here\n", 16, 0644) ||
       write_file("key.pem", "not parsed here\n", 16, 0600) ||
       write_file("key640.pem", "not parsed here\n", 16, 0640) ||
-      write_file("svc.pw", "Svc-Pw1\r\n", 9, 0600))
+      write_file("svc.pw", "Svc-Pw1\r\n", 9, 0600) ||
+      write_file("empty", "\n", 1, 0600) || write_huge("huge", 1048577) ||
+      link_to("secret", "secret-link") || link_to("key.pem", "key-link"))
     return -1;
   return 0;
 }
@@ -467,6 +491,19 @@ static const struct bad_case bad_cases[] = {
     {MIN "[a]\n[b]\n[a]\n", NULL, NULL, E,
      CONF ":5: [a]: section repeated (first at line 3)"},
     {MIN "[a b]\n", NULL, NULL, E, CONF ":3: bad section header"},
+    {MIN "[p] x\n", NULL, NULL, E, CONF ":3: bad section header"},
+    {MIN "]\n", NULL, NULL, E, CONF ":3: no '='"},
+    {MIN "; comment\n", NULL, NULL, E, CONF ":3: no '='"},
+    {MIN "timeout == 5\n", NULL, NULL, E, CONF ":3: timeout: must be"},
+    {MIN "timeout = 5 # five\n", NULL, NULL, E, CONF ":3: timeout: must be"},
+    {MIN "Timeout = 5\n", NULL, NULL, E, CONF ":3: Timeout: unknown key"},
+    {MIN "time out = 5\n", NULL, NULL, E,
+     CONF ":3: (a key with characters no key has): unknown key"},
+    {MIN "\xef\xbb\xbf"
+         "timeout = 5\n",
+     NULL, NULL, E, CONF ":3: (a key with characters no key has): unknown key"},
+    {MIN "aliases_file = $D/huge\n", NULL, NULL, E,
+     CONF ":3: aliases_file: $D/huge: larger than 1048576 bytes"},
     {MIN "[]\n", NULL, NULL, E, CONF ":3: bad section header"},
     {MIN "[a\n", NULL, NULL, E, CONF ":3: bad section header"},
     {MIN "[a/b]\n", NULL, NULL, E, CONF ":3: bad section header"},
@@ -510,6 +547,26 @@ static const struct bad_case bad_cases[] = {
      CONF ":3: authority: a URL with a blank"},
     {MIN "authority = https:///path\n", NULL, NULL, E,
      CONF ":3: authority: a URL without a host"},
+    {MIN "authority = https://:443\n", NULL, NULL, E,
+     CONF ":3: authority: a URL without a host"},
+    {MIN "authority = https://login.example:99999\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with a port not from 1 to 65535"},
+    {MIN "authority = https://login.example:0/\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with a port not from 1 to 65535"},
+    {MIN "authority = https://login.example:\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with a port not from 1 to 65535"},
+    {MIN "authority = https://login.example:-1\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with a port not from 1 to 65535"},
+    {MIN "authority = https://login.example:443:443\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with a port not from 1 to 65535"},
+    {MIN "authority = https://[::1\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with an unclosed '['"},
+    {MIN "authority = https://[::1]x/\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with text after ']'"},
+    {MIN "authority = https://login]example\n", NULL, NULL, E,
+     CONF ":3: authority: a URL with '[' or ']' around no IPv6 address"},
+    {MIN, NULL, "authority=http://login.example", E,
+     "argument authority=...: only https:// URLs are accepted"},
     {MIN "timeout = -1\n", NULL, NULL, E,
      CONF ":3: timeout: must be a whole number from 1 to 300"},
     {MIN "timeout = 1x\n", NULL, NULL, E, CONF ":3: timeout: must be"},
@@ -619,6 +676,21 @@ static const struct bad_case bad_cases[] = {
      CONF ":3: service_account_password_file: $D/secret644: readable"},
     {MIN "aliases_file = $D/nothing\n", NULL, NULL, MSOAUTH_ERR_IO,
      CONF ":3: aliases_file: $D/nothing: No such file"},
+    {MIN "client_secret_file = $D/secret-link\n", NULL, NULL, E,
+     CONF ":3: client_secret_file: $D/secret-link: is a symbolic link"},
+    {MIN "service_account_password_file = $D/secret-link\n", NULL, NULL, E,
+     CONF ":3: service_account_password_file: $D/secret-link: is a symbolic "
+          "link"},
+    {MIN "client_secret_file = $D/empty\n", NULL, NULL, E,
+     CONF ":3: client_secret_file: $D/empty: empty"},
+    {MIN "client_secret_file = $D/huge\n", NULL, NULL, E,
+     CONF ":3: client_secret_file: $D/huge: larger than 65536 bytes"},
+    {MIN "client_secret_file = $D\n", NULL, NULL, E,
+     CONF ":3: client_secret_file: $D: not a regular file"},
+    {MIN "client_certificate_file = $D/cert.pem\n"
+         "client_key_file = $D/key-link\n",
+     NULL, NULL, E,
+     CONF ":4: client_key_file: $D/key-link: is a symbolic link"},
     /* overrides */
     {MIN, NULL, "nokey=1", E, "argument nokey=...: unknown key"},
     {MIN, NULL, "timeout", E, "argument 1: expected KEY=VALUE"},
@@ -626,6 +698,27 @@ static const struct bad_case bad_cases[] = {
     {MIN, NULL, "tenant=common", E,
      "argument tenant=...: common and consumers are refused"},
 };
+
+/* Authorities of every legitimate shape are accepted as given. */
+static void test_authority_forms(void **state) {
+  static const char *const good[] = {
+      "https://login.microsoftonline.com", "https://login.microsoftonline.us/",
+      "HTTPS://login.chinacloudapi.cn",    "https://127.0.0.1:8443",
+      "https://[::1]:65535/base",          "https://[fe80::1]",
+      "https://login.example:1/",
+  };
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+    char text[512];
+    struct msoauth_config *cfg;
+
+    snprintf(text, sizeof(text), MIN "authority = %s\n", good[i]);
+    cfg = load_ok(text, NULL, NULL, 0, 0);
+    assert_non_null(strstr(good[i], cfg->authority));
+    msoauth_config_free(&cfg);
+  }
+}
 
 static void test_errors(void **state) {
   (void)state;
@@ -725,6 +818,50 @@ static void test_file_checks(void **state) {
         msoauth_config_load(NULL, NULL, NULL, 0, 0, NULL, &cfg, &err),
         MSOAUTH_ERR_IO);
     assert_non_null(strstr(err.detail, msoauth_config_default_path()));
+  }
+}
+
+/* Files of another user (only root can set that up): every secret file
+ * and the aliases file are refused at their line. */
+static void test_foreign_files(void **state) {
+  static const struct {
+    const char *text;
+    const char *expect;
+  } cases[] = {
+      {MIN "client_secret_file = $D/foreign\n",
+       CONF ":3: client_secret_file: $D/foreign: owned by another user "
+            "(uid 12345)"},
+      {MIN "service_account_password_file = $D/foreign\n",
+       CONF ":3: service_account_password_file: $D/foreign: owned by another "
+            "user (uid 12345)"},
+      {MIN "client_certificate_file = $D/cert.pem\n"
+           "client_key_file = $D/foreign\n",
+       CONF ":4: client_key_file: $D/foreign: owned by another user "
+            "(uid 12345)"},
+      {MIN "aliases_file = $D/foreign\n",
+       CONF ":3: aliases_file: $D/foreign: owned by uid 12345"},
+  };
+  char path[256], expect[512];
+
+  (void)state;
+  if (geteuid() != 0)
+    skip();
+  assert_int_equal(
+      write_file("foreign", "a@contoso.com b@contoso.com\n", 28, 0600), 0);
+  snprintf(path, sizeof(path), "%s/foreign", dir);
+  assert_int_equal(chown(path, 12345, 12345), 0);
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct msoauth_config *cfg = NULL;
+    struct msoauth_err err;
+
+    expand(cases[i].expect, expect, sizeof(expect));
+    assert_int_equal(
+        load_text(cases[i].text, NULL, NULL, 0, 0, NULL, &cfg, &err),
+        MSOAUTH_ERR_CONFIG);
+    if (strstr(err.detail, expect) == NULL)
+      print_error("case %zu: \"%s\"\n", i, err.detail);
+    assert_non_null(strstr(err.detail, expect));
+    assert_null(cfg);
   }
 }
 
@@ -1103,8 +1240,10 @@ int main(void) {
       cmocka_unit_test(test_overrides),
       cmocka_unit_test(test_pam_flag),
       cmocka_unit_test(test_domains),
+      cmocka_unit_test(test_authority_forms),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_file_checks),
+      cmocka_unit_test(test_foreign_files),
       cmocka_unit_test(test_secret_file),
       cmocka_unit_test(test_aliases),
       cmocka_unit_test(test_raw_bytes),

@@ -711,32 +711,6 @@ static void test_proxy(void **state) {
   assert_int_equal(emu_count(&emu, "total"), 1);
 }
 
-/* The emulator's total, asked by emuctl.py (which trusts any of its
- * identities). -1 on error. */
-static long tls_emu_total(struct emu *e) {
-  const char *src = getenv("MSOAUTH_SRCDIR");
-  char cmd[1024], line[64];
-  FILE *p;
-  char *end;
-  long n = -1;
-
-  snprintf(cmd, sizeof(cmd),
-           "/usr/bin/python3 %s/tests/emulator/emuctl.py --state-dir %s "
-           "--field total counters",
-           src != NULL ? src : ".", e->dir);
-  p = popen(cmd, "r");
-  if (p == NULL)
-    return -1;
-  if (fgets(line, sizeof(line), p) != NULL) {
-    n = strtol(line, &end, 10);
-    if (end == line || (*end != '\n' && *end != '\0'))
-      n = -1;
-  }
-  if (pclose(p) != 0)
-    n = -1;
-  return n;
-}
-
 static void untrusted(const char *identity) {
   const char *args[] = {"--tls-identity", identity, NULL};
   struct emu other;
@@ -762,7 +736,7 @@ static void untrusted(const char *identity) {
   assert_non_null(strstr(err.detail, "certificate was not trusted"));
   msoauth_http_response_free(&resp);
   msoauth_http_free(&http);
-  assert_int_equal(tls_emu_total(&other), 0);
+  assert_int_equal(emu_ctl_total(&other), 0);
   emu_stop(&other);
 }
 

@@ -516,6 +516,43 @@ static void test_domain(void **state) {
   assert_null(msoauth_identity_domain(NULL));
 }
 
+/* Names as log lines show them. */
+static void test_shown(void **state) {
+  static const struct {
+    const char *name, *shown;
+  } table[] = {
+      {"alice@contoso.com", "alice@contoso.com"},
+      {"j\xc3\xbcrgen@contoso.com", "j\xc3\xbcrgen@contoso.com"},
+      {"alice\r\n@contoso.com", "alice??@contoso.com"},
+      {"a\x01\x1b\x7f", "a???"},
+      {"a\xc2\x85"
+       "b\xc2\x9b",
+       "a?b?"},                                   /* C1: NEL, CSI */
+      {"\xff\xfe@x", "??@x"},                     /* invalid bytes */
+      {"a\xc0\xae", "a??"},                       /* overlong */
+      {"a\xed\xa0\x80", "a???"},                  /* surrogate */
+      {"a\xf0\x9f\x98\x80", "a\xf0\x9f\x98\x80"}, /* U+1F600 */
+      {"a\xf0\x9f\x98", "a???"},                  /* truncated */
+  };
+  char out[32];
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+    msoauth_identity_shown(table[i].name, out, sizeof(out));
+    assert_string_equal(out, table[i].shown);
+  }
+  msoauth_identity_shown(NULL, out, sizeof(out));
+  assert_string_equal(out, "(none)");
+  /* Cut at size - 4 bytes, never inside a character. */
+  msoauth_identity_shown("0123456789012345678901234567", out, sizeof(out));
+  assert_string_equal(out, "0123456789012345678901234567");
+  msoauth_identity_shown("01234567890123456789012345678", out, sizeof(out));
+  assert_string_equal(out, "0123456789012345678901234567...");
+  msoauth_identity_shown("012345678901234567890123456\xc3\xbc", out,
+                         sizeof(out));
+  assert_string_equal(out, "012345678901234567890123456...");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_normalize_table),
@@ -528,6 +565,7 @@ int main(void) {
       cmocka_unit_test(test_match_token),
       cmocka_unit_test(test_match_token_long),
       cmocka_unit_test(test_domain),
+      cmocka_unit_test(test_shown),
   };
 
   return cmocka_run_group_tests(tests, setup, NULL);

@@ -10,8 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,20 +51,28 @@ struct fixture {
   struct msoauth_token tok;
 };
 
-/* A context on a fresh cache directory, with extra configuration lines. */
-static void open_ctx(struct fixture *f, const char *extra) {
-  char cmd[400];
+/* A context on the cache directory as it is, logging to log (may be
+ * NULL). */
+static void load_ctx(struct fixture *f, const char *extra,
+                     const struct msoauth_log *log) {
   const char *path;
 
   memset(f, 0, sizeof(*f));
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s/cache'", emu.dir);
-  assert_int_equal(system(cmd), 0);
   path = emu_write_config(&emu, "token.conf", extra);
   assert_non_null(path);
-  assert_int_equal(msoauth_config_load(path, NULL, NULL, 0, 0, NULL, &f->cfg,
-                                       &f->err),
-                   MSOAUTH_OK);
-  assert_int_equal(msoauth_ctx_new(f->cfg, NULL, &f->ctx, &f->err), MSOAUTH_OK);
+  assert_int_equal(
+      msoauth_config_load(path, NULL, NULL, 0, 0, NULL, &f->cfg, &f->err),
+      MSOAUTH_OK);
+  assert_int_equal(msoauth_ctx_new(f->cfg, log, &f->ctx, &f->err), MSOAUTH_OK);
+}
+
+/* A context on a fresh cache directory, with extra configuration lines. */
+static void open_ctx(struct fixture *f, const char *extra) {
+  char cmd[400];
+
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s/cache'", emu.dir);
+  assert_int_equal(system(cmd), 0);
+  load_ctx(f, extra, NULL);
   assert_int_equal(emu_reset(&emu), 0);
 }
 
@@ -138,7 +154,9 @@ static void test_local_refusals(void **state) {
   static const struct local_case cases[] = {
       {"alice@fabrikam.com", 0, "x", MSOAUTH_ERR_DOMAIN, "fabrikam.com"},
       {"alice@contoso.com\r\n", 0, "x", MSOAUTH_ERR_NAME, NULL},
-      {"ali\x01" "ce@contoso.com", 0, "x", MSOAUTH_ERR_NAME, NULL},
+      {"ali\x01"
+       "ce@contoso.com",
+       0, "x", MSOAUTH_ERR_NAME, NULL},
       {"alice@contoso.com\0evil", 22, "x", MSOAUTH_ERR_NAME, NULL},
       {"asmith@contoso.com", 0, "x", MSOAUTH_ERR_ALIAS, "alice@contoso.com"},
       {"alice", 0, "x", MSOAUTH_ERR_DOMAIN, NULL},
@@ -162,9 +180,9 @@ static void test_local_refusals(void **state) {
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     const struct local_case *c = &cases[i];
 
-    assert_int_equal(get(&f, c->user, c->len ? c->len : strlen(c->user),
-                         c->password),
-                     c->rc);
+    assert_int_equal(
+        get(&f, c->user, c->len ? c->len : strlen(c->user), c->password),
+        c->rc);
     if (c->detail != NULL)
       assert_non_null(strstr(f.err.detail, c->detail));
   }
@@ -229,9 +247,8 @@ static void test_revoked_refresh_falls_back(void **state) {
   open_ctx(&f, NULL);
   assert_int_equal(get_str(&f, "bob@contoso.com", EMU_BOB_PASSWORD),
                    MSOAUTH_OK);
-  assert_int_equal(emu_post(&emu, "/_emu/revoke",
-                            "{\"user\":\"bob@contoso.com\"}"),
-                   0);
+  assert_int_equal(
+      emu_post(&emu, "/_emu/revoke", "{\"user\":\"bob@contoso.com\"}"), 0);
   assert_int_equal(msoauth_token_forget(f.ctx, "bob@contoso.com", &f.err),
                    MSOAUTH_OK);
   assert_int_equal(get_str(&f, "bob@contoso.com", EMU_BOB_PASSWORD),
@@ -271,9 +288,8 @@ static void test_refresh_mode(void **state) {
   assert_int_equal(emu_count(&emu, "grant:refresh_token"), 0);
 
   /* Revoked: refresh mode cannot sign in again by itself. */
-  assert_int_equal(emu_post(&emu, "/_emu/revoke",
-                            "{\"user\":\"alice@contoso.com\"}"),
-                   0);
+  assert_int_equal(
+      emu_post(&emu, "/_emu/revoke", "{\"user\":\"alice@contoso.com\"}"), 0);
   assert_int_equal(msoauth_token_forget(f.ctx, "alice@contoso.com", &f.err),
                    MSOAUTH_OK);
   assert_int_equal(get_str(&f, "alice@contoso.com", NULL),
@@ -343,8 +359,7 @@ static void test_given_token(void **state) {
 
   (void)state;
   open_ctx(&f, "auth = token\n");
-  assert_int_equal(get_str(&f, "bob@contoso.com", "eyJ0.eyJ1.sig"),
-                   MSOAUTH_OK);
+  assert_int_equal(get_str(&f, "bob@contoso.com", "eyJ0.eyJ1.sig"), MSOAUTH_OK);
   assert_string_equal(msoauth_secret_value(f.tok.access_token),
                       "eyJ0.eyJ1.sig");
   assert_int_equal(get_str(&f, "bob@contoso.com", "eyJ0 x"),
@@ -389,9 +404,8 @@ static void test_herd_one_request(void **state) {
                "client_secret = " EMU_CLIENT_SECRET "\n");
   snprintf(path, sizeof(path), "%s/token.conf", emu.dir);
   /* A slow first answer makes sure the herd piles up on the lock. */
-  assert_int_equal(emu_post(&emu, "/_emu/fault",
-                            "{\"kind\":\"delay\",\"seconds\":1.0}"),
-                   0);
+  assert_int_equal(
+      emu_post(&emu, "/_emu/fault", "{\"kind\":\"delay\",\"seconds\":1.0}"), 0);
   for (int i = 0; i < HERD; i++) {
     pids[i] = fork();
     assert_true(pids[i] >= 0);
@@ -429,6 +443,256 @@ static void test_unreachable(void **state) {
   close_ctx(&f);
 }
 
+/* ------------------------------------------------------------ full disk */
+
+static int n_warnings;
+static char last_warning[1200];
+
+static void keep_warning(void *arg, enum msoauth_level level, const char *msg) {
+  (void)arg;
+  if (level > MSOAUTH_LOG_WARNING)
+    return;
+  n_warnings++;
+  snprintf(last_warning, sizeof(last_warning), "%s", msg);
+}
+
+static const struct msoauth_log warnings = {keep_warning, NULL,
+                                            MSOAUTH_LOG_DEBUG};
+
+/* The one entry file (*.json) of the cache directory, read into buf;
+ * fails on a temporary file or a second entry. Returns its length. */
+static size_t entry_file(char *buf, size_t size) {
+  char dir[300], path[600];
+  size_t n = 0, entries = 0;
+  struct dirent *de;
+  FILE *f;
+  DIR *d;
+
+  snprintf(dir, sizeof(dir), "%s/cache", emu.dir);
+  d = opendir(dir);
+  assert_non_null(d);
+  while ((de = readdir(d)) != NULL) {
+    size_t len = strlen(de->d_name);
+
+    assert_null(strstr(de->d_name, ".tmp."));
+    if (len > 5 && strcmp(de->d_name + len - 5, ".json") == 0) {
+      snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+      entries++;
+    }
+  }
+  closedir(d);
+  assert_int_equal(entries, 1);
+  f = fopen(path, "r");
+  assert_non_null(f);
+  n = fread(buf, 1, size - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return n;
+}
+
+typedef void (*disk_fn)(void);
+
+/*
+ * alice's entry is stored; the disk becomes full (fill); a token renewal
+ * (500 s of life is inside the 600 s refresh_margin) cannot be stored: the
+ * caller still gets the new token, with a warning, and the entry file is
+ * the earlier one, byte for byte, with no temporary file beside it. Once
+ * there is room again (unfill), the entry is read, renewed and stored.
+ */
+static void full_disk_round(disk_fn fill, disk_fn unfill) {
+  static char before[64 * 1024], after[64 * 1024];
+  struct fixture f;
+  char *first;
+  long refreshes, passwords;
+
+  n_warnings = 0;
+  load_ctx(&f, "refresh_margin = 600\n", &warnings);
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(emu_post(&emu, "/_emu/options", "{\"expires_in\":500}"), 0);
+  assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  first = strdup(msoauth_secret_value(f.tok.access_token));
+  assert_non_null(first);
+  assert_int_equal(n_warnings, 0);
+  entry_file(before, sizeof(before));
+  refreshes = emu_count(&emu, "grant:refresh_token");
+  passwords = emu_count(&emu, "grant:password");
+
+  fill();
+  assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  unfill();
+  assert_false(f.tok.from_cache);
+  assert_string_not_equal(msoauth_secret_value(f.tok.access_token), first);
+  assert_int_equal(emu_count(&emu, "grant:refresh_token"), refreshes + 1);
+  assert_int_equal(n_warnings, 1);
+  fprintf(stderr, "# %s\n", last_warning);
+  assert_non_null(strstr(last_warning, "could not cache the token"));
+  entry_file(after, sizeof(after));
+  assert_string_equal(after, before);
+
+  /* Room again: the earlier entry serves, and the renewal is stored. */
+  assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_count(&emu, "grant:refresh_token"), refreshes + 2);
+  assert_int_equal(emu_count(&emu, "grant:password"), passwords);
+  assert_int_equal(n_warnings, 1);
+  entry_file(after, sizeof(after));
+  assert_string_not_equal(after, before);
+  free(first);
+  close_ctx(&f);
+}
+
+static struct rlimit saved_fsize;
+
+/* Files may not grow past 1 KiB (an entry holds two tokens: more). */
+static void fsize_fill(void) {
+  struct rlimit rl;
+
+  assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved_fsize), 0);
+  rl.rlim_cur = 1024;
+  rl.rlim_max = saved_fsize.rlim_max;
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+static void fsize_unfill(void) {
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved_fsize), 0);
+}
+
+/* RLIMIT_FSIZE, SIGXFSZ ignored: writes past the limit get EFBIG. */
+static void test_full_disk_fsize(void **state) {
+  char cmd[400];
+
+  (void)state;
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s/cache'", emu.dir);
+  assert_int_equal(system(cmd), 0);
+  signal(SIGXFSZ, SIG_IGN);
+  full_disk_round(fsize_fill, fsize_unfill);
+  signal(SIGXFSZ, SIG_DFL);
+}
+
+static char cache_mnt[300];
+
+/* Fills the tmpfs with one file of zeros, to ENOSPC. */
+static void bytes_fill(void) {
+  static const char zeros[4096];
+  char path[400];
+  int fd;
+
+  snprintf(path, sizeof(path), "%s/filler", cache_mnt);
+  fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  while (write(fd, zeros, sizeof(zeros)) > 0)
+    ;
+  assert_int_equal(errno, ENOSPC);
+  close(fd);
+}
+
+static void bytes_unfill(void) {
+  char path[400];
+
+  snprintf(path, sizeof(path), "%s/filler", cache_mnt);
+  assert_int_equal(unlink(path), 0);
+}
+
+/* Takes every free inode of the tmpfs with empty files. */
+static int n_fillers;
+
+static void inodes_fill(void) {
+  char path[400];
+  int fd;
+
+  for (n_fillers = 0;; n_fillers++) {
+    snprintf(path, sizeof(path), "%s/filler.%d", cache_mnt, n_fillers);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+      break;
+    close(fd);
+  }
+  assert_int_equal(errno, ENOSPC);
+}
+
+static void inodes_unfill(void) {
+  char path[400];
+
+  for (int i = 0; i < n_fillers; i++) {
+    snprintf(path, sizeof(path), "%s/filler.%d", cache_mnt, i);
+    assert_int_equal(unlink(path), 0);
+  }
+}
+
+/* The names in the cache directory (but . and ..). */
+static int count_names(void) {
+  char dir[300];
+  struct dirent *de;
+  int n = 0;
+  DIR *d;
+
+  snprintf(dir, sizeof(dir), "%s/cache", emu.dir);
+  d = opendir(dir);
+  assert_non_null(d);
+  while ((de = readdir(d)) != NULL)
+    n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+  closedir(d);
+  return n;
+}
+
+/* Not even a lock file can be made for a user never seen: the token all
+ * the same, with two warnings (lock, store), and nothing left behind. */
+static void no_room_for_a_lock(void) {
+  struct fixture f;
+  int names;
+
+  n_warnings = 0;
+  load_ctx(&f, NULL, &warnings);
+  assert_int_equal(emu_reset(&emu), 0);
+  names = count_names();
+  inodes_fill();
+  assert_int_equal(get_str(&f, "bob@contoso.com", EMU_BOB_PASSWORD),
+                   MSOAUTH_OK);
+  inodes_unfill();
+  assert_non_null(f.tok.access_token);
+  assert_string_equal(f.tok.identity, "bob@contoso.com");
+  assert_int_equal(n_warnings, 2);
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  assert_int_equal(count_names(), names);
+  close_ctx(&f);
+}
+
+/* A real ENOSPC: the cache directory a small tmpfs (64 KiB, 32 inodes) in
+ * a mount namespace of this process's own. Root only. */
+static void test_full_disk_tmpfs(void **state) {
+  char cmd[400];
+
+  (void)state;
+  if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0 ||
+      mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+    fprintf(stderr, "# not root, or no mount namespace: skipped\n");
+    skip();
+  }
+  snprintf(cache_mnt, sizeof(cache_mnt), "%s/cache", emu.dir);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", cache_mnt);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(mkdir(cache_mnt, 0700), 0);
+  assert_int_equal(mount("tmpfs", cache_mnt, "tmpfs", MS_NOSUID | MS_NODEV,
+                         "size=64k,nr_inodes=32,mode=0700"),
+                   0);
+  full_disk_round(bytes_fill, bytes_unfill);
+  full_disk_round(inodes_fill, inodes_unfill);
+  no_room_for_a_lock();
+  assert_int_equal(umount(cache_mnt), 0);
+  cache_mnt[0] = '\0';
+}
+
+/* A failed test leaves no mount behind (emu_stop removes the dir). */
+static int tmpfs_teardown(void **state) {
+  (void)state;
+  if (cache_mnt[0] != '\0')
+    umount2(cache_mnt, MNT_DETACH);
+  cache_mnt[0] = '\0';
+  return 0;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_password_cached),
@@ -443,6 +707,8 @@ int main(void) {
       cmocka_unit_test(test_given_token),
       cmocka_unit_test(test_herd_one_request),
       cmocka_unit_test(test_unreachable),
+      cmocka_unit_test(test_full_disk_fsize),
+      cmocka_unit_test_teardown(test_full_disk_tmpfs, tmpfs_teardown),
   };
 
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -23,12 +23,14 @@
 #include <json-c/json.h>
 
 #include "../emu.h"
+#include "../leak.h"
 
 #define OUT_MAX (256 * 1024)
 
 static struct emu emu;
 static char conf[512];   /* the test configuration, with profiles */
 static char pwfile[512]; /* alice's password, mode 0600 */
+static char dconf[512];  /* the same with log_level = debug */
 
 struct run {
   int status; /* exit status, or 128 + signal */
@@ -223,21 +225,12 @@ static const char *own_config(const char *name, const char *authority,
 
 /* ------------------------------------------------------------ fixtures */
 
-static int write_configs(void) {
+/* NAME in the emulator's dir: first, then the profiles every test uses. */
+static const char *write_profiles(const char *name, const char *first) {
   char extra[4096];
-  const char *path;
 
-  path = emu_write_file(&emu, "secret", EMU_CLIENT_SECRET "\n", 0600);
-  if (path == NULL)
-    return -1;
-  path = emu_write_file(&emu, "svc-password", "Service-Account-Pw1\n", 0600);
-  if (path == NULL)
-    return -1;
-  path = emu_write_file(&emu, "alice-password", EMU_ALICE_PASSWORD "\n", 0600);
-  if (path == NULL)
-    return -1;
-  snprintf(pwfile, sizeof(pwfile), "%s", path);
   snprintf(extra, sizeof(extra),
+           "%s"
            "retries = 0\n"
            "timeout = 5\n"
            "connect_timeout = 2\n"
@@ -262,11 +255,31 @@ static int write_configs(void) {
            "service_account = svc-mail@contoso.com\n"
            "[token]\n"
            "auth = token\n",
-           emu.dir, emu.dir, emu.dir, emu.dir);
-  path = emu_write_config(&emu, "cli.conf", extra);
+           first, emu.dir, emu.dir, emu.dir, emu.dir);
+  return emu_write_config(&emu, name, extra);
+}
+
+static int write_configs(void) {
+  const char *path;
+
+  path = emu_write_file(&emu, "secret", EMU_CLIENT_SECRET "\n", 0600);
+  if (path == NULL)
+    return -1;
+  path = emu_write_file(&emu, "svc-password", "Service-Account-Pw1\n", 0600);
+  if (path == NULL)
+    return -1;
+  path = emu_write_file(&emu, "alice-password", EMU_ALICE_PASSWORD "\n", 0600);
+  if (path == NULL)
+    return -1;
+  snprintf(pwfile, sizeof(pwfile), "%s", path);
+  path = write_profiles("cli.conf", "");
   if (path == NULL)
     return -1;
   snprintf(conf, sizeof(conf), "%s", path);
+  path = write_profiles("debug.conf", "log_level = debug\n");
+  if (path == NULL)
+    return -1;
+  snprintf(dconf, sizeof(dconf), "%s", path);
   return 0;
 }
 
@@ -875,6 +888,138 @@ static void test_cache_list_forget(void **state) {
   assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
 }
 
+/* ------------------------------------------------------------ secrets */
+
+static struct leak_sinks sinks;
+
+/* msoauth -v -v -c debug.conf ARGS: keeps stderr, and stdout unless it is
+ * the token (`token` prints it by design). Returns the exit status. */
+static int leak_run(const char *stdin_text, int keep_out,
+                    const char *const *args) {
+  const char *argv[40] = {"-v", "-v", "-c", dconf};
+  char label[1024] = "msoauth -v -v";
+  size_t n = 4;
+
+  for (size_t i = 0; args[i] != NULL && n < 39; i++) {
+    argv[n++] = args[i];
+    snprintf(label + strlen(label), sizeof(label) - strlen(label), " %s",
+             args[i]);
+  }
+  argv[n] = NULL;
+  run(stdin_text, argv);
+  assert_int_equal(leak_sink(&sinks, label, r.err, strlen(r.err)), 0);
+  if (keep_out)
+    assert_int_equal(leak_sink(&sinks, label, r.out, strlen(r.out)), 0);
+  return r.status;
+}
+
+/* The device-code flow in profile, approved for as. */
+static int leak_login(const char *profile, const char *user, const char *as) {
+  char code[64], json[256];
+  pid_t pid =
+      start(NULL, ARGS("-v", "-v", "-c", dconf, "-p", profile, "login", user));
+
+  pending_code(code, sizeof(code));
+  snprintf(json, sizeof(json),
+           "{\"user_code\": \"%s\", \"action\": \"approve\", \"user\": "
+           "\"%s\"}",
+           code, as);
+  assert_int_equal(emu_post(&emu, "/_emu/device", json), 0);
+  finish(pid);
+  assert_int_equal(leak_sink(&sinks, "login (stderr)", r.err, strlen(r.err)),
+                   0);
+  assert_int_equal(leak_sink(&sinks, "login (stdout)", r.out, strlen(r.out)),
+                   0);
+  return r.status;
+}
+
+/* Every token path, good and failing, then check and cache list. */
+static void leak_paths(void) {
+  static char given[OUT_MAX];
+
+  assert_int_equal(
+      leak_run(EMU_ALICE_PASSWORD "\n", 0, ARGS("token", "alice@contoso.com")),
+      0);
+  snprintf(given, sizeof(given), "%s", r.out);
+  assert_int_equal(
+      leak_run(EMU_ALICE_PASSWORD "\n", 0, ARGS("token", "alice@contoso.com")),
+      0);
+  assert_int_equal(
+      leak_run(EMU_BOB_PASSWORD "\n", 0, ARGS("token", "bob@contoso.com")), 0);
+  assert_int_equal(
+      leak_run(EMU_BOB_PASSWORD "x\n", 1, ARGS("token", "alice@contoso.com")),
+      1);
+  assert_int_equal(
+      leak_run("Password1!\n", 1, ARGS("token", "mfa@contoso.com")), 1);
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\": \"throttle\", \"retry_after\": 30, "
+                            "\"count\": -1}"),
+                   0);
+  assert_int_equal(
+      leak_run("Passw0rd!\n", 1, ARGS("token", "user7@contoso.com")), 3);
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(
+      leak_run(NULL, 0, ARGS("-p", "app", "token", "shared@contoso.com")), 0);
+  assert_int_equal(
+      leak_run(NULL, 0, ARGS("-p", "cert", "token", "shared@contoso.com")), 0);
+  assert_int_equal(
+      leak_run(NULL, 0, ARGS("-p", "svc", "token", "bob@contoso.com")), 0);
+  assert_int_equal(
+      leak_run(given, 0, ARGS("-p", "token", "token", "alice@contoso.com")), 0);
+  /* Short-lived access tokens: the token after login refreshes. */
+  assert_int_equal(emu_post(&emu, "/_emu/options",
+                            "{\"device_interval\": 1, \"expires_in\": 300}"),
+                   0);
+  assert_int_equal(
+      leak_login("refresh", "alice@contoso.com", "alice@contoso.com"), 0);
+  assert_int_equal(
+      leak_run(NULL, 0, ARGS("-p", "refresh", "token", "alice@contoso.com")),
+      0);
+  assert_int_equal(
+      emu_post(&emu, "/_emu/revoke", "{\"user\": \"alice@contoso.com\"}"), 0);
+  assert_int_equal(
+      leak_run(NULL, 1, ARGS("-p", "refresh", "token", "alice@contoso.com")),
+      1);
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(leak_run(NULL, 1, ARGS("check")), 0);
+  assert_int_equal(
+      leak_run(EMU_ALICE_PASSWORD "\n", 1, ARGS("check", "alice@contoso.com")),
+      0);
+  assert_int_equal(
+      leak_run(NULL, 1, ARGS("-p", "cert", "check", "shared@contoso.com")), 0);
+  assert_int_equal(leak_run(NULL, 1, ARGS("-p", "app", "--json", "check")), 0);
+  assert_int_equal(leak_run(NULL, 1, ARGS("cache", "list")), 0);
+  assert_non_null(strstr(r.out, "alice@contoso.com"));
+  assert_int_equal(leak_run(NULL, 1, ARGS("--json", "cache", "list")), 0);
+}
+
+/* No password, client secret, key or token the emulator issued, nor a
+ * 16-byte piece of one, on stderr (debug level), on stdout (but the
+ * token's), or in the cache directory's listing. */
+static void test_no_secret_leaks(void **state) {
+  struct leak_secrets secrets = {0};
+  char path[400];
+  long issued;
+
+  (void)state;
+  leak_paths();
+  snprintf(path, sizeof(path), "%s/cache", emu.dir);
+  assert_int_equal(leak_sink_listing(&sinks, path), 0);
+  assert_non_null(strstr(sinks.text, "msoauth: debug: "));
+  issued = leak_collect(&secrets, &emu);
+  snprintf(path, sizeof(path), "%s/client-" EMU_CERT_CLIENT ".key", emu.dir);
+  assert_int_equal(leak_add_pem(&secrets, path), 0);
+  fprintf(stderr,
+          "# %zu secrets (%ld from the fixture and the emulator), "
+          "%zu bytes captured\n",
+          secrets.n, issued, sinks.len);
+  /* Each path above was given or issued something. */
+  assert_true(issued >= 25);
+  assert_int_equal(leak_find(&secrets, &sinks), 0);
+  leak_secrets_free(&secrets);
+  leak_sinks_free(&sinks);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_usage, before),
@@ -895,6 +1040,7 @@ int main(void) {
       cmocka_unit_test_setup(test_check_problems, before),
       cmocka_unit_test_setup(test_check_unreachable, before),
       cmocka_unit_test_setup(test_cache_list_forget, before),
+      cmocka_unit_test_setup(test_no_secret_leaks, before),
   };
 
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -48,6 +48,7 @@ HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 60.0
 CLOCK_SKEW = 60
 REQUEST_LOG_SIZE = 1000
+ISSUED_LOG_SIZE = 100000
 MS_LOGIN = "https://login.microsoftonline.com"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -596,6 +597,7 @@ class State:
         self.user_codes: dict[str, str] = {}
         self.access_tokens: dict[str, IssuedToken] = {}
         self.jtis: dict[str, float] = {}
+        self.issued: list[str] = []   # every secret handed out, for leak tests
         self.generation = 0    # bumped by each reset; connections remember theirs
         self.reset()
 
@@ -619,6 +621,7 @@ class State:
                 self.user_codes.clear()
                 self.access_tokens.clear()
                 self.jtis.clear()
+                self.issued.clear()
 
     def begin_request(self, record: dict, connection_generation: int) -> int:
         """Counts the request, and its connection when this is the first
@@ -690,9 +693,20 @@ class State:
             self.options.update(values)
             return dict(self.options)
 
+    # ---- every token and device code handed out (GET /_emu/issued)
+    def remember_issued(self, secret: str) -> str:
+        with self.lock:
+            if len(self.issued) < ISSUED_LOG_SIZE:
+                self.issued.append(secret)
+        return secret
+
+    def issued_secrets(self) -> list[str]:
+        with self.lock:
+            return list(self.issued)
+
     # ---- refresh tokens
     def new_refresh_token(self, grant: RefreshGrant) -> str:
-        token = "1.A" + random_id(700)
+        token = self.remember_issued("1.A" + random_id(700))
         with self.lock:
             self.refresh_tokens[token] = grant
         return token
@@ -760,6 +774,7 @@ class State:
                                 client_id=client_id, tenant=tenant, scope=scope,
                                 interval=interval, expires_at=time.time() + expires)
             self.devices[grant.device_code] = grant
+            self.remember_issued(grant.device_code)
             self.user_codes[user_code] = grant.device_code
             return grant
 
@@ -1262,7 +1277,7 @@ class OAuthService:
             "tid": tid, "unique_name": user.upn, "upn": user.upn, "uti": uti, "ver": "1.0",
             "wids": DEFAULT_USER_WIDS,
         }
-        access_token = self.signer.sign(claims, nonce=True)
+        access_token = self.state.remember_issued(self.signer.sign(claims, nonce=True))
         self.state.record_access_token(uti, IssuedToken("user", user.upn, app.client_id,
                                                         time.time(), now + expires))
         body: dict[str, Any] = {"token_type": "Bearer", "scope": scopes.response_scope(),
@@ -1295,7 +1310,7 @@ class OAuthService:
                                 "getMemberObjects"}}
             else:
                 claims["groups"] = list(user.groups)
-        return self.signer.sign(claims)
+        return self.state.remember_issued(self.signer.sign(claims))
 
     def issue_app_token(self, app: App, method: str, tenant: Tenant, resource: str,
                         ctx: RequestContext) -> dict:
@@ -1312,7 +1327,7 @@ class OAuthService:
             "sub": app.sp_oid, "tid": tenant.id, "uti": uti, "ver": "1.0",
             "wids": DEFAULT_APP_WIDS,
         }
-        access_token = self.signer.sign(claims)
+        access_token = self.state.remember_issued(self.signer.sign(claims))
         self.state.record_access_token(uti, IssuedToken("app", None, app.client_id,
                                                         time.time(), now + expires))
         return {"token_type": "Bearer", "expires_in": expires, "ext_expires_in": ext,
@@ -1815,6 +1830,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                            "url": self.emu.service.authority})
             if name == "counters" and method == "GET":
                 return json_response(200, state.counters())
+            if name == "issued" and method == "GET":
+                return json_response(200, {"secrets": state.issued_secrets()})
             if name == "requests" and method == "GET":
                 last = int(params["last"]) if params.get("last") else None
                 return json_response(200, {"requests": state.requests(last)})

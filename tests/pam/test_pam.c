@@ -3,7 +3,10 @@
  * test_pam.c - pam_msoauth.so through the real libpam (pam_wrapper and
  * libpamtest) against the Entra ID emulator: every row of the contract's
  * outcome table, the arguments, failure_cache, allowed_groups,
- * offline_grace, store_tokens, the other PAM phases, the exported symbols.
+ * offline_grace, store_tokens, the other PAM phases, the exported symbols;
+ * faults of the identity platform (unusable answers, timeouts, retries,
+ * Retry-After, untrusted certificates) and hostile user names and
+ * passwords, which must fail closed, cleanly logged, with nothing cached.
  *
  * The process first prepares a directory with the PAM service files, then
  * runs itself again with pam_wrapper preloaded (LD_PRELOAD must be set
@@ -15,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,6 +33,9 @@
 
 #include "config.h"
 #include "../emu.h"
+#include "../leak.h"
+#include "http.h"
+#include "secret.h"
 #include "token.h"
 
 #ifndef PAM_MODULE_PATH
@@ -129,6 +136,9 @@ static void write_services(void) {
           module, topdir, module, topdir);
   service("msoauth-profile", "auth required %s profile=strict\n", m);
   service("msoauth-debug", "auth required %s debug\n", m);
+  /* Arguments overriding the file's timeout = 5 and retries = 0. */
+  service("msoauth-timeout", "auth required %s timeout=2\n", m);
+  service("msoauth-retry", "auth required %s retries=2 timeout=5\n", m);
   /* The fall-through stack of conf/pam.d/sshd, pam_permit standing for
    * pam_unix. */
   service("msoauth-stack",
@@ -175,8 +185,9 @@ static void clean_cache(void) {
   assert_int_equal(system(cmd), 0);
 }
 
-/* topdir/NAME.conf: the emulator's defaults, then extra. */
-static void write_conf(const char *name, const char *extra) {
+/* topdir/NAME.conf: the defaults of emulator e, then extra. */
+static void write_conf_at(const struct emu *e, const char *name,
+                          const char *extra) {
   char path[400], *text = NULL;
 
   snprintf(path, sizeof(path), "%s/%s.conf", topdir, name);
@@ -185,12 +196,16 @@ static void write_conf(const char *name, const char *extra) {
                        "client_id = " EMU_PUBLIC_CLIENT "\n"
                        "ca_file = %s\ncache_dir = %s/cache\n"
                        "retries = 0\ntimeout = 5\n%s",
-                       emu.url, emu.ca, topdir,
-                       extra != NULL ? extra : "") > 0);
+                       e->url, e->ca, topdir, extra != NULL ? extra : "") > 0);
   unlink(path);
   write_text(path, text);
   assert_int_equal(chmod(path, 0600), 0);
   free(text);
+}
+
+/* topdir/NAME.conf: the emulator's defaults, then extra. */
+static void write_conf(const char *name, const char *extra) {
+  write_conf_at(&emu, name, extra);
 }
 
 /* A fresh main.conf and cache, and zeroed counters. */
@@ -200,6 +215,10 @@ static void fresh(const char *extra) {
   assert_int_equal(emu_reset(&emu), 0);
 }
 
+/* Every syslog line and conversation message of the whole run, for
+ * test_no_secret_leaks. */
+static struct leak_sinks sinks;
+
 #define MAX_MSGS 8
 #define MSG_LEN 512
 
@@ -207,6 +226,8 @@ static void fresh(const char *extra) {
 struct conv {
   const char *passwords[4]; /* answers to PAM_PROMPT_ECHO_OFF, in order */
   size_t prompts;           /* how many were asked */
+  const char *user;         /* the answer to PAM_PROMPT_ECHO_ON (login:) */
+  size_t user_prompts;      /* how many were asked */
   char errors[MAX_MSGS][MSG_LEN];
   size_t n_errors;
   char infos[MAX_MSGS][MSG_LEN];
@@ -229,13 +250,26 @@ static int conv_fn(int n, const struct pam_message **msg,
       }
       r[i].resp = strdup(cv->passwords[cv->prompts++]);
       break;
-    case PAM_ERROR_MSG:
-      if (cv->n_errors < MAX_MSGS)
-        snprintf(cv->errors[cv->n_errors++], MSG_LEN, "%s", msg[i]->msg);
+    case PAM_PROMPT_ECHO_ON:
+      cv->user_prompts++;
+      if (cv->user == NULL) {
+        free(r);
+        return PAM_CONV_ERR;
+      }
+      r[i].resp = strdup(cv->user);
       break;
+    case PAM_ERROR_MSG:
     case PAM_TEXT_INFO:
-      if (cv->n_infos < MAX_MSGS)
-        snprintf(cv->infos[cv->n_infos++], MSG_LEN, "%s", msg[i]->msg);
+      if (leak_sink(&sinks, "conversation", msg[i]->msg, strlen(msg[i]->msg)) !=
+          0) {
+        free(r);
+        return PAM_BUF_ERR;
+      }
+      if (msg[i]->msg_style == PAM_TEXT_INFO) {
+        if (cv->n_infos < MAX_MSGS)
+          snprintf(cv->infos[cv->n_infos++], MSG_LEN, "%s", msg[i]->msg);
+      } else if (cv->n_errors < MAX_MSGS)
+        snprintf(cv->errors[cv->n_errors++], MSG_LEN, "%s", msg[i]->msg);
       break;
     default:
       break;
@@ -276,6 +310,7 @@ static const char *capture_end(void) {
   n = fread(logbuf, 1, sizeof(logbuf) - 1, f);
   fclose(f);
   logbuf[n] = '\0';
+  assert_int_equal(leak_sink(&sinks, "syslog (stderr)", logbuf, n), 0);
   /* Shown in the test log, for whoever reads a failure. */
   fputs(logbuf, stderr);
   return logbuf;
@@ -287,6 +322,79 @@ static size_t count_of(const char *hay, const char *needle) {
   for (const char *p = strstr(hay, needle); p != NULL;
        p = strstr(p + 1, needle))
     n++;
+  return n;
+}
+
+/* Whether s[0..len) is UTF-8 without a control character, C0, DEL or C1:
+ * what a log line may hold. Written apart from the module's own check. */
+static int printable_utf8(const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s;
+
+  for (size_t i = 0; i < len;) {
+    unsigned long cp;
+    size_t n, k;
+
+    if (p[i] < 0x80) {
+      if (p[i] < 0x20 || p[i] == 0x7f)
+        return 0;
+      i++;
+      continue;
+    }
+    n = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : p[i] >= 0xc0 ? 2 : 0;
+    if (n == 0 || p[i] > 0xf4 || i + n > len)
+      return 0;
+    cp = p[i] & (0x7f >> n);
+    for (k = 1; k < n; k++) {
+      if ((p[i + k] & 0xc0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+        (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+      return 0;
+    i += n;
+  }
+  return 1;
+}
+
+/* Every line of a captured log is a line of pam_wrapper's (no line was
+ * split by a character of the input), printable, and of a bounded length. */
+static void assert_clean_log(const char *log) {
+  for (const char *line = log; *line != '\0';) {
+    const char *nl = strchr(line, '\n');
+    size_t len = nl != NULL ? (size_t)(nl - line) : strlen(line);
+
+    if (strncmp(line, "PWRAP_", 6) != 0 || !printable_utf8(line, len) ||
+        len > 1024)
+      fprintf(stderr, "# not a clean log line: %.200s\n", line);
+    assert_int_equal(strncmp(line, "PWRAP_", 6), 0);
+    assert_true(printable_utf8(line, len));
+    assert_true(len <= 1024);
+    line += len + (nl != NULL);
+  }
+}
+
+/* How many cache files (*.json: entries, *.tmp.*: half-written ones) the
+ * cache directory holds. */
+static int cache_files(void) {
+  char path[400];
+  struct dirent *de;
+  DIR *d;
+  int n = 0;
+
+  snprintf(path, sizeof(path), "%s/cache", topdir);
+  d = opendir(path);
+  if (d == NULL)
+    return 0;
+  while ((de = readdir(d)) != NULL) {
+    size_t len = strlen(de->d_name);
+
+    if ((len > 5 && strcmp(de->d_name + len - 5, ".json") == 0) ||
+        strstr(de->d_name, ".tmp.") != NULL)
+      n++;
+  }
+  closedir(d);
   return n;
 }
 
@@ -500,6 +608,7 @@ static void check_row(const struct row *r) {
   snprintf(want, sizeof(want), "result=%s aadsts=%ld:", r->result, r->aadsts);
   assert_non_null(strstr(log, want));
   assert_int_equal(count_of(log, "result="), 1);
+  assert_clean_log(log);
   if (strchr(r->user, '\001') == NULL) {
     snprintf(want, sizeof(want), "user=%s result=", r->user);
     assert_non_null(strstr(log, want));
@@ -533,6 +642,11 @@ static void test_space_hint(void **state) {
   log =
       auth("msoauth", "alice@contoso.com", "plainly wrong", PAM_AUTH_ERR, &cv);
   assert_null(strstr(log, "white space"));
+  /* A password of spaces is not empty: sent as typed, refused by Entra. */
+  log = auth("msoauth", "alice@contoso.com", "    ", PAM_AUTH_ERR, &cv);
+  assert_non_null(strstr(log, "result=bad-password aadsts=50126:"));
+  assert_non_null(strstr(log, "white space"));
+  assert_int_equal(emu_count(&emu, "grant:password"), 3);
 }
 
 /* PAM_SILENT: the same refusal, and no message. */
@@ -662,6 +776,302 @@ static void test_debug(void **state) {
   log = auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
              &cv);
   assert_null(strstr(log, "SYSLOG(7)"));
+}
+
+/* ------------------------------------------------------------ faults */
+
+/* An answer of the identity platform that cannot be used. */
+struct fault_case {
+  const char *name;
+  const char *fault;  /* queued at /_emu/fault, or NULL */
+  const char *tls;    /* --tls-identity of a second emulator, or NULL */
+  const char *result; /* in the log line */
+  long requests;      /* token requests it received */
+};
+
+static const struct fault_case fault_cases[] = {
+    {"malformed JSON", "{\"kind\": \"malformed\", \"count\": -1}", NULL,
+     "protocol-error", 1},
+    {"wrong types", "{\"kind\": \"wrong_types\", \"count\": -1}", NULL,
+     "protocol-error", 1},
+    {"missing fields", "{\"kind\": \"missing_fields\", \"count\": -1}", NULL,
+     "protocol-error", 1},
+    {"negative expires_in",
+     "{\"kind\": \"expires\", \"expires_in\": -3600, \"count\": -1}", NULL,
+     "protocol-error", 1},
+    {"absurd expires_in",
+     "{\"kind\": \"expires\", \"expires_in\": 100000000000, \"count\": -1}",
+     NULL, "protocol-error", 1},
+    {"10 MB body", "{\"kind\": \"huge\", \"size\": 10485760, \"count\": -1}",
+     NULL, "protocol-error", 1},
+    {"closed mid-body", "{\"kind\": \"close\", \"count\": -1}", NULL,
+     "unreachable", 1},
+    {"redirect to another host", "{\"kind\": \"redirect\", \"count\": -1}",
+     NULL, "protocol-error", 1},
+    {"certificate from another CA", NULL, "other-ca", "unreachable", 0},
+    {"certificate for another host", NULL, "wrong-host", "unreachable", 0},
+};
+
+/* What a login that succeeds keeps: without a fault, a cache file. */
+#define KEEPING "store_tokens = yes\noffline_grace = 3600\n"
+
+static void check_fault(const struct fault_case *fc) {
+  const char *args[] = {"--tls-identity", fc->tls, NULL};
+  struct emu other;
+  struct conv cv;
+  const char *log;
+  char want[128];
+  long long start, elapsed;
+
+  fprintf(stderr, "# fault: %s\n", fc->name);
+  memset(&other, 0, sizeof(other));
+  if (fc->tls != NULL)
+    assert_int_equal(emu_start(&other, args), 0);
+  write_conf_at(fc->tls != NULL ? &other : &emu, "main", KEEPING);
+  clean_cache();
+  assert_int_equal(emu_reset(&emu), 0);
+  if (fc->fault != NULL)
+    assert_int_equal(emu_post(&emu, "/_emu/fault", fc->fault), 0);
+  start = msoauth_now_ms();
+  log = auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD,
+             PAM_AUTHINFO_UNAVAIL, &cv);
+  elapsed = msoauth_now_ms() - start;
+  fprintf(stderr, "# %s: %lld ms\n", fc->name, elapsed);
+  /* timeout = 5 in main.conf, and one more second. */
+  assert_true(elapsed < 6000);
+  assert_int_equal(cv.prompts, 1);
+  assert_int_equal(cv.n_errors, 0);
+  snprintf(want, sizeof(want), "result=%s aadsts=0:", fc->result);
+  assert_non_null(strstr(log, want));
+  assert_int_equal(count_of(log, "result="), 1);
+  assert_null(strstr(log, EMU_ALICE_PASSWORD));
+  assert_clean_log(log);
+  assert_int_equal(cache_files(), 0);
+  if (fc->tls != NULL) {
+    assert_int_equal(emu_ctl_total(&other), 0);
+    emu_stop(&other);
+  } else {
+    assert_int_equal(emu_count(&emu, "endpoint:token"), fc->requests);
+  }
+  /* The next login of this process is not harmed. */
+  fresh(NULL);
+  auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS, &cv);
+}
+
+/* Answers that cannot be used fail closed: PAM_AUTHINFO_UNAVAIL (never a
+ * success, never "bad password"), nothing kept, in time. */
+static void test_faults(void **state) {
+  struct conv cv;
+
+  (void)state;
+  /* Without a fault, the same login keeps a cache file: the check below
+   * can fail. */
+  write_conf("main", KEEPING);
+  clean_cache();
+  auth("msoauth", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS, &cv);
+  assert_int_equal(cache_files(), 1);
+  for (size_t i = 0; i < sizeof(fault_cases) / sizeof(fault_cases[0]); i++)
+    check_fault(&fault_cases[i]);
+}
+
+/* timeout=2 as a module argument (the file says 5): a slow answer fails
+ * within timeout + 1 s. */
+static void test_timeout_argument(void **state) {
+  struct conv cv;
+  const char *log;
+  long long start, elapsed;
+
+  (void)state;
+  fresh(NULL);
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\": \"delay\", \"seconds\": 8, "
+                            "\"count\": 1}"),
+                   0);
+  start = msoauth_now_ms();
+  log = auth("msoauth-timeout", "alice@contoso.com", EMU_ALICE_PASSWORD,
+             PAM_AUTHINFO_UNAVAIL, &cv);
+  elapsed = msoauth_now_ms() - start;
+  fprintf(stderr, "# timeout=2: %lld ms\n", elapsed);
+  assert_true(elapsed >= 1900 && elapsed < 3000);
+  assert_non_null(strstr(log, "result=timeout aadsts=0:"));
+  assert_clean_log(log);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
+  assert_int_equal(cache_files(), 0);
+}
+
+/* retries=2 timeout=5 as module arguments. */
+static void test_retries(void **state) {
+  struct conv cv;
+  const char *log;
+  long long start, elapsed;
+
+  (void)state;
+  /* 500 twice, then the answer. */
+  fresh(NULL);
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\": \"status\", \"status\": 500, "
+                            "\"count\": 2}"),
+                   0);
+  auth("msoauth-retry", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+       &cv);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 3);
+  /* 500 every time: three requests, then unavailable. */
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\": \"status\", \"status\": 500, "
+                            "\"count\": -1}"),
+                   0);
+  log = auth("msoauth-retry", "alice@contoso.com", EMU_ALICE_PASSWORD,
+             PAM_AUTHINFO_UNAVAIL, &cv);
+  assert_non_null(strstr(log, "result=unreachable aadsts=0:"));
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 3);
+  /* 429 with Retry-After: 1: the wait, then the answer. */
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\": \"throttle\", \"retry_after\": 1, "
+                            "\"count\": 1}"),
+                   0);
+  start = msoauth_now_ms();
+  auth("msoauth-retry", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+       &cv);
+  elapsed = msoauth_now_ms() - start;
+  fprintf(stderr, "# Retry-After: 1: %lld ms\n", elapsed);
+  assert_true(elapsed >= 1000 && elapsed < 6000);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 2);
+  /* Retry-After beyond the budget: no wait at all, one request. */
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\": \"throttle\", \"retry_after\": 30, "
+                            "\"count\": -1}"),
+                   0);
+  start = msoauth_now_ms();
+  log = auth("msoauth-retry", "alice@contoso.com", EMU_ALICE_PASSWORD,
+             PAM_AUTHINFO_UNAVAIL, &cv);
+  elapsed = msoauth_now_ms() - start;
+  fprintf(stderr, "# Retry-After: 30: %lld ms\n", elapsed);
+  assert_true(elapsed < 3000);
+  assert_non_null(strstr(log, "result=throttled aadsts=0:"));
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
+  assert_int_equal(cache_files(), 0);
+}
+
+/* ------------------------------------------------------------ hostile input */
+
+#define LONG_NAME (64 * 1024)
+
+/* User names the rules refuse (rule 4, and UTF-8): PAM_USER_UNKNOWN, no
+ * prompt, no request, one clean log line. \x01 is a row of the table. */
+static void test_hostile_names(void **state) {
+  static char n300[301], n64k[LONG_NAME + 1];
+  const char *const names[] = {
+      "alice\r@contoso.com",
+      "alice@contoso.com\nPWRAP_ERROR[x] - SYSLOG(3): user=bob result=success",
+      "\nalice@contoso.com",
+      "alice\x7f@contoso.com",
+      "alice\x1b[2J@contoso.com",
+      "alice\t@contoso.com",
+      n300,
+      n64k,
+      "\xff\xfe@contoso.com",
+      "alice\xc0\xae@contoso.com",     /* overlong '.' */
+      "alice\xc0\x80@contoso.com",     /* overlong NUL */
+      "alice\xe0\x80\xae@contoso.com", /* overlong, 3 bytes */
+      "alice\xed\xa0\x80@contoso.com", /* a surrogate */
+      "alice\xc2\x9b[2J@contoso.com",  /* C1 CSI */
+      "alice\x9b@contoso.com",         /* a lone continuation byte */
+      "alice@contoso.com\xc3",         /* truncated */
+  };
+  struct conv cv;
+  const char *log;
+
+  (void)state;
+  memset(n300, 'a', 300 - strlen("@contoso.com"));
+  strcat(n300, "@contoso.com");
+  memset(n64k, 'a', LONG_NAME - strlen("@contoso.com"));
+  strcat(n64k, "@contoso.com");
+  fresh(NULL);
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    fprintf(stderr, "# name %zu (%zu bytes)\n", i, strlen(names[i]));
+    log = auth("msoauth", names[i], NULL, PAM_USER_UNKNOWN, &cv);
+    assert_int_equal(cv.prompts, 0);
+    /* One outcome (a forged "result=" stays inside the name). */
+    assert_int_equal(count_of(log, "result=bad-name aadsts=0:"), 1);
+    assert_clean_log(log);
+  }
+  assert_int_equal(emu_count(&emu, "total"), 0);
+  assert_int_equal(cache_files(), 0);
+}
+
+/* The user name typed at the login prompt of the conversation: the same
+ * rules. */
+static void test_name_by_conversation(void **state) {
+  struct pam_testcase tc[] = {pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS)};
+  struct conv cv;
+
+  (void)state;
+  fresh(NULL);
+  memset(&cv, 0, sizeof(cv));
+  cv.user = "alice@contoso.com";
+  cv.passwords[0] = EMU_ALICE_PASSWORD;
+  capture_begin();
+  assert_int_equal(_pamtest_conv("msoauth", NULL, conv_fn, &cv, tc, 1, NULL),
+                   PAMTEST_ERR_OK);
+  capture_end();
+  assert_int_equal(cv.user_prompts, 1);
+  assert_int_equal(cv.prompts, 1);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
+  /* CR LF and a forged second line. */
+  assert_int_equal(emu_reset(&emu), 0);
+  memset(&cv, 0, sizeof(cv));
+  cv.user = "alice@contoso.com\r\nPWRAP_ERROR[x] - SYSLOG(3): result=success";
+  tc[0].expected_rv = PAM_USER_UNKNOWN;
+  capture_begin();
+  assert_int_equal(_pamtest_conv("msoauth", NULL, conv_fn, &cv, tc, 1, NULL),
+                   PAMTEST_ERR_OK);
+  assert_clean_log(capture_end());
+  assert_non_null(strstr(logbuf, "result=bad-name aadsts=0:"));
+  assert_int_equal(cv.user_prompts, 1);
+  assert_int_equal(cv.prompts, 0);
+  assert_int_equal(emu_count(&emu, "total"), 0);
+}
+
+/* Passwords that are not Entra's are sent as typed and refused by it
+ * (50126), each in one request; passwords beyond MSOAUTH_SECRET_MAX are
+ * refused without one. */
+static void test_hostile_passwords(void **state) {
+  static char at_max[MSOAUTH_SECRET_MAX + 1], past_max[MSOAUTH_SECRET_MAX + 2];
+  const char *const sent[] = {
+      "Correct horse\001battery staple",
+      EMU_ALICE_PASSWORD "\r\n",
+      "\x1b[2J\r\nPWRAP_ERROR[x] - SYSLOG(3): result=success",
+      at_max,
+  };
+  struct conv cv;
+  const char *log;
+
+  (void)state;
+  memset(at_max, '%', MSOAUTH_SECRET_MAX);
+  memset(past_max, '&', MSOAUTH_SECRET_MAX + 1);
+  /* Too long to be anyone's: refused here, typed or from PAM_AUTHTOK. */
+  fresh(NULL);
+  log = auth("msoauth", "alice@contoso.com", past_max, PAM_AUTH_ERR, &cv);
+  assert_int_equal(cv.prompts, 1);
+  assert_non_null(strstr(log, "result=password-too-long aadsts=0:"));
+  assert_clean_log(log);
+  setenv("PAM_AUTHTOK", past_max, 1);
+  log = auth("msoauth-first", "alice@contoso.com", NULL, PAM_AUTH_ERR, &cv);
+  unsetenv("PAM_AUTHTOK");
+  assert_non_null(strstr(log, "result=password-too-long aadsts=0:"));
+  assert_int_equal(emu_count(&emu, "total"), 0);
+  assert_int_equal(cache_files(), 0);
+  for (size_t i = 0; i < sizeof(sent) / sizeof(sent[0]); i++) {
+    log = auth("msoauth", "alice@contoso.com", sent[i], PAM_AUTH_ERR, &cv);
+    assert_non_null(strstr(log, "result=bad-password aadsts=50126:"));
+    assert_int_equal(count_of(log, "result="), 1);
+    assert_null(strstr(log, sent[i]));
+    assert_clean_log(log);
+    assert_int_equal(emu_count(&emu, "grant:password"), (long)i + 1);
+  }
 }
 
 /* ------------------------------------------------------------ features */
@@ -856,6 +1266,72 @@ static void test_offline_grace(void **state) {
   assert_int_equal(emu_restart(&emu, NULL), 0);
 }
 
+/* ------------------------------------------------------------ secrets */
+
+/* Good and failing logins with the debug argument and log_level = debug,
+ * every phase, store_tokens, allowed_groups, offline_grace. */
+static void leak_paths(void) {
+  static const enum pamtest_ops ops[] = {PAMTEST_AUTHENTICATE, PAMTEST_SETCRED,
+                                         PAMTEST_ACCOUNT};
+  static const int good[] = {PAM_SUCCESS, PAM_SUCCESS, PAM_SUCCESS};
+  struct conv cv;
+
+  fresh("log_level = debug\nstore_tokens = yes\noffline_grace = 3600\n"
+        "failure_cache = 300\nallowed_groups = " GROUP1 "\n");
+  auth("msoauth-debug", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+       &cv);
+  memset(&cv, 0, sizeof(cv));
+  cv.passwords[0] = EMU_ALICE_PASSWORD;
+  run_ops("msoauth", "alice@contoso.com", &cv, ops, good, 3);
+  auth("msoauth-debug", "groupie@contoso.com", "Password1!", PAM_PERM_DENIED,
+       &cv);
+  auth("msoauth-debug", "alice@contoso.com", EMU_BOB_PASSWORD "x", PAM_AUTH_ERR,
+       &cv);
+  auth("msoauth-debug", "alice@contoso.com", EMU_BOB_PASSWORD "x", PAM_AUTH_ERR,
+       &cv);
+  auth("msoauth-debug", "mfa@contoso.com", "Password1!", PAM_AUTH_ERR, &cv);
+  auth("msoauth-debug", "locked@contoso.com", "Password1!", PAM_MAXTRIES, &cv);
+  assert_int_equal(
+      emu_post(&emu, "/_emu/revoke", "{\"user\": \"alice@contoso.com\"}"), 0);
+  auth("msoauth-debug", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+       &cv);
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\": \"throttle\", \"retry_after\": 30, "
+                            "\"count\": -1}"),
+                   0);
+  auth("msoauth-debug", "bob@contoso.com", EMU_BOB_PASSWORD,
+       PAM_AUTHINFO_UNAVAIL, &cv);
+  /* Verified online before: accepted within offline_grace. */
+  auth("msoauth-debug", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+       &cv);
+  assert_int_equal(emu_reset(&emu), 0);
+  auth("msoauth-debug", "bob@contoso.com", EMU_BOB_PASSWORD, PAM_PERM_DENIED,
+       &cv);
+}
+
+/* No password, nor token the emulator issued, nor a 16-byte piece of one,
+ * in any syslog line (pam_wrapper's stderr) or conversation message of the
+ * whole run, or in the cache directory's listing. Runs last: it also
+ * covers the lines of the tests before it. */
+static void test_no_secret_leaks(void **state) {
+  struct leak_secrets secrets = {0};
+  char path[400];
+  long issued;
+
+  (void)state;
+  leak_paths();
+  snprintf(path, sizeof(path), "%s/cache", topdir);
+  assert_int_equal(leak_sink_listing(&sinks, path), 0);
+  assert_non_null(strstr(sinks.text, "SYSLOG(7)"));
+  issued = leak_collect(&secrets, &emu);
+  fprintf(stderr, "# %zu secrets, %zu bytes of syslog and messages\n",
+          secrets.n, sinks.len);
+  assert_true(issued >= 20);
+  assert_int_equal(leak_find(&secrets, &sinks), 0);
+  leak_secrets_free(&secrets);
+  leak_sinks_free(&sinks);
+}
+
 /* ------------------------------------------------------------ symbols */
 
 typedef int (*entry_fn)(pam_handle_t *, int, int, const char **);
@@ -954,12 +1430,19 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_profile),
       cmocka_unit_test(test_debug),
+      cmocka_unit_test(test_faults),
+      cmocka_unit_test(test_timeout_argument),
+      cmocka_unit_test(test_retries),
+      cmocka_unit_test(test_hostile_names),
+      cmocka_unit_test(test_name_by_conversation),
+      cmocka_unit_test(test_hostile_passwords),
       cmocka_unit_test(test_failure_cache),
       cmocka_unit_test(test_allowed_groups),
       cmocka_unit_test(test_store_tokens),
       cmocka_unit_test(test_phases),
       cmocka_unit_test(test_fall_through),
       cmocka_unit_test(test_offline_grace),
+      cmocka_unit_test(test_no_secret_leaks),
   };
   const char *dir = getenv(DIR_ENV);
 
@@ -973,5 +1456,10 @@ int main(int argc, char **argv) {
     return 0;
   }
   snprintf(topdir, sizeof(topdir), "%s", dir);
+  /* pam_wrapper is loaded in this process, where it is needed. A child
+   * (the emulator, rm, nm) would load it again, and its start-up copies
+   * the service files to one of a few dozen /tmp/pam.? names, which fails
+   * now and then when other tests are running beside this one. */
+  unsetenv("LD_PRELOAD");
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

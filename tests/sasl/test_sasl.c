@@ -39,6 +39,7 @@
 
 #include "config.h"
 #include "emu.h"
+#include "leak.h"
 #include "token.h"
 
 #define SVC_PASSWORD "Service-Account-Pw1"
@@ -61,6 +62,9 @@ static const char *cb_authzid; /* SASL_CB_USER; NULL: none */
 static const char *cb_pass;    /* SASL_CB_PASS; NULL: none */
 static int prompts_answered;
 static char last_log[2048];
+/* Every SASL log line and error detail of the whole run, for
+ * test_no_secret_leaks. */
+static struct leak_sinks sinks;
 
 /* ------------------------------------------------------------ stand-in */
 
@@ -142,6 +146,8 @@ static int cb_log(void *context, int level, const char *message) {
   (void)context;
   if (level <= SASL_LOG_WARN)
     snprintf(last_log, sizeof(last_log), "%s", message);
+  if (leak_sink(&sinks, "sasl log", message, strlen(message)) != 0)
+    return SASL_NOMEM;
   if (getenv("TEST_SASL_VERBOSE") != NULL)
     fprintf(stderr, "# sasl log %d: %s\n", level, message);
   return SASL_OK;
@@ -441,6 +447,8 @@ static void exchange(struct session *s, enum proto p, sasl_conn_t *conn,
   }
 out:
   snprintf(out->detail, sizeof(out->detail), "%s", sasl_errdetail(conn));
+  assert_int_equal(
+      leak_sink(&sinks, "sasl_errdetail", out->detail, strlen(out->detail)), 0);
   free(b64);
   free(cmd);
 }
@@ -878,6 +886,19 @@ static void test_missing_password(void **state) {
 
 /* Separate processes share one token: 20 concurrent cold logins make one
  * token request between them, and 100 sequential ones after them none. */
+/* With log_level = debug, the core's lines (the grant, the request) reach
+ * the application's log callback, not syslog. */
+static void test_core_log(void **state) {
+  size_t before = sinks.len;
+
+  (void)state;
+  sasl_reload(config("debug.conf", "log_level = debug\nauth = password\n"));
+  expect_login(IMAP, "XOAUTH2", "alice@contoso.com", EMU_ALICE_PASSWORD);
+  assert_non_null(
+      strstr(sinks.text + before, "msoauth_grant_password: ROPC for alice"));
+  assert_non_null(strstr(sinks.text + before, "attempt_once: POST https://"));
+}
+
 static void test_cache_sharing(void **state) {
   enum { CONCURRENT = 20, SEQUENTIAL = 100 };
   const char *path;
@@ -927,6 +948,94 @@ static void test_cache_sharing(void **state) {
     assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
   }
   assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
+}
+
+/* The paths of the tests above once more with log_level = debug (every
+ * auth method; wrong password, MFA, throttled, revoked), then a search of
+ * every SASL log line and error detail of the whole run for any password,
+ * client secret, key or token the emulator issued, or a 16-byte piece of
+ * one. Runs last: it also covers the lines of the tests before it. */
+static void leak_paths(void) {
+  char extra[1024];
+  struct outcome out;
+  char *token, pw[512];
+
+  /* emu_write_file's path is overwritten by the next config(). */
+  snprintf(pw, sizeof(pw), "%s",
+           emu_write_file(&emu, "svc.pw", SVC_PASSWORD "\n", 0600));
+
+  sasl_reload(config("debug.conf", "log_level = debug\nauth = password\n"));
+  all_logins("alice@contoso.com", EMU_ALICE_PASSWORD);
+  expect_login(SMTP, "XOAUTH2", "bob@contoso.com", EMU_BOB_PASSWORD);
+  login(IMAP, "XOAUTH2", "carol@bravo.com", NULL, EMU_BOB_PASSWORD "x", 0,
+        &out);
+  assert_false(out.authenticated);
+  login(IMAP, "XOAUTH2", "mfa@contoso.com", NULL, "Password1!", 0, &out);
+  assert_non_null(strstr(out.detail, "AADSTS50076"));
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\": \"throttle\", \"retry_after\": 30, "
+                            "\"count\": -1}"),
+                   0);
+  login(SMTP, "XOAUTH2", "user3@contoso.com", NULL, "Passw0rd!", 0, &out);
+  assert_false(out.authenticated);
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(
+      emu_post(&emu, "/_emu/revoke", "{\"user\": \"alice@contoso.com\"}"), 0);
+  login(IMAP, "OAUTHBEARER", "alice@contoso.com", NULL, EMU_ALICE_PASSWORD, 0,
+        &out);
+  assert_non_null(strstr(out.detail, "refused the token"));
+  expect_login(IMAP, "XOAUTH2", "alice@contoso.com", EMU_ALICE_PASSWORD);
+
+  token = core_token("bob@contoso.com", EMU_BOB_PASSWORD);
+  sasl_reload(config("debug.conf", "log_level = debug\nauth = token\n"));
+  all_logins("bob@contoso.com", token);
+  free(token);
+  sasl_reload(config("debug.conf",
+                     "log_level = debug\nauth = refresh\n"
+                     "scope = https://outlook.office.com/IMAP.AccessAsUser.All "
+                     "offline_access https://outlook.office.com/User.Read\n"));
+  expect_login(IMAP, "XOAUTH2", "bob@contoso.com", NULL);
+  snprintf(extra, sizeof(extra),
+           "log_level = debug\nauth = service_account\n"
+           "service_account = svc-mail@contoso.com\n"
+           "service_account_password_file = %s\n",
+           pw);
+  sasl_reload(config("debug.conf", extra));
+  all_logins("alice@contoso.com", NULL);
+  sasl_reload(config("debug.conf", "log_level = debug\nauth = app\n"
+                                   "client_id = " EMU_SECRET_CLIENT "\n"
+                                   "client_secret = " EMU_CLIENT_SECRET "\n"));
+  all_logins("alice@contoso.com", NULL);
+  snprintf(extra, sizeof(extra),
+           "log_level = debug\nauth = app\n"
+           "client_id = " EMU_CERT_CLIENT "\n"
+           "client_certificate_file = %s/client-" EMU_CERT_CLIENT ".crt\n"
+           "client_key_file = %s/client-" EMU_CERT_CLIENT ".key\n",
+           emu.dir, emu.dir);
+  sasl_reload(config("debug.conf", extra));
+  all_logins("alice@contoso.com", NULL);
+}
+
+static void test_no_secret_leaks(void **state) {
+  struct leak_secrets secrets = {0};
+  char path[400];
+  long issued;
+
+  (void)state;
+  leak_paths();
+  snprintf(path, sizeof(path), "%s/cache", emu.dir);
+  assert_int_equal(leak_sink_listing(&sinks, path), 0);
+  /* The debug lines did reach the application's log callback. */
+  assert_non_null(strstr(sinks.text, "attempt_once: POST"));
+  issued = leak_collect(&secrets, &emu);
+  snprintf(path, sizeof(path), "%s/client-" EMU_CERT_CLIENT ".key", emu.dir);
+  assert_int_equal(leak_add_pem(&secrets, path), 0);
+  fprintf(stderr, "# %zu secrets, %zu bytes of SASL log and details\n",
+          secrets.n, sinks.len);
+  assert_true(issued >= 30);
+  assert_int_equal(leak_find(&secrets, &sinks), 0);
+  leak_secrets_free(&secrets);
+  leak_sinks_free(&sinks);
 }
 
 static int group_setup(void **state) {
@@ -982,7 +1091,9 @@ int main(void) {
       cmocka_unit_test_setup(test_broken_config, reset),
       cmocka_unit_test_setup(test_interact, reset),
       cmocka_unit_test_setup(test_missing_password, reset),
+      cmocka_unit_test_setup(test_core_log, reset),
       cmocka_unit_test_setup(test_cache_sharing, reset),
+      cmocka_unit_test_setup(test_no_secret_leaks, reset),
   };
 
   signal(SIGPIPE, SIG_IGN);
