@@ -518,6 +518,17 @@ class Bench:
                  "sasl_client_start (cached token), with only libxoauth2.so "
                  "(or only libplain.so) in the plugin path; median of 5 "
                  "processes.")
+        pre = dict(os.environ, LD_PRELOAD="libcurl.so.4")
+        ours = self.rss([sasl, "rss", self.plugins["ours"], conf, "XOAUTH2",
+                         user(2), USER_PASSWORD], pre)
+        self.row("6", "RSS added, SASL plugin, libcurl preloaded (KiB; anon "
+                 "KiB)", "%s; %s" % (fmt(ours[0]), fmt(ours[1])), "", "",
+                 "< 1024 KiB", "yes" if ours[0] < 1024 else "NO",
+                 "the same with LD_PRELOAD=libcurl.so.4: libcurl and the "
+                 "libraries it pulls in (OpenSSL, nghttp2, libssh2, LDAP, "
+                 "...) are mapped before the first sample, as in a process "
+                 "that already uses them; what remains is the plugin, "
+                 "json-c, and the initialisation of libcurl and OpenSSL.")
         pam = self.prog("bench_pam")
         ours = self.rss([pam, "rss", "msoauth", user(2), USER_PASSWORD],
                         self.pam_env)
