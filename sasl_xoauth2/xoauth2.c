@@ -127,6 +127,8 @@ static int sasl_code(msoauth_rc rc) {
     return SASL_OK;
   case MSOAUTH_ERR_NOMEM:
     return SASL_NOMEM;
+  case MSOAUTH_ERR_INVALID: /* a secret no identity platform could take */
+    return SASL_BADPARAM;
   case MSOAUTH_ERR_CONFIG:
   case MSOAUTH_ERR_CLIENT_CONFIG:
   case MSOAUTH_ERR_IO:
@@ -205,6 +207,22 @@ static int get_name(sasl_client_params_t *params, sasl_interact_t *prompts,
   return *value_r != NULL ? SASL_OK : SASL_NOMEM;
 }
 
+/* The password's len bytes at value as a secret; a password too long for
+ * one is refused with a message. */
+static int new_pass(sasl_client_params_t *params, const char *value,
+                    size_t len, struct msoauth_secret **secret_r) {
+  char msg[128];
+
+  if (len > MSOAUTH_SECRET_MAX) {
+    snprintf(msg, sizeof(msg),
+             "XOAUTH2: the SASL password is longer than %d bytes",
+             MSOAUTH_SECRET_MAX);
+    return fail(params, SASL_BADPARAM, MSOAUTH_LOG_WARNING, msg);
+  }
+  return msoauth_secret_new(value, len, secret_r) == MSOAUTH_OK ? SASL_OK
+                                                                : SASL_NOMEM;
+}
+
 /* The SASL password (SASL_CB_PASS): same results as get_name. */
 static int get_pass(sasl_client_params_t *params, sasl_interact_t *prompts,
                     struct msoauth_secret **secret_r) {
@@ -219,9 +237,7 @@ static int get_pass(sasl_client_params_t *params, sasl_interact_t *prompts,
   if (p != NULL) {
     if (p->result == NULL)
       return SASL_OK;
-    return msoauth_secret_new(p->result, p->len, secret_r) == MSOAUTH_OK
-               ? SASL_OK
-               : SASL_NOMEM;
+    return new_pass(params, p->result, p->len, secret_r);
   }
   ret = utils->getcallback(utils->conn, SASL_CB_PASS, &proc, &context);
   if (ret == SASL_INTERACT)
@@ -232,12 +248,7 @@ static int get_pass(sasl_client_params_t *params, sasl_interact_t *prompts,
                                                    SASL_CB_PASS, &secret);
   if (ret != SASL_OK || secret == NULL)
     return ret == SASL_INTERACT ? SASL_INTERACT : SASL_OK;
-  if (secret->len > MSOAUTH_SECRET_MAX)
-    return SASL_BADPARAM;
-  return msoauth_secret_new((const char *)secret->data, secret->len,
-                            secret_r) == MSOAUTH_OK
-             ? SASL_OK
-             : SASL_NOMEM;
+  return new_pass(params, (const char *)secret->data, secret->len, secret_r);
 }
 
 /* Whether the configured method takes the SASL password as its secret. */
