@@ -359,6 +359,15 @@ msoauth_rc msoauth_token_get(struct msoauth_ctx *ctx, const char *user,
                       req.identity);
     goto out;
   }
+  /* The form carries C strings: a NUL would cut the password short, and
+   * "right password, NUL, anything" would then be accepted. */
+  if (auth == MSOAUTH_AUTH_PASSWORD &&
+      memchr(msoauth_secret_value(secret), '\0', msoauth_secret_len(secret)) !=
+          NULL) {
+    rc = msoauth_fail(err, MSOAUTH_ERR_INVALID,
+                      "the password for %s holds a NUL byte", req.identity);
+    goto out;
+  }
   if (auth == MSOAUTH_AUTH_TOKEN)
     rc = given_token(&req, tok, err);
   else

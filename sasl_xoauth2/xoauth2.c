@@ -12,11 +12,11 @@
  */
 #include "config_build.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include <sasl/sasl.h>
@@ -66,7 +66,9 @@ struct conn {
   struct glob *glob;
   enum conn_state state;
   char *authid;                /* from the application */
+  size_t authid_len;           /* its length: a NUL may be inside */
   char *authzid;               /* from the application; NULL when none */
+  size_t authzid_len;
   struct msoauth_secret *pass; /* the SASL password; NULL when none */
   char *identity;              /* the token's identity, for forget */
   char *out;                   /* the response (holds the token) */
@@ -125,6 +127,8 @@ static int sasl_code(msoauth_rc rc) {
     return SASL_OK;
   case MSOAUTH_ERR_NOMEM:
     return SASL_NOMEM;
+  case MSOAUTH_ERR_INVALID: /* a secret no identity platform could take */
+    return SASL_BADPARAM;
   case MSOAUTH_ERR_CONFIG:
   case MSOAUTH_ERR_CLIENT_CONFIG:
   case MSOAUTH_ERR_IO:
@@ -152,7 +156,9 @@ static sasl_interact_t *answered(sasl_interact_t *prompts, unsigned long id) {
   return NULL;
 }
 
-static char *dup_name(const char *s, size_t len) {
+/* A copy of the len bytes at s (a NUL may be among them: the length goes
+ * with the copy, into *len_r, so that the core sees every byte). */
+static char *dup_name(const char *s, size_t len, size_t *len_r) {
   char *copy;
 
   if (len > NAME_MAX_LEN)
@@ -162,6 +168,7 @@ static char *dup_name(const char *s, size_t len) {
     return NULL;
   memcpy(copy, s, len);
   copy[len] = '\0';
+  *len_r = len;
   return copy;
 }
 
@@ -171,7 +178,7 @@ static char *dup_name(const char *s, size_t len) {
  * SASL_INTERACT when a prompt must ask, or an error.
  */
 static int get_name(sasl_client_params_t *params, sasl_interact_t *prompts,
-                    unsigned long id, char **value_r) {
+                    unsigned long id, char **value_r, size_t *len_r) {
   const sasl_utils_t *utils = params->utils;
   sasl_interact_t *p = answered(prompts, id);
   sasl_callback_ft proc = NULL;
@@ -184,7 +191,7 @@ static int get_name(sasl_client_params_t *params, sasl_interact_t *prompts,
   if (p != NULL) {
     if (p->result == NULL)
       return SASL_OK;
-    *value_r = dup_name(p->result, p->len);
+    *value_r = dup_name(p->result, p->len, len_r);
     return *value_r != NULL ? SASL_OK : SASL_NOMEM;
   }
   ret = utils->getcallback(utils->conn, id, &proc, &context);
@@ -196,8 +203,24 @@ static int get_name(sasl_client_params_t *params, sasl_interact_t *prompts,
                                                    &len);
   if (ret != SASL_OK || value == NULL)
     return ret == SASL_INTERACT ? SASL_INTERACT : SASL_OK;
-  *value_r = dup_name(value, len != 0 ? len : strlen(value));
+  *value_r = dup_name(value, len != 0 ? len : strlen(value), len_r);
   return *value_r != NULL ? SASL_OK : SASL_NOMEM;
+}
+
+/* The password's len bytes at value as a secret; a password too long for
+ * one is refused with a message. */
+static int new_pass(sasl_client_params_t *params, const char *value,
+                    size_t len, struct msoauth_secret **secret_r) {
+  char msg[128];
+
+  if (len > MSOAUTH_SECRET_MAX) {
+    snprintf(msg, sizeof(msg),
+             "XOAUTH2: the SASL password is longer than %d bytes",
+             MSOAUTH_SECRET_MAX);
+    return fail(params, SASL_BADPARAM, MSOAUTH_LOG_WARNING, msg);
+  }
+  return msoauth_secret_new(value, len, secret_r) == MSOAUTH_OK ? SASL_OK
+                                                                : SASL_NOMEM;
 }
 
 /* The SASL password (SASL_CB_PASS): same results as get_name. */
@@ -214,9 +237,7 @@ static int get_pass(sasl_client_params_t *params, sasl_interact_t *prompts,
   if (p != NULL) {
     if (p->result == NULL)
       return SASL_OK;
-    return msoauth_secret_new(p->result, p->len, secret_r) == MSOAUTH_OK
-               ? SASL_OK
-               : SASL_NOMEM;
+    return new_pass(params, p->result, p->len, secret_r);
   }
   ret = utils->getcallback(utils->conn, SASL_CB_PASS, &proc, &context);
   if (ret == SASL_INTERACT)
@@ -227,12 +248,7 @@ static int get_pass(sasl_client_params_t *params, sasl_interact_t *prompts,
                                                    SASL_CB_PASS, &secret);
   if (ret != SASL_OK || secret == NULL)
     return ret == SASL_INTERACT ? SASL_INTERACT : SASL_OK;
-  if (secret->len > MSOAUTH_SECRET_MAX)
-    return SASL_BADPARAM;
-  return msoauth_secret_new((const char *)secret->data, secret->len,
-                            secret_r) == MSOAUTH_OK
-             ? SASL_OK
-             : SASL_NOMEM;
+  return new_pass(params, (const char *)secret->data, secret->len, secret_r);
 }
 
 /* Whether the configured method takes the SASL password as its secret. */
@@ -287,9 +303,11 @@ static int get_credentials(struct conn *c, sasl_client_params_t *params,
   int ret = SASL_OK;
 
   if (c->authid == NULL)
-    r_authid = get_name(params, prompts, SASL_CB_AUTHNAME, &c->authid);
+    r_authid =
+        get_name(params, prompts, SASL_CB_AUTHNAME, &c->authid, &c->authid_len);
   if (c->authzid == NULL && r_authid != SASL_NOMEM)
-    r_authzid = get_name(params, prompts, SASL_CB_USER, &c->authzid);
+    r_authzid = get_name(params, prompts, SASL_CB_USER, &c->authzid,
+                         &c->authzid_len);
   if (c->pass == NULL && wants_secret(c->glob))
     r_pass = get_pass(params, prompts, &c->pass);
   /* The answers were copied: the list is ours to free. */
@@ -409,23 +427,27 @@ static msoauth_rc build_response(struct conn *c,
 /* Whether the authorization id asks to act for someone else. */
 static int foreign_authzid(const struct conn *c) {
   const char *a = c->authzid, *b = c->authid;
-  size_t la, lb;
+  size_t la = c->authzid_len, lb = c->authid_len;
 
   if (a == NULL)
     return 0;
-  while (*a == ' ' || *a == '\t')
+  for (; la > 0 && (*a == ' ' || *a == '\t'); la--)
     a++;
-  while (*b == ' ' || *b == '\t')
+  for (; lb > 0 && (*b == ' ' || *b == '\t'); lb--)
     b++;
-  la = strlen(a);
-  lb = strlen(b);
   while (la > 0 && (a[la - 1] == ' ' || a[la - 1] == '\t'))
     la--;
   while (lb > 0 && (b[lb - 1] == ' ' || b[lb - 1] == '\t'))
     lb--;
   if (la == 0)
     return 0;
-  return la != lb || strncasecmp(a, b, la) != 0;
+  /* Byte by byte: strncasecmp would stop at a NUL inside. */
+  if (la != lb)
+    return 1;
+  for (size_t i = 0; i < la; i++)
+    if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[i]))
+      return 1;
+  return 0;
 }
 
 /* Refuses what cannot go on before asking the core for a token. */
@@ -433,7 +455,7 @@ static int check_request(const struct conn *c,
                          const sasl_client_params_t *params) {
   char msg[512];
 
-  if (c->authid == NULL || *c->authid == '\0') {
+  if (c->authid == NULL || c->authid_len == 0) {
     snprintf(msg, sizeof(msg),
              "%s: no user name (SASL authentication id) was given",
              mech_name(c->kind));
@@ -444,8 +466,8 @@ static int check_request(const struct conn *c,
              "%s: the authorization id differs from the authentication id "
              "(%.200s): acting for another user is refused",
              mech_name(c->kind),
-             has_ctl(c->authid, strlen(c->authid)) ? "(not printable)"
-                                                   : c->authid);
+             has_ctl(c->authid, c->authid_len) ? "(not printable)"
+                                               : c->authid);
     return fail(params, SASL_BADAUTH, MSOAUTH_LOG_WARNING, msg);
   }
   if (wants_secret(c->glob) &&
@@ -480,14 +502,14 @@ static int first_step(struct conn *c, sasl_client_params_t *params,
                ? fail(params, ret, MSOAUTH_LOG_ERROR, "XOAUTH2: out of memory")
                : ret;
   msoauth_err_clear(&err);
-  rc = msoauth_token_get(c->glob->ctx, c->authid, strlen(c->authid), c->pass,
-                         &tok, &err);
+  rc = msoauth_token_get(c->glob->ctx, c->authid, c->authid_len, c->pass, &tok,
+                         &err);
   msoauth_secret_free(&c->pass); /* not needed any longer */
   if (rc) {
     snprintf(msg, sizeof(msg), "%s: no token for %.256s: %s",
              mech_name(c->kind),
-             has_ctl(c->authid, strlen(c->authid)) ? "(unprintable name)"
-                                                   : c->authid,
+             has_ctl(c->authid, c->authid_len) ? "(unprintable name)"
+                                               : c->authid,
              err.detail[0] != '\0' ? err.detail : msoauth_strerror(rc));
     ret = fail(params, sasl_code(rc), MSOAUTH_LOG_WARNING, msg);
     goto out;

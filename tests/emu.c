@@ -330,3 +330,39 @@ const char *emu_write_config(struct emu *emu, const char *name,
   free(text);
   return path;
 }
+
+const struct emu_fault emu_faults[] = {
+    {"{\"kind\": \"delay\", \"seconds\": 6}", 0, 1, EMU_FAULT_TIMEOUT - 0.2,
+     EMU_FAULT_TIMEOUT + 1, "time limit"},
+    {"{\"kind\": \"status\", \"status\": 500, \"count\": 2}", 1, 3, 0,
+     EMU_FAULT_TIMEOUT, NULL},
+    {"{\"kind\": \"throttle\", \"retry_after\": 1}", 1, 2, 0.95,
+     EMU_FAULT_TIMEOUT, NULL},
+    /* Beyond the budget: no sleep at all, let alone past the timeout. */
+    {"{\"kind\": \"throttle\", \"retry_after\": 60}", 0, 1, 0, 1.5,
+     "retry after 60 s"},
+    {"{\"kind\": \"malformed\", \"count\": -1}", 0, 1, 0, EMU_FAULT_TIMEOUT,
+     "not a JSON object"},
+    {"{\"kind\": \"wrong_types\", \"count\": -1}", 0, 1, 0, EMU_FAULT_TIMEOUT,
+     "malformed token"},
+    {"{\"kind\": \"missing_fields\", \"count\": -1}", 0, 1, 0,
+     EMU_FAULT_TIMEOUT, "without access_token"},
+    {"{\"kind\": \"expires\", \"expires_in\": -5, \"count\": -1}", 0, 1, 0,
+     EMU_FAULT_TIMEOUT, "expires_in"},
+    {"{\"kind\": \"expires\", \"expires_in\": 0, \"count\": -1}", 0, 1, 0,
+     EMU_FAULT_TIMEOUT, "expires_in"},
+    {"{\"kind\": \"expires\", \"expires_in\": 9999999999, \"count\": -1}", 0,
+     1, 0, EMU_FAULT_TIMEOUT, "expires_in"},
+    {"{\"kind\": \"huge\", \"count\": -1}", 0, 1, 0, EMU_FAULT_TIMEOUT,
+     "larger than"},
+    /* Retried as network errors; libcurl may also resend once on a reused
+     * connection that died, so the count is not fixed. */
+    {"{\"kind\": \"close\", \"count\": -1}", 0, -1, 0, EMU_FAULT_TIMEOUT,
+     "closed"},
+    {"{\"kind\": \"drop\", \"count\": -1}", 0, -1, 0, EMU_FAULT_TIMEOUT,
+     "Empty reply"},
+    {"{\"kind\": \"redirect\", \"count\": -1}", 0, 1, 0, EMU_FAULT_TIMEOUT,
+     "not followed"},
+};
+
+const size_t emu_n_faults = sizeof(emu_faults) / sizeof(emu_faults[0]);

@@ -72,4 +72,25 @@ const char *emu_write_config(struct emu *emu, const char *name,
 const char *emu_write_file(struct emu *emu, const char *name,
                            const char *content, int mode);
 
+/* A fault of the identity platform (POST /_emu/fault) and what a token
+ * acquisition under EMU_FAULT_CONFIG must come to, for every host (SASL,
+ * CLI) to run alike. */
+struct emu_fault {
+  const char *fault;  /* JSON for /_emu/fault */
+  int ok;             /* the acquisition succeeds */
+  long requests;      /* token requests it makes; -1: any number */
+  double min_s;       /* it takes at least ... */
+  double max_s;       /* ... and at most this many seconds */
+  const char *expect; /* in the message of a failure */
+};
+
+#define EMU_FAULT_TIMEOUT 3.0
+#define EMU_FAULT_CONFIG "timeout = 3\nretries = 2\n"
+
+/* Slow answer, 5xx then success, 429 within and beyond the budget,
+ * malformed, wrong types, missing fields, bad expires_in, 10 MiB, closed
+ * mid-body, dropped, redirected. */
+extern const struct emu_fault emu_faults[];
+extern const size_t emu_n_faults;
+
 #endif

@@ -61,6 +61,26 @@ static void read_file_into(const char *path, char *buf, size_t size) {
   buf[n] = '\0';
 }
 
+/* Writes the len bytes at data (a NUL may be among them) to DIR/name,
+ * mode 0600; returns the path, in static storage. */
+static const char *write_bytes(const char *name, const char *data,
+                               size_t len) {
+  static char path[400];
+  int fd;
+
+  snprintf(path, sizeof(path), "%s/%s", emu.dir, name);
+  unlink(path);
+  fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, data, len), (ssize_t)len);
+  assert_int_equal(close(fd), 0);
+  return path;
+}
+
+/* Length of stdin_text for the next start(), when it holds a NUL; 0:
+ * strlen. */
+static size_t stdin_len;
+
 /* Starts msoauth ARGS... (NULL-terminated) with stdin_text on its stdin
  * (NULL: /dev/null), stdout and stderr to files in the emulator's dir. */
 static pid_t start(const char *stdin_text, const char *const *args) {
@@ -74,7 +94,9 @@ static pid_t start(const char *stdin_text, const char *const *args) {
   snprintf(out, sizeof(out), "%s/cli.out", emu.dir);
   snprintf(err, sizeof(err), "%s/cli.err", emu.dir);
   if (stdin_text != NULL)
-    assert_non_null(emu_write_file(&emu, "cli.in", stdin_text, 0600));
+    write_bytes("cli.in", stdin_text,
+                stdin_len != 0 ? stdin_len : strlen(stdin_text));
+  stdin_len = 0;
   if (getenv("MSOAUTH_CLI_WRAPPER") != NULL &&
       *getenv("MSOAUTH_CLI_WRAPPER") != '\0') {
     /* Words separated by single spaces. */
@@ -524,6 +546,219 @@ static void test_token_unreachable(void **state) {
   assert_int_equal(run(NULL, ARGS("-c", dead, "login", "alice@contoso.com")),
                    3);
   assert_non_null(strstr(r.err, "device-code"));
+}
+
+/* ------------------------------------------------------------ hostile */
+
+/* A literal that may hold a NUL, and its length. */
+#define RAW(s) s, sizeof(s) - 1
+
+static double now_s(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* stderr holds only whole lines of msoauth's, without a raw control
+ * character: a name or an answer cannot forge or break a line. */
+static void assert_clean_err(void) {
+  for (const char *p = r.err; *p != '\0'; p++)
+    assert_false(((unsigned char)*p < 0x20 && *p != '\n') || *p == 0x7f);
+  for (const char *p = r.err; p != NULL && *p != '\0';) {
+    assert_int_equal(strncmp(p, "msoauth: ", 9), 0);
+    p = strchr(p, '\n');
+    if (p != NULL)
+      p++;
+  }
+}
+
+/* Hostile user names as the argument (an argument cannot hold a NUL):
+ * refused before any request, with a clean message. */
+static void test_token_hostile_names(void **state) {
+  static char name300[301], name64k[64 * 1024 + 1];
+  static const struct {
+    const char *user;
+    const char *err;
+  } cases[] = {
+      {"alice\001@contoso.com", "control"},
+      {"alice@contoso.com\rX", "control"},
+      {"alice@contoso.com\nX", "control"},
+      {"alice@contoso.com\r\nX", "control"},
+      {"\x7f" "alice@contoso.com", "control"},
+      {name300, "longer than 256"},
+      {name64k, "longer than 256"},
+      {"al\xffice@contoso.com", "UTF-8"},
+      {"\xc0\xaf" "alice@contoso.com", "UTF-8"},
+  };
+
+  (void)state;
+  memset(name300, 'a', sizeof(name300) - 1);
+  memcpy(name300 + 300 - 12, "@contoso.com", 12);
+  memset(name64k, 'a', sizeof(name64k) - 1);
+  memcpy(name64k + 64 * 1024 - 12, "@contoso.com", 12);
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    assert_int_equal(
+        run(EMU_ALICE_PASSWORD "\n", ARGS("-c", conf, "token", cases[i].user)),
+        1);
+    if (strstr(r.err, cases[i].err) == NULL)
+      fprintf(stderr, "# case %zu: %s", i, r.err);
+    assert_string_equal(r.out, "");
+    assert_non_null(strstr(r.err, cases[i].err));
+    assert_clean_err();
+  }
+  assert_int_equal(emu_count(&emu, "total"), 0);
+}
+
+/* Hostile passwords on stdin and in --password-file: what a local rule
+ * decides makes no request; what only Entra can judge is sent whole. */
+static void test_token_hostile_passwords(void **state) {
+  static char pw64k[64 * 1024 + 1];
+  static const struct {
+    const char *text;
+    size_t len;
+    int file;  /* --password-file, else stdin */
+    int status;
+    const char *err;
+    long requests;
+  } cases[] = {
+      {RAW("   \n"), 0, 1, "AADSTS50126", 1},
+      {RAW(EMU_ALICE_PASSWORD "\0junk\n"), 0, 2, "NUL", 0},
+      {RAW("\0" EMU_ALICE_PASSWORD "\n"), 0, 2, "NUL", 0},
+      {pw64k, 64 * 1024, 0, 1, "AADSTS50126", 1},
+      {pw64k, 64 * 1024 + 1, 0, 2, "longer than", 0},
+      {RAW("   "), 1, 1, "AADSTS50126", 1},
+      {RAW(EMU_ALICE_PASSWORD "\0junk\n"), 1, 2, "NUL", 0},
+      {RAW(""), 1, 2, "empty", 0},
+      {RAW("\n"), 1, 2, "empty", 0},
+      {pw64k, 64 * 1024, 1, 1, "AADSTS50126", 1},
+      {pw64k, 64 * 1024 + 1, 1, 2, "larger than", 0},
+  };
+
+  (void)state;
+  memset(pw64k, 'p', sizeof(pw64k));
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char path[400];
+    int status;
+
+    assert_int_equal(emu_reset(&emu), 0);
+    if (cases[i].file) {
+      snprintf(path, sizeof(path), "%s",
+               write_bytes("hostile-pw", cases[i].text, cases[i].len));
+      status = run(NULL, ARGS("-c", conf, "--password-file", path, "token",
+                              "alice@contoso.com"));
+    } else {
+      stdin_len = cases[i].len;
+      status = run(cases[i].text, ARGS("-c", conf, "token", "alice@contoso.com"));
+    }
+    if (status != cases[i].status || strstr(r.err, cases[i].err) == NULL)
+      fprintf(stderr, "# case %zu: %d %s", i, status, r.err);
+    assert_int_equal(status, cases[i].status);
+    assert_string_equal(r.out, "");
+    assert_non_null(strstr(r.err, cases[i].err));
+    assert_clean_err();
+    assert_int_equal(emu_count(&emu, "endpoint:token"), cases[i].requests);
+  }
+}
+
+/* ------------------------------------------------------------ faults */
+
+/* The faults every host runs (tests/emu.c): exit status 0 or 3 within the
+ * time bounds; a failure prints nothing, says why and caches nothing. */
+static void test_token_faults(void **state) {
+  char path[512];
+
+  (void)state;
+  snprintf(path, sizeof(path), "%s",
+           emu_write_config(&emu, "faults.conf", EMU_FAULT_CONFIG));
+  for (size_t i = 0; i < emu_n_faults; i++) {
+    const struct emu_fault *c = &emu_faults[i];
+    double t0, elapsed;
+    int status;
+
+    assert_int_equal(before(NULL), 0);
+    assert_int_equal(emu_post(&emu, "/_emu/fault", c->fault), 0);
+    t0 = now_s();
+    status =
+        run(EMU_ALICE_PASSWORD "\n", ARGS("-c", path, "token", "alice@contoso.com"));
+    elapsed = now_s() - t0;
+    fprintf(stderr, "# fault %zu: exit %d, %.2f s, %ld requests\n", i, status,
+            elapsed, emu_count(&emu, "endpoint:token"));
+    assert_int_equal(status, c->ok ? 0 : 3);
+    assert_true(elapsed >= c->min_s);
+    assert_true(elapsed <= c->max_s);
+    if (c->requests >= 0)
+      assert_int_equal(emu_count(&emu, "endpoint:token"), c->requests);
+    if (c->ok) {
+      assert_one_token();
+      continue;
+    }
+    assert_string_equal(r.out, "");
+    if (strstr(r.err, c->expect) == NULL)
+      fprintf(stderr, "# %s", r.err);
+    assert_non_null(strstr(r.err, c->expect));
+    assert_clean_err();
+    /* Nothing was cached: the next call asks, once. */
+    assert_int_equal(emu_reset(&emu), 0);
+    assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                         ARGS("-c", path, "token", "alice@contoso.com")),
+                     0);
+    assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
+  }
+}
+
+/* A certificate of another CA or for another host: 3, no request. */
+static void test_token_untrusted(void **state) {
+  static const char *const identities[] = {"other-ca", "wrong-host"};
+
+  (void)state;
+  for (size_t i = 0; i < 2; i++) {
+    const char *args[] = {"--tls-identity", identities[i], NULL};
+    struct emu other;
+    char path[512];
+
+    memset(&other, 0, sizeof(other));
+    assert_int_equal(emu_start(&other, args), 0);
+    snprintf(path, sizeof(path), "%s",
+             emu_write_config(&other, "tls.conf", EMU_FAULT_CONFIG));
+    assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                         ARGS("-c", path, "token", "alice@contoso.com")),
+                     3);
+    assert_string_equal(r.out, "");
+    assert_non_null(strstr(r.err, "certificate"));
+    assert_clean_err();
+    assert_int_equal(emu_ctl_total(&other), 0);
+    emu_stop(&other);
+  }
+}
+
+/* A cached token that expired is replaced once: 1 request, then 0. */
+static void test_token_expired(void **state) {
+  char path[512], first[OUT_MAX], second[OUT_MAX];
+
+  (void)state;
+  snprintf(path, sizeof(path), "%s",
+           emu_write_config(&emu, "expiry.conf", "refresh_margin = 0\n"));
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\": \"expires\", \"expires_in\": 1}"),
+                   0);
+  assert_int_equal(
+      run(EMU_ALICE_PASSWORD "\n", ARGS("-c", path, "token", "alice@contoso.com")),
+      0);
+  snprintf(first, sizeof(first), "%s", r.out);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
+  usleep(1500 * 1000);
+  assert_int_equal(
+      run(EMU_ALICE_PASSWORD "\n", ARGS("-c", path, "token", "alice@contoso.com")),
+      0);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 2);
+  assert_string_not_equal(r.out, first);
+  snprintf(second, sizeof(second), "%s", r.out);
+  assert_int_equal(
+      run(EMU_ALICE_PASSWORD "\n", ARGS("-c", path, "token", "alice@contoso.com")),
+      0);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 2);
+  assert_string_equal(r.out, second);
 }
 
 /* ------------------------------------------------------------ login */
@@ -1030,6 +1265,11 @@ int main(void) {
       cmocka_unit_test_setup(test_token_service_account, before),
       cmocka_unit_test_setup(test_token_given, before),
       cmocka_unit_test_setup(test_token_unreachable, before),
+      cmocka_unit_test_setup(test_token_hostile_names, before),
+      cmocka_unit_test_setup(test_token_hostile_passwords, before),
+      cmocka_unit_test_setup(test_token_faults, before),
+      cmocka_unit_test_setup(test_token_untrusted, before),
+      cmocka_unit_test_setup(test_token_expired, before),
       cmocka_unit_test_setup(test_login_approve, before),
       cmocka_unit_test_setup(test_login_service_account, before),
       cmocka_unit_test_setup(test_login_refused, before),

@@ -60,11 +60,15 @@ static const char *opt_config;
 static const char *cb_user;    /* SASL_CB_AUTHNAME */
 static const char *cb_authzid; /* SASL_CB_USER; NULL: none */
 static const char *cb_pass;    /* SASL_CB_PASS; NULL: none */
+/* Lengths of what the callbacks hand out, for values holding a NUL;
+ * 0: strlen. */
+static size_t cb_user_len, cb_authzid_len, cb_pass_len;
 static int prompts_answered;
 static char last_log[2048];
 /* Every SASL log line and error detail of the whole run, for
  * test_no_secret_leaks. */
 static struct leak_sinks sinks;
+static int log_ctl; /* log messages with a control character, since login() */
 
 /* ------------------------------------------------------------ stand-in */
 
@@ -142,8 +146,20 @@ static void standin_stop(void) {
 
 /* ------------------------------------------------------------ callbacks */
 
+/* Whether s holds a control character (a forged or broken log line). */
+static int has_ctl(const char *s) {
+  for (; *s != '\0'; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f)
+      return 1;
+  return 0;
+}
+
 static int cb_log(void *context, int level, const char *message) {
   (void)context;
+  if (has_ctl(message)) {
+    log_ctl++;
+    fprintf(stderr, "# control character in the SASL log: \"%s\"\n", message);
+  }
   if (level <= SASL_LOG_WARN)
     snprintf(last_log, sizeof(last_log), "%s", message);
   if (leak_sink(&sinks, "sasl log", message, strlen(message)) != 0)
@@ -175,6 +191,7 @@ static int cb_getopt(void *context, const char *plugin, const char *option,
 static int cb_simple(void *context, int id, const char **result,
                      unsigned *len) {
   const char *value = id == SASL_CB_USER ? cb_authzid : cb_user;
+  size_t n = id == SASL_CB_USER ? cb_authzid_len : cb_user_len;
 
   (void)context;
   if (value == NULL && id == SASL_CB_USER)
@@ -183,7 +200,7 @@ static int cb_simple(void *context, int id, const char **result,
     return SASL_FAIL;
   *result = value;
   if (len != NULL)
-    *len = (unsigned)strlen(value);
+    *len = (unsigned)(n != 0 ? n : strlen(value));
   return SASL_OK;
 }
 
@@ -197,13 +214,14 @@ static int cb_secret(sasl_conn_t *conn, void *context, int id,
   (void)id;
   if (cb_pass == NULL)
     return SASL_FAIL;
-  len = strlen(cb_pass);
+  len = cb_pass_len != 0 ? cb_pass_len : strlen(cb_pass);
   free(secret);
   secret = malloc(sizeof(*secret) + len + 1);
   if (secret == NULL)
     return SASL_NOMEM;
   secret->len = (unsigned long)len;
-  memcpy(secret->data, cb_pass, len + 1);
+  memcpy(secret->data, cb_pass, len);
+  secret->data[len] = '\0';
   *psecret = secret;
   return SASL_OK;
 }
@@ -471,6 +489,7 @@ static void login(enum proto p, const char *mechlist, const char *user,
   cb_authzid = authzid;
   cb_pass = pass;
   last_log[0] = '\0';
+  log_ctl = 0;
   s.fd = connect_port(ports[p]);
   assert_true(s.fd >= 0);
   assert_int_equal(greet(&s, p), 0);
@@ -728,23 +747,51 @@ static void test_app_certificate(void **state) {
   assert_int_equal(emu_count(&emu, "client:" EMU_CERT_CLIENT), 1);
 }
 
-/* Identity rules: refused locally, with a message, and no request. */
+/* Builds an address of len bytes (a long local part) in buf. */
+static const char *long_name(char *buf, size_t len) {
+  static const char domain[] = "@contoso.com";
+
+  memset(buf, 'a', len - (sizeof(domain) - 1));
+  memcpy(buf + len - (sizeof(domain) - 1), domain, sizeof(domain));
+  return buf;
+}
+
+/* A literal that may hold a NUL, and its length. */
+#define RAW(s) s, sizeof(s) - 1
+
+/* Identity rules: refused locally, with a message, and no request; the
+ * callbacks hand out pointer and length, so a NUL travels inside a name. */
 static void test_identity_refusals(void **state) {
+  static char name300[301], name64k[64 * 1024 + 1];
   static const struct {
     const char *user;
+    size_t user_len; /* 0: strlen */
     const char *authzid;
+    size_t authzid_len;
     const char *expect; /* in sasl_errdetail */
   } cases[] = {
-      {"carol@bravo.com", NULL, "bravo.com"},
-      {"asmith@contoso.com", NULL, "alice@contoso.com"},
-      {"alice\001@contoso.com", NULL, "control"},
-      {"alice@contoso.com\r\nX", NULL, "control"},
-      {"alice@contoso.com", "bob@contoso.com", "authorization id"},
+      {RAW("carol@bravo.com"), NULL, 0, "bravo.com"},
+      {RAW("asmith@contoso.com"), NULL, 0, "alice@contoso.com"},
+      {RAW("alice\001@contoso.com"), NULL, 0, "control"},
+      {RAW("alice@contoso.com\r\nX"), NULL, 0, "control"},
+      {RAW("alice@contoso.com\rX"), NULL, 0, "control"},
+      {RAW("alice@contoso.com\nX"), NULL, 0, "control"},
+      {RAW("alice@contoso.com\0evil"), NULL, 0, "control"},
+      {RAW("alice\0@contoso.com"), NULL, 0, "control"},
+      {name300, 300, NULL, 0, "longer than 256"},
+      {name64k, 64 * 1024, NULL, 0, "longer than 256"},
+      {RAW("al\xffice@contoso.com"), NULL, 0, "UTF-8"},
+      {RAW("\xc0\xaf" "alice@contoso.com"), NULL, 0, "UTF-8"},
+      {RAW("alice@contoso.com"), "bob@contoso.com", 0, "authorization id"},
+      {RAW("alice@contoso.com"), RAW("alice@contoso.com\0bob"),
+       "authorization id"},
   };
   const char *aliases;
   char extra[600];
 
   (void)state;
+  long_name(name300, 300);
+  long_name(name64k, 64 * 1024);
   aliases = emu_write_file(&emu, "aliases",
                            "asmith@contoso.com alice@contoso.com\n", 0600);
   snprintf(extra, sizeof(extra), "auth = password\naliases_file = %s\n",
@@ -753,18 +800,173 @@ static void test_identity_refusals(void **state) {
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct outcome out;
 
+    cb_user_len = cases[i].user_len;
+    cb_authzid_len = cases[i].authzid_len;
     login(IMAP, "XOAUTH2", cases[i].user, cases[i].authzid, EMU_ALICE_PASSWORD,
           0, &out);
-    if (strstr(out.detail, cases[i].expect) == NULL)
-      fprintf(stderr, "# case %zu: \"%s\"\n", i, out.detail);
+    cb_user_len = cb_authzid_len = 0;
+    if (strstr(out.detail, cases[i].expect) == NULL || out.authenticated)
+      fprintf(stderr, "# case %zu: start %d, \"%s\"\n", i, out.sasl_start,
+              out.detail);
     assert_int_not_equal(out.sasl_start, SASL_OK);
     assert_int_not_equal(out.sasl_start, SASL_CONTINUE);
     assert_false(out.authenticated);
     assert_non_null(strstr(out.detail, cases[i].expect));
-    /* The refusal reached the application's log too. */
+    /* The refusal reached the application's log too, and no line of it
+     * (nor the message) carries a raw control character. */
     assert_true(last_log[0] != '\0');
+    assert_int_equal(log_ctl, 0);
+    assert_false(has_ctl(out.detail));
+    assert_int_equal(requests(), 0);
   }
-  assert_int_equal(requests(), 0);
+}
+
+/* Hostile passwords through SASL_CB_PASS (a sasl_secret_t with a length):
+ * what a local rule decides makes no request; what only Entra can judge is
+ * sent whole and refused there. */
+static void test_hostile_passwords(void **state) {
+  static char pw64k[64 * 1024 + 2];
+  static const struct {
+    const char *pass;
+    size_t len;
+    int sasl_rc;        /* sasl_client_start's result */
+    const char *expect; /* in sasl_errdetail */
+    long requests;
+  } cases[] = {
+      {RAW(""), SASL_BADPARAM, "no password", 0},
+      {RAW("   "), SASL_BADAUTH, "AADSTS50126", 1},
+      /* A NUL must not cut the password short: the right one, then junk. */
+      {RAW(EMU_ALICE_PASSWORD "\0junk"), SASL_BADPARAM, "NUL", 0},
+      {RAW("\0" EMU_ALICE_PASSWORD), SASL_BADPARAM, "NUL", 0},
+      {pw64k, 64 * 1024, SASL_BADAUTH, "AADSTS50126", 1},
+      {pw64k, 64 * 1024 + 1, SASL_BADPARAM, "longer than", 0},
+  };
+
+  (void)state;
+  memset(pw64k, 'p', sizeof(pw64k) - 1);
+  sasl_reload(config("password.conf", "auth = password\n"));
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct outcome out;
+    long before = requests();
+
+    /* An empty one through a length of 0 and strlen alike. */
+    cb_pass_len = cases[i].len;
+    login(IMAP, "XOAUTH2", "alice@contoso.com", NULL, cases[i].pass, 0, &out);
+    cb_pass_len = 0;
+    if (out.sasl_start != cases[i].sasl_rc ||
+        strstr(out.detail, cases[i].expect) == NULL)
+      fprintf(stderr, "# case %zu: start %d, \"%s\"\n", i, out.sasl_start,
+              out.detail);
+    assert_false(out.authenticated);
+    assert_int_equal(out.sasl_start, cases[i].sasl_rc);
+    assert_non_null(strstr(out.detail, cases[i].expect));
+    assert_true(last_log[0] != '\0');
+    assert_int_equal(log_ctl, 0);
+    assert_false(has_ctl(out.detail));
+    assert_int_equal(requests() - before, cases[i].requests);
+  }
+  /* Nothing above left a token behind: the right password asks anew. */
+  expect_login(IMAP, "XOAUTH2", "alice@contoso.com", EMU_ALICE_PASSWORD);
+  assert_int_equal(emu_count(&emu, "grant:password"), 3);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One fault case through the plugin (config loaded, cache empty). */
+static void sasl_fault(const struct emu_fault *c, size_t i) {
+  struct outcome out;
+  double t0, elapsed;
+
+  assert_int_equal(emu_post(&emu, "/_emu/fault", c->fault), 0);
+  t0 = now_s();
+  login(IMAP, "XOAUTH2", "alice@contoso.com", NULL, EMU_ALICE_PASSWORD, 0,
+        &out);
+  elapsed = now_s() - t0;
+  fprintf(stderr, "# fault %zu: %.2f s, %ld requests, \"%s\"\n", i, elapsed,
+          emu_count(&emu, "endpoint:token"), out.authenticated ? "" : out.detail);
+  assert_int_equal(out.authenticated, c->ok);
+  assert_true(elapsed >= c->min_s);
+  assert_true(elapsed <= c->max_s);
+  if (c->requests >= 0)
+    assert_int_equal(emu_count(&emu, "endpoint:token"), c->requests);
+  assert_int_equal(log_ctl, 0);
+  if (c->ok)
+    return;
+  assert_int_not_equal(out.sasl_start, SASL_OK);
+  assert_int_not_equal(out.sasl_start, SASL_CONTINUE);
+  assert_non_null(strstr(out.detail, c->expect));
+  assert_false(has_ctl(out.detail));
+}
+
+/* Faults of the identity platform: each fails cleanly and within its time,
+ * or recovers as retries allow; a failure caches nothing (the next login
+ * asks again, once). */
+static void test_faults(void **state) {
+  const char *path;
+
+  (void)state;
+  for (size_t i = 0; i < emu_n_faults; i++) {
+    assert_int_equal(reset(NULL), 0);
+    path = config("faults.conf", "auth = password\n" EMU_FAULT_CONFIG);
+    sasl_reload(path);
+    sasl_fault(&emu_faults[i], i);
+    if (emu_faults[i].ok)
+      continue;
+    assert_int_equal(emu_reset(&emu), 0);
+    expect_login(IMAP, "XOAUTH2", "alice@contoso.com", EMU_ALICE_PASSWORD);
+    assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
+  }
+}
+
+/* The identity platform's TLS identity is not one to trust: no request
+ * gets through, the exchange fails and says why. */
+static void test_untrusted_platform(void **state) {
+  static const char *const identities[] = {"other-ca", "wrong-host"};
+
+  (void)state;
+  for (size_t i = 0; i < 2; i++) {
+    const char *args[] = {"--tls-identity", identities[i], NULL};
+    struct emu other;
+    struct outcome out;
+    const char *path;
+
+    memset(&other, 0, sizeof(other));
+    assert_int_equal(emu_start(&other, args), 0);
+    path = emu_write_config(&other, "tls.conf",
+                            "auth = password\ntimeout = 3\nretries = 1\n");
+    assert_non_null(path);
+    sasl_reload(path);
+    login(IMAP, "XOAUTH2", "alice@contoso.com", NULL, EMU_ALICE_PASSWORD, 0,
+          &out);
+    fprintf(stderr, "# %s: \"%s\"\n", identities[i], out.detail);
+    assert_false(out.authenticated);
+    assert_int_equal(out.sasl_start, SASL_TRYAGAIN);
+    assert_non_null(strstr(out.detail, "certificate"));
+    assert_false(has_ctl(out.detail));
+    assert_int_equal(log_ctl, 0);
+    assert_int_equal(emu_ctl_total(&other), 0);
+    emu_stop(&other);
+  }
+}
+
+/* A cached token that expired is replaced once: one request, then none. */
+static void test_expired(void **state) {
+  (void)state;
+  sasl_reload(config("expiry.conf", "auth = password\nrefresh_margin = 0\n"));
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\": \"expires\", \"expires_in\": 1}"),
+                   0);
+  expect_login(IMAP, "XOAUTH2", "alice@contoso.com", EMU_ALICE_PASSWORD);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
+  usleep(1500 * 1000);
+  expect_login(IMAP, "XOAUTH2", "alice@contoso.com", EMU_ALICE_PASSWORD);
+  expect_login(SMTP, "OAUTHBEARER", "alice@contoso.com", EMU_ALICE_PASSWORD);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 2);
 }
 
 /* A revoked token: the server's error challenge drops it, and the next
@@ -776,10 +978,13 @@ static void test_revoked(void **state) {
   sasl_reload(config("password.conf", "auth = password\n"));
   for (size_t i = 0; i < 2; i++) {
     struct outcome out;
+    long before;
 
     expect_login(IMAP, mechs[i], "alice@contoso.com", EMU_ALICE_PASSWORD);
+    assert_int_equal(emu_count(&emu, "grant:password"), i + 1);
     assert_int_equal(
         emu_post(&emu, "/_emu/revoke", "{\"user\": \"alice@contoso.com\"}"), 0);
+    before = emu_count(&emu, "endpoint:token");
     login(IMAP, mechs[i], "alice@contoso.com", NULL, EMU_ALICE_PASSWORD, 0,
           &out);
     if (strstr(out.detail, "refused the token") == NULL)
@@ -787,8 +992,16 @@ static void test_revoked(void **state) {
               out.server, out.detail);
     assert_false(out.authenticated);
     assert_non_null(strstr(out.detail, "refused the token"));
+    /* The refusal itself asked nothing. */
+    assert_int_equal(emu_count(&emu, "endpoint:token"), before);
+    /* Replaced once: the revoked refresh token is tried (AADSTS50173),
+     * then the password gets the new token ... */
     expect_login(IMAP, mechs[i], "alice@contoso.com", EMU_ALICE_PASSWORD);
+    assert_int_equal(emu_count(&emu, "endpoint:token"), before + 2);
+    assert_int_equal(emu_count(&emu, "grant:password"), i + 2);
+    /* ... which the next login takes from the cache. */
     expect_login(SMTP, mechs[i], "alice@contoso.com", EMU_ALICE_PASSWORD);
+    assert_int_equal(emu_count(&emu, "endpoint:token"), before + 2);
   }
 }
 
@@ -1086,6 +1299,10 @@ int main(void) {
       cmocka_unit_test_setup(test_app_secret, reset),
       cmocka_unit_test_setup(test_app_certificate, reset),
       cmocka_unit_test_setup(test_identity_refusals, reset),
+      cmocka_unit_test_setup(test_hostile_passwords, reset),
+      cmocka_unit_test_setup(test_faults, reset),
+      cmocka_unit_test_setup(test_untrusted_platform, reset),
+      cmocka_unit_test_setup(test_expired, reset),
       cmocka_unit_test_setup(test_revoked, reset),
       cmocka_unit_test_setup(test_server_rules, reset),
       cmocka_unit_test_setup(test_broken_config, reset),
