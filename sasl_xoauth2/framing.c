@@ -98,7 +98,9 @@ void xoauth2_challenge_status(const char *in, size_t len, char *status,
   snprintf(status, size, "unknown");
   if (obj != NULL)
     s = msoauth_json_string(obj, "status", &bad);
-  if (s != NULL && !bad && strlen(s) < size && !xoauth2_has_ctl(s, strlen(s)))
+  /* An empty status would read "(status )" in the message. */
+  if (s != NULL && !bad && *s != '\0' && strlen(s) < size &&
+      !xoauth2_has_ctl(s, strlen(s)))
     snprintf(status, size, "%s", s);
   if (obj != NULL)
     json_object_put(obj);

@@ -43,8 +43,8 @@ msoauth_rc xoauth2_frame_build(const struct xoauth2_frame *f,
 /*
  * The "status" of an error challenge (in, len bytes: the JSON the server
  * sent, already base64-decoded by the application) into status (size
- * bytes): the value when it is a string shorter than size and free of
- * control characters, "unknown" otherwise.
+ * bytes): the value when it is a non-empty string shorter than size and
+ * free of control characters, "unknown" otherwise.
  */
 void xoauth2_challenge_status(const char *in, size_t len, char *status,
                               size_t size);

@@ -138,6 +138,7 @@ static void test_challenge_status(void **state) {
       {"{\"schemes\":\"bearer\"}", 64, "unknown"},   /* no status */
       {"{\"status\":401}", 64, "unknown"},           /* not a string */
       {"{\"status\":null}", 64, "unknown"},          /* not a string */
+      {"{\"status\":\"\"}", 64, "unknown"},          /* empty */
       {"{\"status\":\"a\\nb\"}", 64, "unknown"},     /* a forged line */
       {"{\"status\":\"a\\u0001b\"}", 64, "unknown"}, /* a forged field */
       {"{\"status\":\"123456789\"}", 10, "123456789"},
