@@ -24,7 +24,8 @@
 
 #include "buf.h"
 #include "config.h"
-#include "json.h"
+#include "framing.h"
+#include "identity.h"
 #include "log.h"
 #include "result.h"
 #include "secret.h"
@@ -335,86 +336,23 @@ static int get_credentials(struct conn *c, sasl_client_params_t *params,
 
 /* ------------------------------------------------------------ framing */
 
-/* Whether s (len bytes) holds a byte a SASL frame cannot carry. */
-static int has_ctl(const char *s, size_t len) {
-  for (size_t i = 0; i < len; i++)
-    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-      return 1;
-  return 0;
-}
-
-/* RFC 7628's saslname: ',' and '=' escaped as =2C and =3D. */
-static msoauth_rc add_saslname(struct msoauth_buf *buf, const char *name) {
-  msoauth_rc rc = MSOAUTH_OK;
-
-  for (const char *p = name; *p != '\0' && !rc; p++) {
-    if (*p == ',')
-      rc = msoauth_buf_adds(buf, "=2C");
-    else if (*p == '=')
-      rc = msoauth_buf_adds(buf, "=3D");
-    else
-      rc = msoauth_buf_add(buf, p, 1);
-  }
-  return rc;
-}
-
-/* The server's port from SASL_IPREMOTEPORT ("ADDR;PORT"); 0 when unknown. */
-static long remote_port(const sasl_client_params_t *params) {
-  const char *semi;
-  char *end = NULL;
-  long port;
-
-  if (params->ipremoteport == NULL)
-    return 0;
-  semi = strrchr(params->ipremoteport, ';');
-  if (semi == NULL || semi[1] == '\0')
-    return 0;
-  errno = 0;
-  port = strtol(semi + 1, &end, 10);
-  if (errno != 0 || end == NULL || *end != '\0' || port < 1 || port > 65535)
-    return 0;
-  return port;
-}
-
-/* The OAUTHBEARER GS2 header and key/value pairs before the token. */
-static msoauth_rc add_bearer_head(struct msoauth_buf *buf,
-                                  const sasl_client_params_t *params,
-                                  const char *identity) {
-  const char *host = params->serverFQDN;
-  long port = remote_port(params);
-  msoauth_rc rc;
-
-  rc = msoauth_buf_adds(buf, "n,a=");
-  if (!rc)
-    rc = add_saslname(buf, identity);
-  if (!rc)
-    rc = msoauth_buf_adds(buf, ",");
-  if (!rc && host != NULL && *host != '\0' && !has_ctl(host, strlen(host)))
-    rc = msoauth_buf_addf(buf, "\001host=%s", host);
-  if (!rc && port != 0)
-    rc = msoauth_buf_addf(buf, "\001port=%ld", port);
-  return rc;
-}
-
-/* The initial response for token tok, into c->out. */
+/* The initial response for token tok, into c->out (framing.c). */
 static msoauth_rc build_response(struct conn *c,
                                  const sasl_client_params_t *params,
                                  const struct msoauth_token *tok) {
+  struct xoauth2_frame f = {
+      .bearer = c->kind == MECH_OAUTHBEARER,
+      .identity = tok->identity,
+      .host = params->serverFQDN,
+      .remote = params->ipremoteport,
+      .token = msoauth_secret_value(tok->access_token),
+      .token_len = msoauth_secret_len(tok->access_token),
+  };
   struct msoauth_buf buf;
   msoauth_rc rc;
 
   msoauth_buf_init(&buf, RESPONSE_MAX, 1);
-  if (c->kind == MECH_XOAUTH2)
-    rc = msoauth_buf_addf(&buf, "user=%s", tok->identity);
-  else
-    rc = add_bearer_head(&buf, params, tok->identity);
-  if (!rc)
-    rc = msoauth_buf_adds(&buf, "\001auth=Bearer ");
-  if (!rc)
-    rc = msoauth_buf_add(&buf, msoauth_secret_value(tok->access_token),
-                         msoauth_secret_len(tok->access_token));
-  if (!rc)
-    rc = msoauth_buf_add(&buf, "\001\001", 2);
+  rc = xoauth2_frame_build(&f, &buf);
   if (rc)
     return rc;
   c->outlen = buf.len;
@@ -450,10 +388,20 @@ static int foreign_authzid(const struct conn *c) {
   return 0;
 }
 
+/* The application's name as a message may show it: C0 controls and NUL
+ * (a frame cannot carry them) hide it all; C1 controls and invalid UTF-8
+ * become '?'; a long one is cut. */
+static const char *shown_authid(const struct conn *c, char *out, size_t size) {
+  if (xoauth2_has_ctl(c->authid, c->authid_len))
+    return "(unprintable name)";
+  msoauth_identity_shown(c->authid, out, size);
+  return out;
+}
+
 /* Refuses what cannot go on before asking the core for a token. */
 static int check_request(const struct conn *c,
                          const sasl_client_params_t *params) {
-  char msg[512];
+  char msg[512], shown[208];
 
   if (c->authid == NULL || c->authid_len == 0) {
     snprintf(msg, sizeof(msg),
@@ -464,10 +412,9 @@ static int check_request(const struct conn *c,
   if (foreign_authzid(c)) {
     snprintf(msg, sizeof(msg),
              "%s: the authorization id differs from the authentication id "
-             "(%.200s): acting for another user is refused",
+             "(%s): acting for another user is refused",
              mech_name(c->kind),
-             has_ctl(c->authid, c->authid_len) ? "(not printable)"
-                                               : c->authid);
+             shown_authid(c, shown, sizeof(shown)));
     return fail(params, SASL_BADAUTH, MSOAUTH_LOG_WARNING, msg);
   }
   if (wants_secret(c->glob) &&
@@ -487,7 +434,7 @@ static int first_step(struct conn *c, sasl_client_params_t *params,
                       unsigned *clientoutlen, sasl_out_params_t *oparams) {
   struct msoauth_token tok;
   struct msoauth_err err;
-  char msg[MSOAUTH_ERR_DETAIL_MAX + 384];
+  char msg[MSOAUTH_ERR_DETAIL_MAX + 384], shown[260];
   msoauth_rc rc;
   int ret;
 
@@ -506,17 +453,15 @@ static int first_step(struct conn *c, sasl_client_params_t *params,
                          &err);
   msoauth_secret_free(&c->pass); /* not needed any longer */
   if (rc) {
-    snprintf(msg, sizeof(msg), "%s: no token for %.256s: %s",
-             mech_name(c->kind),
-             has_ctl(c->authid, c->authid_len) ? "(unprintable name)"
-                                               : c->authid,
+    snprintf(msg, sizeof(msg), "%s: no token for %s: %s", mech_name(c->kind),
+             shown_authid(c, shown, sizeof(shown)),
              err.detail[0] != '\0' ? err.detail : msoauth_strerror(rc));
     ret = fail(params, sasl_code(rc), MSOAUTH_LOG_WARNING, msg);
     goto out;
   }
   /* \x01 ends a field of the frame: such a token would forge fields. */
-  if (has_ctl(msoauth_secret_value(tok.access_token),
-              msoauth_secret_len(tok.access_token))) {
+  if (xoauth2_has_ctl(msoauth_secret_value(tok.access_token),
+                      msoauth_secret_len(tok.access_token))) {
     snprintf(msg, sizeof(msg),
              "%s: the access token for %s holds control characters (\\x01 "
              "would break the frame); it was not sent",
@@ -554,22 +499,6 @@ out:
   return ret;
 }
 
-/* The "status" of an RFC 7628 error challenge, for the message. */
-static void challenge_status(const char *in, unsigned len, char *status,
-                             size_t size) {
-  struct json_object *obj = msoauth_json_parse(in, len);
-  const char *s = NULL;
-  int bad = 0;
-
-  snprintf(status, size, "unknown");
-  if (obj != NULL)
-    s = msoauth_json_string(obj, "status", &bad);
-  if (s != NULL && !bad && strlen(s) < size && !has_ctl(s, strlen(s)))
-    snprintf(status, size, "%s", s);
-  if (obj != NULL)
-    json_object_put(obj);
-}
-
 /* The server refused the token: drop it, answer, and fail. */
 static int refused(struct conn *c, sasl_client_params_t *params,
                    const char *serverin, unsigned serverinlen,
@@ -577,7 +506,7 @@ static int refused(struct conn *c, sasl_client_params_t *params,
   struct msoauth_err err;
   char status[64], msg[512];
 
-  challenge_status(serverin, serverinlen, status, sizeof(status));
+  xoauth2_challenge_status(serverin, serverinlen, status, sizeof(status));
   msoauth_err_clear(&err);
   if (msoauth_token_forget(c->glob->ctx, c->identity, &err))
     params->utils->log(params->utils->conn, SASL_LOG_WARN,

@@ -210,6 +210,10 @@ char *emu_get(struct emu *emu, const char *path) {
   return control(emu, path, NULL);
 }
 
+char *emu_post_body(struct emu *emu, const char *path, const char *json) {
+  return control(emu, path, json != NULL ? json : "{}");
+}
+
 int emu_post(struct emu *emu, const char *path, const char *json) {
   char *body = control(emu, path, json != NULL ? json : "{}");
 

@@ -54,6 +54,10 @@ long emu_ctl_total(struct emu *emu);
 /* POSTs json to the control path (e.g. "/_emu/fault"). 0 on a 2xx answer. */
 int emu_post(struct emu *emu, const char *path, const char *json);
 
+/* POSTs json to path (e.g. "/_emu/introspect" with a token too long for a
+ * URL); the caller frees the body. NULL on error or a non-2xx answer. */
+char *emu_post_body(struct emu *emu, const char *path, const char *json);
+
 /* GETs path; the caller frees the body. NULL on error. */
 char *emu_get(struct emu *emu, const char *path);
 

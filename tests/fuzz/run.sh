@@ -12,7 +12,8 @@
 # FUZZ_ARGS adds libFuzzer options (e.g. -jobs=2).
 set -u
 
-all_targets="config token_response entra_error jwt cache_entry base64 identity"
+all_targets="config token_response entra_error jwt cache_entry base64 identity
+  sasl_framing"
 
 if [ $# -lt 1 ] || ! [ "$1" -gt 0 ] 2>/dev/null; then
   echo "usage: $0 SECONDS [TARGET...]" >&2
