@@ -330,3 +330,36 @@ size_t leak_find(const struct leak_secrets *set,
   free(hit);
   return hits;
 }
+
+/* Whether s[0..len) is UTF-8 without a control character, C0, DEL or C1:
+ * what a log line may hold. Written apart from the module's own check. */
+int leak_printable(const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s;
+
+  for (size_t i = 0; i < len;) {
+    unsigned long cp;
+    size_t n, k;
+
+    if (p[i] < 0x80) {
+      if (p[i] < 0x20 || p[i] == 0x7f)
+        return 0;
+      i++;
+      continue;
+    }
+    n = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : p[i] >= 0xc0 ? 2 : 0;
+    if (n == 0 || p[i] > 0xf4 || i + n > len)
+      return 0;
+    cp = p[i] & (0x7f >> n);
+    for (k = 1; k < n; k++) {
+      if ((p[i + k] & 0xc0) != 0x80)
+        return 0;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+        (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+      return 0;
+    i += n;
+  }
+  return 1;
+}

@@ -60,4 +60,8 @@ void leak_sinks_free(struct leak_sinks *sinks);
 size_t leak_find(const struct leak_secrets *set,
                  const struct leak_sinks *sinks);
 
+/* Whether s[0..len) is UTF-8 without a control character (C0, DEL, C1):
+ * what a log line or a message may hold. */
+int leak_printable(const char *s, size_t len);
+
 #endif

@@ -325,39 +325,6 @@ static size_t count_of(const char *hay, const char *needle) {
   return n;
 }
 
-/* Whether s[0..len) is UTF-8 without a control character, C0, DEL or C1:
- * what a log line may hold. Written apart from the module's own check. */
-static int printable_utf8(const char *s, size_t len) {
-  const unsigned char *p = (const unsigned char *)s;
-
-  for (size_t i = 0; i < len;) {
-    unsigned long cp;
-    size_t n, k;
-
-    if (p[i] < 0x80) {
-      if (p[i] < 0x20 || p[i] == 0x7f)
-        return 0;
-      i++;
-      continue;
-    }
-    n = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : p[i] >= 0xc0 ? 2 : 0;
-    if (n == 0 || p[i] > 0xf4 || i + n > len)
-      return 0;
-    cp = p[i] & (0x7f >> n);
-    for (k = 1; k < n; k++) {
-      if ((p[i + k] & 0xc0) != 0x80)
-        return 0;
-      cp = (cp << 6) | (p[i + k] & 0x3f);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-        (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-        (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-      return 0;
-    i += n;
-  }
-  return 1;
-}
-
 /* Every line of a captured log is a line of pam_wrapper's (no line was
  * split by a character of the input), printable, and of a bounded length. */
 static void assert_clean_log(const char *log) {
@@ -365,11 +332,11 @@ static void assert_clean_log(const char *log) {
     const char *nl = strchr(line, '\n');
     size_t len = nl != NULL ? (size_t)(nl - line) : strlen(line);
 
-    if (strncmp(line, "PWRAP_", 6) != 0 || !printable_utf8(line, len) ||
+    if (strncmp(line, "PWRAP_", 6) != 0 || !leak_printable(line, len) ||
         len > 1024)
       fprintf(stderr, "# not a clean log line: %.200s\n", line);
     assert_int_equal(strncmp(line, "PWRAP_", 6), 0);
-    assert_true(printable_utf8(line, len));
+    assert_true(leak_printable(line, len));
     assert_true(len <= 1024);
     line += len + (nl != NULL);
   }

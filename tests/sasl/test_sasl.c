@@ -147,11 +147,9 @@ static void standin_stop(void) {
 /* ------------------------------------------------------------ callbacks */
 
 /* Whether s holds a control character (a forged or broken log line). */
+/* A control character (C0, DEL, C1) or invalid UTF-8. */
 static int has_ctl(const char *s) {
-  for (; *s != '\0'; s++)
-    if ((unsigned char)*s < 0x20 || *s == 0x7f)
-      return 1;
-  return 0;
+  return !leak_printable(s, strlen(s));
 }
 
 static int cb_log(void *context, int level, const char *message) {
@@ -782,6 +780,7 @@ static void test_identity_refusals(void **state) {
       {name64k, 64 * 1024, NULL, 0, "longer than 256"},
       {RAW("al\xffice@contoso.com"), NULL, 0, "UTF-8"},
       {RAW("\xc0\xaf" "alice@contoso.com"), NULL, 0, "UTF-8"},
+      {RAW("alice\xc2\x9b[2J@contoso.com"), NULL, 0, "control"},
       {RAW("alice@contoso.com"), "bob@contoso.com", 0, "authorization id"},
       {RAW("alice@contoso.com"), RAW("alice@contoso.com\0bob"),
        "authorization id"},
