@@ -502,8 +502,9 @@ PUBLIC int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
   (void)flags;
   (void)argc;
   (void)argv;
-  if (pam_get_data(pamh, STATE_NAME, &data) == PAM_SUCCESS && data != NULL &&
-      ((const struct state *)data)->verified)
+  /* pam_get_data's handle is declared non-null: no handle, no state. */
+  if (pamh != NULL && pam_get_data(pamh, STATE_NAME, &data) == PAM_SUCCESS &&
+      data != NULL && ((const struct state *)data)->verified)
     return PAM_SUCCESS;
   return PAM_IGNORE;
 }
