@@ -112,6 +112,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "pam_loop: MSOAUTH_PAMLOOP_DIR is not set\n");
     return 2;
   }
+  /* pam_wrapper (and an ASan runtime) are loaded: the emulator needs
+   * neither. */
+  unsetenv("LD_PRELOAD");
   if (emu_start(&emu, NULL) != 0)
     return 1;
   /* Port 1 on loopback: connection refused, at once. */

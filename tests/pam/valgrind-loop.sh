@@ -7,6 +7,7 @@
 #
 #   tests/pam/valgrind-loop.sh [COUNT]
 set -u
+asan=
 
 srcdir=${MSOAUTH_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 builddir=${MSOAUTH_BUILDDIR:-$srcdir}
@@ -17,6 +18,8 @@ count=${1:-200}
 # sanitizers check the loop instead.
 if [ "${MSOAUTH_SANITIZERS:-no}" = yes ]; then
   check=
+  # gcc's shared ASan runtime must come before pam_wrapper.
+  asan=$(ldd "$builddir/tests/pam/pam_loop" | awk '/libasan/ { print $3 }')
 elif command -v valgrind >/dev/null; then
   check="valgrind --quiet --leak-check=full
     --errors-for-leak-kinds=definite,indirect
@@ -44,10 +47,15 @@ EOT
 done
 
 start=$(date +%s)
+# The preloads reach pam_loop alone, not libtool's shell and its tools (an
+# ASan runtime would report their leaks). pam_wrapper loads libpam with
+# RTLD_DEEPBIND, which ASan cannot run: the DISABLE_DEEPBIND variables.
 # shellcheck disable=SC2086
-LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/svc" \
+PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/svc" \
+UID_WRAPPER_DISABLE_DEEPBIND=1 PAM_WRAPPER_DISABLE_DEEPBIND=1 \
 MSOAUTH_PAMLOOP_DIR="$T" MSOAUTH_SRCDIR="$srcdir" \
-  "$builddir/libtool" --mode=execute $check \
+  "$builddir/libtool" --mode=execute \
+    env LD_PRELOAD="${asan:+$asan }libpam_wrapper.so" $check \
     "$builddir/tests/pam/pam_loop" "$count"
 status=$?
 echo "valgrind-loop: $count authentications in" \
