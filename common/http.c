@@ -100,6 +100,8 @@ msoauth_rc msoauth_http_global_init(void) {
 struct share {
   CURLSH *sh;
   pid_t pid;
+  struct share *parent; /* the cache of the process that forked this one:
+                           left alone, and kept reachable */
   pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
 };
 
@@ -157,9 +159,15 @@ static CURLSH *share_get(void) {
   CURLSH *sh = NULL;
 
   pthread_mutex_lock(&share_mutex);
-  if (share_current == NULL || share_current->pid != getpid())
-    share_current = share_new(); /* a parent's is left untouched */
-  if (share_current != NULL)
+  if (share_current == NULL || share_current->pid != getpid()) {
+    struct share *s = share_new();
+
+    if (s != NULL) { /* a parent's cache is left untouched */
+      s->parent = share_current;
+      share_current = s;
+    }
+  }
+  if (share_current != NULL && share_current->pid == getpid())
     sh = share_current->sh;
   pthread_mutex_unlock(&share_mutex);
   return sh;
