@@ -153,8 +153,32 @@ static const char *arg_value(const char *arg, const char *key) {
   return strncmp(arg, key, n) == 0 ? arg + n : NULL;
 }
 
+/*
+ * Why arg may not be a module argument, or NULL: /etc/pam.d is readable by
+ * every user, so client_secret, and a proxy URL with credentials, belong in
+ * msoauth.conf (mode 0600) or a secret file. "client_secret" or "proxy"
+ * alone is the key of "KEY = VALUE" written with blanks, whose value would
+ * follow as a bare word.
+ */
+static const char *secret_arg(const char *arg) {
+  const char *v;
+
+  if (strcmp(arg, "client_secret") == 0 ||
+      arg_value(arg, "client_secret=") != NULL)
+    return "client_secret is refused as a module argument, since /etc/pam.d "
+           "is readable by every user: put the secret in a file of mode "
+           "0600 named by client_secret_file in the configuration file";
+  if (strcmp(arg, "proxy") == 0 ||
+      ((v = arg_value(arg, "proxy=")) != NULL && strchr(v, '@') != NULL))
+    return "a proxy URL with credentials (user:password@) is refused as a "
+           "module argument, since /etc/pam.d is readable by every user: set "
+           "proxy in the configuration file (mode 0600)";
+  return NULL;
+}
+
 /* Module arguments; unknown bare words are logged and ignored, as pam_unix
- * does. Fails only for an empty config= or profile=, or out of memory. */
+ * does. Fails for an empty config= or profile=, a secret (secret_arg), or
+ * out of memory. */
 static int parse_args(pam_handle_t *pamh, int argc, const char **argv,
                       struct args *a) {
   memset(a, 0, sizeof(*a));
@@ -164,8 +188,16 @@ static int parse_args(pam_handle_t *pamh, int argc, const char **argv,
     return PAM_BUF_ERR;
   for (int i = 0; i < argc; i++) {
     const char *arg = argv[i] != NULL ? argv[i] : "";
+    const char *why = secret_arg(arg);
     const char *v;
 
+    /* Before anything else is logged: the words after it may be the
+     * secret. Its value is never written. */
+    if (why != NULL) {
+      pam_syslog(pamh, LOG_ERR, "result=config-error: argument %d: %s", i + 1,
+                 why);
+      return PAM_AUTHINFO_UNAVAIL;
+    }
     if ((v = arg_value(arg, "config=")) != NULL)
       a->config = v;
     else if ((v = arg_value(arg, "profile=")) != NULL)
