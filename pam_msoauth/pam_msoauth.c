@@ -434,8 +434,27 @@ static int verified_here(const struct state *st, const char *user) {
          strcmp(st->user, user) == 0;
 }
 
+/* With canonical_user, PAM_USER becomes the identity verified (trimmed,
+ * lowercased, default_domain added, alias resolved) for the modules after
+ * this one and the application. */
+static int set_canonical(struct call *c, const struct msoauth_verified *v) {
+  const void *item = NULL;
+
+  if (!c->cfg->canonical_user)
+    return PAM_SUCCESS;
+  if (v->identity == NULL)
+    return PAM_SERVICE_ERR;
+  if (strcmp(c->user, v->identity) == 0)
+    return PAM_SUCCESS;
+  if (pam_set_item(c->pamh, PAM_USER, v->identity) != PAM_SUCCESS ||
+      pam_get_item(c->pamh, PAM_USER, &item) != PAM_SUCCESS || item == NULL)
+    return PAM_BUF_ERR;
+  c->user = item; /* libpam freed the name c->user pointed to */
+  return PAM_SUCCESS;
+}
+
 /* Maps, tells, logs and remembers the result of authenticate. */
-static int auth_finish(const struct call *c, msoauth_rc rc,
+static int auth_finish(struct call *c, msoauth_rc rc,
                        const struct msoauth_err *err,
                        const struct msoauth_verified *v,
                        const struct msoauth_secret *pw) {
@@ -444,11 +463,21 @@ static int auth_finish(const struct call *c, msoauth_rc rc,
   const char *hint = "";
   char detail[MSOAUTH_ERR_DETAIL_MAX + 64];
   int priority = o->priority;
+  int ret;
 
+  if (rc == MSOAUTH_OK && (ret = set_canonical(c, v)) != PAM_SUCCESS) {
+    log_outcome(c, LOG_ERR, "internal-error", 0,
+                "verified, but PAM_USER could not be set to the identity "
+                "verified (canonical_user)",
+                "");
+    save_state(c, NULL, 0);
+    return ret;
+  }
   if (rc == MSOAUTH_OK) {
-    snprintf(detail, sizeof(detail), "verified %s as %s",
+    snprintf(detail, sizeof(detail), "verified %s as %s%s",
              v->offline ? "offline, within offline_grace," : "online",
-             v->identity != NULL ? v->identity : "(unknown)");
+             v->identity != NULL ? v->identity : "(unknown)",
+             c->cfg->canonical_user ? ", now PAM_USER" : "");
     if (v->offline) {
       result = "success-offline";
       priority = LOG_WARNING;
