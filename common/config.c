@@ -75,6 +75,7 @@ enum key_id {
   KEY_PROXY,
   KEY_LOG_LEVEL,
   KEY_STORE_TOKENS,
+  KEY_CANONICAL_USER,
   N_KEYS
 };
 
@@ -169,6 +170,7 @@ static const struct key_def keys[N_KEYS] = {
     [KEY_PROXY] = {.name = "proxy", .check = check_proxy},
     [KEY_LOG_LEVEL] = CHOICE("log_level", level_names),
     [KEY_STORE_TOKENS] = CHOICE("store_tokens", bool_names),
+    [KEY_CANONICAL_USER] = CHOICE("canonical_user", bool_names),
 };
 
 /* One `key = value` line of the file; key and value point into the text. */
@@ -1157,6 +1159,7 @@ static void build_numbers(struct loader *ld, struct msoauth_config *cfg,
   cfg->log_level =
       (enum msoauth_level)choice_value(ld, KEY_LOG_LEVEL, MSOAUTH_LOG_WARNING);
   cfg->store_tokens = choice_value(ld, KEY_STORE_TOKENS, 0);
+  cfg->canonical_user = choice_value(ld, KEY_CANONICAL_USER, 0);
   cfg->failure_cache = long_value(ld, KEY_FAILURE_CACHE);
   cfg->offline_grace = long_value(ld, KEY_OFFLINE_GRACE);
   cfg->refresh_margin = long_value(ld, KEY_REFRESH_MARGIN);

@@ -82,6 +82,7 @@ struct msoauth_config {
   char *proxy;   /* NULL: none */
   enum msoauth_level log_level;
   int store_tokens;
+  int canonical_user; /* PAM: PAM_USER becomes the identity verified */
 };
 
 /* Flags of msoauth_config_load. */

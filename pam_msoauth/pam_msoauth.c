@@ -60,6 +60,7 @@ struct call {
 struct state {
   int verified; /* the password was verified, online or offline */
   int blocked;  /* disabled, expired, MFA or conditional access */
+  char *user;   /* PAM_USER when verified (after canonical_user); NULL */
   char identity[MSOAUTH_NAME_MAX + 1]; /* verified as; "" when not */
 };
 
@@ -152,8 +153,32 @@ static const char *arg_value(const char *arg, const char *key) {
   return strncmp(arg, key, n) == 0 ? arg + n : NULL;
 }
 
+/*
+ * Why arg may not be a module argument, or NULL: /etc/pam.d is readable by
+ * every user, so client_secret, and a proxy URL with credentials, belong in
+ * msoauth.conf (mode 0600) or a secret file. "client_secret" or "proxy"
+ * alone is the key of "KEY = VALUE" written with blanks, whose value would
+ * follow as a bare word.
+ */
+static const char *secret_arg(const char *arg) {
+  const char *v;
+
+  if (strcmp(arg, "client_secret") == 0 ||
+      arg_value(arg, "client_secret=") != NULL)
+    return "client_secret is refused as a module argument, since /etc/pam.d "
+           "is readable by every user: put the secret in a file of mode "
+           "0600 named by client_secret_file in the configuration file";
+  if (strcmp(arg, "proxy") == 0 ||
+      ((v = arg_value(arg, "proxy=")) != NULL && strchr(v, '@') != NULL))
+    return "a proxy URL with credentials (user:password@) is refused as a "
+           "module argument, since /etc/pam.d is readable by every user: set "
+           "proxy in the configuration file (mode 0600)";
+  return NULL;
+}
+
 /* Module arguments; unknown bare words are logged and ignored, as pam_unix
- * does. Fails only for an empty config= or profile=, or out of memory. */
+ * does. Fails for an empty config= or profile=, a secret (secret_arg), or
+ * out of memory. */
 static int parse_args(pam_handle_t *pamh, int argc, const char **argv,
                       struct args *a) {
   memset(a, 0, sizeof(*a));
@@ -163,8 +188,16 @@ static int parse_args(pam_handle_t *pamh, int argc, const char **argv,
     return PAM_BUF_ERR;
   for (int i = 0; i < argc; i++) {
     const char *arg = argv[i] != NULL ? argv[i] : "";
+    const char *why = secret_arg(arg);
     const char *v;
 
+    /* Before anything else is logged: the words after it may be the
+     * secret. Its value is never written. */
+    if (why != NULL) {
+      pam_syslog(pamh, LOG_ERR, "result=config-error: argument %d: %s", i + 1,
+                 why);
+      return PAM_AUTHINFO_UNAVAIL;
+    }
     if ((v = arg_value(arg, "config=")) != NULL)
       a->config = v;
     else if ((v = arg_value(arg, "profile=")) != NULL)
@@ -198,23 +231,32 @@ static void call_close(struct call *c) {
   c->args.overrides = NULL;
 }
 
-/* Arguments, user and configuration. On failure the outcome is logged and
- * the PAM code returned; call_close is needed whatever the result. */
-static int call_open(struct call *c, pam_handle_t *pamh, int flags, int argc,
-                     const char **argv) {
-  struct msoauth_err err;
+/* The arguments and the log. On failure the outcome is logged and the PAM
+ * code returned; call_close is needed whatever the result. */
+static int call_start(struct call *c, pam_handle_t *pamh, int flags, int argc,
+                      const char **argv) {
   int ret;
 
   memset(c, 0, sizeof(*c));
   c->pamh = pamh;
   c->silent = (flags & PAM_SILENT) != 0;
   show_user(NULL, c->shown);
-  ret = parse_args(pamh, argc, argv, &c->args);
-  if (ret != PAM_SUCCESS)
-    return ret;
   c->log.fn = sink;
   c->log.arg = pamh;
+  ret = parse_args(pamh, argc, argv, &c->args);
   c->log.level = c->args.debug ? MSOAUTH_LOG_DEBUG : MSOAUTH_LOG_WARNING;
+  return ret;
+}
+
+/* Arguments, user and configuration (see call_start). */
+static int call_open(struct call *c, pam_handle_t *pamh, int flags, int argc,
+                     const char **argv) {
+  struct msoauth_err err;
+  int ret;
+
+  ret = call_start(c, pamh, flags, argc, argv);
+  if (ret != PAM_SUCCESS)
+    return ret;
   ret = pam_get_user(pamh, &c->user, NULL);
   if (ret != PAM_SUCCESS || c->user == NULL) {
     pam_syslog(pamh, LOG_ERR, "could not get the user name: %s",
@@ -338,31 +380,81 @@ static const char *user_message(const struct msoauth_err *err) {
   }
 }
 
+static void state_free(struct state *st) {
+  if (st != NULL)
+    free(st->user);
+  free(st);
+}
+
 static void state_cleanup(pam_handle_t *pamh, void *data, int status) {
   (void)pamh;
   (void)status;
-  free(data);
+  state_free(data);
 }
 
-/* Replaces what an earlier authenticate of this handle left. */
+/* Replaces what an earlier authenticate of this handle left. A success is
+ * kept with PAM_USER as it is now, the name account and setcred vouch
+ * for; when that cannot be kept, the handle holds no success. */
 static void save_state(const struct call *c, const char *identity,
                        int blocked) {
   struct state *st = calloc(1, sizeof(*st));
+  const void *user = NULL;
 
-  if (st == NULL)
-    return;
-  st->verified = identity != NULL;
-  st->blocked = blocked;
-  if (identity != NULL)
+  if (st != NULL && identity != NULL &&
+      pam_get_item(c->pamh, PAM_USER, &user) == PAM_SUCCESS && user != NULL) {
+    st->user = strdup(user);
+    st->verified = st->user != NULL;
     snprintf(st->identity, sizeof(st->identity), "%s", identity);
-  if (pam_set_data(c->pamh, STATE_NAME, st, state_cleanup) != PAM_SUCCESS) {
-    free(st);
+  }
+  if (st != NULL)
+    st->blocked = blocked;
+  if (st == NULL ||
+      pam_set_data(c->pamh, STATE_NAME, st, state_cleanup) != PAM_SUCCESS) {
+    state_free(st);
+    /* Whatever an earlier call left must not outlive this one. */
+    (void)pam_set_data(c->pamh, STATE_NAME, NULL, NULL);
     pam_syslog(c->pamh, LOG_ERR, "could not keep the state of the login");
   }
 }
 
+/* The state authenticate left in this handle, or NULL. */
+static const struct state *handle_state(pam_handle_t *pamh) {
+  const void *data = NULL;
+
+  /* pam_get_data's handle is declared non-null: no handle, no state. */
+  if (pamh == NULL || pam_get_data(pamh, STATE_NAME, &data) != PAM_SUCCESS)
+    return NULL;
+  return data;
+}
+
+/* Whether this module verified user (PAM_USER now) in this handle: a
+ * PAM_USER changed since names someone else. */
+static int verified_here(const struct state *st, const char *user) {
+  return st != NULL && st->verified && st->user != NULL && user != NULL &&
+         strcmp(st->user, user) == 0;
+}
+
+/* With canonical_user, PAM_USER becomes the identity verified (trimmed,
+ * lowercased, default_domain added, alias resolved) for the modules after
+ * this one and the application. */
+static int set_canonical(struct call *c, const struct msoauth_verified *v) {
+  const void *item = NULL;
+
+  if (!c->cfg->canonical_user)
+    return PAM_SUCCESS;
+  if (v->identity == NULL)
+    return PAM_SERVICE_ERR;
+  if (strcmp(c->user, v->identity) == 0)
+    return PAM_SUCCESS;
+  if (pam_set_item(c->pamh, PAM_USER, v->identity) != PAM_SUCCESS ||
+      pam_get_item(c->pamh, PAM_USER, &item) != PAM_SUCCESS || item == NULL)
+    return PAM_BUF_ERR;
+  c->user = item; /* libpam freed the name c->user pointed to */
+  return PAM_SUCCESS;
+}
+
 /* Maps, tells, logs and remembers the result of authenticate. */
-static int auth_finish(const struct call *c, msoauth_rc rc,
+static int auth_finish(struct call *c, msoauth_rc rc,
                        const struct msoauth_err *err,
                        const struct msoauth_verified *v,
                        const struct msoauth_secret *pw) {
@@ -371,11 +463,21 @@ static int auth_finish(const struct call *c, msoauth_rc rc,
   const char *hint = "";
   char detail[MSOAUTH_ERR_DETAIL_MAX + 64];
   int priority = o->priority;
+  int ret;
 
+  if (rc == MSOAUTH_OK && (ret = set_canonical(c, v)) != PAM_SUCCESS) {
+    log_outcome(c, LOG_ERR, "internal-error", 0,
+                "verified, but PAM_USER could not be set to the identity "
+                "verified (canonical_user)",
+                "");
+    save_state(c, NULL, 0);
+    return ret;
+  }
   if (rc == MSOAUTH_OK) {
-    snprintf(detail, sizeof(detail), "verified %s as %s",
+    snprintf(detail, sizeof(detail), "verified %s as %s%s",
              v->offline ? "offline, within offline_grace," : "online",
-             v->identity != NULL ? v->identity : "(unknown)");
+             v->identity != NULL ? v->identity : "(unknown)",
+             c->cfg->canonical_user ? ", now PAM_USER" : "");
     if (v->offline) {
       result = "success-offline";
       priority = LOG_WARNING;
@@ -493,67 +595,69 @@ PUBLIC int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc,
   return ret;
 }
 
-/* Succeeds after a successful authenticate in this handle; otherwise the
- * module had no part in the login and stays out of the result. */
+/* PAM_USER, when there is one; account never asks for a name. */
+static const char *pam_user_item(pam_handle_t *pamh) {
+  const void *item = NULL;
+
+  if (pamh == NULL || pam_get_item(pamh, PAM_USER, &item) != PAM_SUCCESS)
+    return NULL;
+  return item;
+}
+
+/* Succeeds after a successful authenticate of PAM_USER in this handle;
+ * otherwise the module had no part in the login and stays out of the
+ * result. */
 PUBLIC int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc,
                           const char **argv) {
-  const void *data = NULL;
-
   (void)flags;
   (void)argc;
   (void)argv;
-  /* pam_get_data's handle is declared non-null: no handle, no state. */
-  if (pamh != NULL && pam_get_data(pamh, STATE_NAME, &data) == PAM_SUCCESS &&
-      data != NULL && ((const struct state *)data)->verified)
+  if (verified_here(handle_state(pamh), pam_user_item(pamh)))
     return PAM_SUCCESS;
   return PAM_IGNORE;
 }
 
-/* The identity rules, and a refusal for an account the last authenticate
- * found disabled, expired or blocked by MFA or conditional access. */
+/*
+ * The module vouches only for what it saw: PAM_SUCCESS for the user it
+ * verified in this handle, PAM_PERM_DENIED for an account the identity
+ * platform refused as disabled, expired or blocked by MFA or conditional
+ * access in this handle, PAM_IGNORE for everyone else (a public-key ssh
+ * login, another module's user, a user Entra ID does not know), so that
+ * the rest of the account stack (pam_unix, pam_sss) decides for them.
+ */
 static int account_run(struct call *c) {
-  struct msoauth_err err;
-  char *identity = NULL;
-  const void *data = NULL;
-  msoauth_rc rc;
-  int ret;
+  const struct state *st = handle_state(c->pamh);
 
-  if (pam_get_data(c->pamh, STATE_NAME, &data) != PAM_SUCCESS)
-    data = NULL;
-  if (data != NULL && ((const struct state *)data)->blocked) {
+  if (st != NULL && st->blocked) {
     log_outcome(c, LOG_NOTICE, "blocked", 0,
                 "the last authentication found the account blocked", "");
     return PAM_PERM_DENIED;
   }
-  if (data != NULL && ((const struct state *)data)->verified)
-    MSOAUTH_DEBUG(&c->log, "%s was verified as %s", c->shown,
-                  ((const struct state *)data)->identity);
-  rc = msoauth_identity_normalize(c->cfg, c->user, strlen(c->user), &identity,
-                                  &err);
-  free(identity);
-  if (rc == MSOAUTH_OK) {
-    MSOAUTH_DEBUG(&c->log, "account of %s accepted", c->shown);
+  if (verified_here(st, c->user)) {
+    MSOAUTH_DEBUG(&c->log, "account of %s: verified in this handle as %s",
+                  c->shown, st->identity);
     return PAM_SUCCESS;
   }
-  ret = outcome_of(rc)->pam;
-  if (rc == MSOAUTH_ERR_ALIAS) {
-    ret = PAM_PERM_DENIED;
-    tell(c, err.detail);
-  }
-  log_outcome(c, outcome_of(rc)->priority, outcome_of(rc)->result, 0,
-              err.detail, "");
-  return ret;
+  MSOAUTH_DEBUG(&c->log,
+                "account of %s: not verified by this module in this handle, "
+                "left to the other modules",
+                c->shown);
+  return PAM_IGNORE;
 }
 
-/* The identity rules for PAM_USER, without a request (see account_run). */
+/* Decided from the handle alone (see account_run): no request, and
+ * msoauth.conf is not read. */
 PUBLIC int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc,
                             const char **argv) {
   struct call c;
   int ret;
 
-  ret = call_open(&c, pamh, flags, argc, argv);
-  if (ret == PAM_SUCCESS)
+  ret = call_start(&c, pamh, flags, argc, argv);
+  if (ret == PAM_SUCCESS) {
+    c.user = pam_user_item(pamh);
+    show_user(c.user, c.shown);
     ret = account_run(&c);
+  }
   call_close(&c);
   return ret;
 }

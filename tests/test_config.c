@@ -602,6 +602,8 @@ static const struct bad_case bad_cases[] = {
      CONF ":3: log_level: must be error, warning, info or debug"},
     {MIN "store_tokens = true\n", NULL, NULL, E,
      CONF ":3: store_tokens: must be no or yes"},
+    {MIN "canonical_user = 1\n", NULL, NULL, E,
+     CONF ":3: canonical_user: must be no or yes"},
     {MIN "scope = a\"b\n", NULL, NULL, E, CONF ":3: scope: scopes are"},
     {MIN "scope = a\tb\n", NULL, NULL, E, CONF ":3: scope: scopes are"},
     {MIN, NULL, "scope=   ", E, "argument scope=...: no scope"},
@@ -1094,12 +1096,14 @@ static const char *const all_keys[] = {"authority",
                                        "ca_path",
                                        "proxy",
                                        "log_level",
-                                       "store_tokens"};
+                                       "store_tokens",
+                                       "canonical_user"};
 /* Keys whose commented-out line shows the built-in default. */
 static const char *const defaulted[] = {
     "authority",       "scope",         "auth",           "alias_policy",
     "failure_cache",   "offline_grace", "refresh_margin", "timeout",
-    "connect_timeout", "retries",       "log_level",      "store_tokens"};
+    "connect_timeout", "retries",       "log_level",      "store_tokens",
+    "canonical_user"};
 
 static int in_list(const char *const *list, size_t n, const char *key,
                    size_t len) {
@@ -1181,6 +1185,8 @@ static void test_example_file(void **state) {
   assert_int_equal(mine->retries, builtin->retries);
   assert_int_equal(mine->log_level, builtin->log_level);
   assert_int_equal(mine->store_tokens, builtin->store_tokens);
+  assert_int_equal(mine->canonical_user, builtin->canonical_user);
+  assert_int_equal(builtin->canonical_user, 0);
   msoauth_config_free(&mine);
   msoauth_config_free(&builtin);
 

@@ -208,6 +208,38 @@ grep -q 'pam(alice@contoso.com.*Authentication failure' "$T/dovecot.log" ||
   fail "dovecot.log has no PAM failure for the wrong password"
 grep -q 'pam(eve@fabrikam.com.*unknown user' "$T/dovecot.log" ||
   fail "dovecot.log has no unknown user (PAM_USER_UNKNOWN) for eve"
+# --- canonical_user: Dovecot takes PAM_USER back after PAM as the login's
+# user name (%u); libpam reads the service file again at each login.
+imap_login() {
+  "$python" - "$port" "$1" <<'EOF'
+import imaplib, sys
+
+imap = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+imap.login(sys.argv[2], "Correct horse battery staple")
+imap.select("INBOX")
+imap.logout()
+EOF
+}
+for canonical in no yes; do
+  cat >"/etc/pam.d/$service" <<EOF
+# written by msoauth's test_dovecot.sh; removed when it ends
+auth    required $module config=$T/msoauth.conf default_domain=contoso.com canonical_user=$canonical
+account required $module config=$T/msoauth.conf
+EOF
+  imap_login alice >"$T/imap.out" 2>&1 ||
+    fail "IMAP as alice, canonical_user=$canonical: $(cat "$T/imap.out")"
+done
+grep -q 'imap-login: Info: Login: user=<alice>' "$T/dovecot.log" ||
+  fail "canonical_user=no: Dovecot's user is not the name as typed"
+n=$(grep -c 'imap-login: Info: Login: user=<alice@contoso.com>' "$T/dovecot.log")
+[ "$n" = 2 ] ||
+  fail "canonical_user=yes: Dovecot's user is not alice@contoso.com"
+# The mail process runs for that user (%u) too.
+grep -q 'imap(alice)<' "$T/dovecot.log" ||
+  fail "canonical_user=no: the mail process is not alice's"
+n=$(emuctl --field total --default 0 counters)
+[ "$n" = 4 ] || fail "expected 4 requests in all, the emulator saw $n"
+
 grep -E 'imap-login|auth' "$T/dovecot.log" | sed 's/^/# /'
 echo "PASS: Dovecot IMAP LOGIN through pam_msoauth"
 exit 0

@@ -44,6 +44,8 @@
 
 #define DIR_ENV "MSOAUTH_PAMTEST_DIR"
 #define GROUP1 "aaaaaaaa-0000-0000-0000-000000000001"
+/* The password of a proxy URL given as a module argument. */
+#define PROXY_PASSWORD "pr0xy-Pa55word"
 
 static struct emu emu;
 static char topdir[256]; /* service files, configurations, cache */
@@ -92,8 +94,49 @@ static void service(const char *name, const char *fmt, ...) {
   free(text);
 }
 
+/* The pam_msoauth lines of the example conf/pam.d/NAME, with the module
+ * line m; an empty string when the source tree is not known. */
+static void example_lines(const char *name, const char *m, char *out,
+                          size_t size) {
+  const char *src = getenv("MSOAUTH_SRCDIR");
+  const char *word = "pam_msoauth.so config=/etc/msoauth.conf";
+  char path[600], line[1024];
+  size_t len = 0;
+  FILE *f;
+
+  out[0] = '\0';
+  if (src == NULL)
+    return;
+  snprintf(path, sizeof(path), "%s/conf/pam.d/%s", src, name);
+  f = fopen(path, "r");
+  if (f == NULL)
+    exit(99);
+  while (fgets(line, sizeof(line), f) != NULL) {
+    char *at = strstr(line, word);
+
+    if (line[0] == '#' || at == NULL)
+      continue;
+    len += (size_t)snprintf(out + len, size - len, "%.*s%s%s",
+                            (int)(at - line), line, m, at + strlen(word));
+    if (len >= size)
+      exit(99);
+  }
+  fclose(f);
+}
+
+/* The account lines of a probe of module line mod (see write_services). */
+static void probe_lines(char *out, size_t size, const char *mod) {
+  snprintf(out, size,
+           "account [success=2 ignore=ignore default=die] %s\n"
+           "account optional pam_echo.so probe: ignore\n"
+           "account requisite pam_deny.so\n"
+           "account optional pam_echo.so probe: success\n"
+           "account required pam_permit.so\n",
+           mod);
+}
+
 static void write_services(void) {
-  char wrap[512], m[1400], svc[300];
+  char wrap[512], m[1400], svc[300], probe[1800];
 
   wrapper_modules(wrap, sizeof(wrap));
   snprintf(svc, sizeof(svc), "%s/svc", topdir);
@@ -139,6 +182,65 @@ static void write_services(void) {
   /* Arguments overriding the file's timeout = 5 and retries = 0. */
   service("msoauth-timeout", "auth required %s timeout=2\n", m);
   service("msoauth-retry", "auth required %s retries=2 timeout=5\n", m);
+  /* conf/pam.d/sshd's own lines, pam_permit or pam_deny standing for
+   * common-auth and common-account. */
+  example_lines("sshd", m, probe, sizeof(probe));
+  if (probe[0] != '\0') {
+    service("sshd-example-permit",
+            "%sauth required pam_permit.so\naccount required pam_permit.so\n",
+            probe);
+    service("sshd-example-deny",
+            "%sauth required pam_permit.so\naccount required pam_deny.so\n",
+            probe);
+  }
+  /* Probes of the module's own answer in account, which libpam never
+   * hands to the application as such: PAM_SUCCESS jumps to "probe:
+   * success" and pam_permit, PAM_IGNORE falls to "probe: ignore" and
+   * pam_deny (PAM_AUTH_ERR), anything else ends the stack with the
+   * module's code (die). */
+  probe_lines(probe, sizeof(probe), m);
+  service("msoauth-probe", "auth required %s\n%s", m, probe);
+  {
+    char noconf[1400], probe_noconf[1800];
+
+    snprintf(noconf, sizeof(noconf), "%s config=%s/missing.conf", module,
+             topdir);
+    probe_lines(probe_noconf, sizeof(probe_noconf), noconf);
+    service("msoauth-probe-noconf", "%s", probe_noconf);
+  }
+  /* Another module authenticates (pam_permit standing for pam_unix). */
+  service("msoauth-probe-other", "auth required pam_permit.so\n%s", probe);
+  /* The auth stack of conf/pam.d/sshd: a user Entra ID does not know
+   * falls through to pam_permit. */
+  service("msoauth-probe-stack",
+          "auth [success=done new_authtok_reqd=done user_unknown=ignore "
+          "ignore=ignore default=die] %s\nauth required pam_permit.so\n%s",
+          m, probe);
+  /* canonical_user=yes as an argument, with and without the name rules
+   * that change the name. */
+  service("msoauth-canon", "auth required %s canonical_user=yes\n%s", m,
+          probe);
+  service("msoauth-canon-args",
+          "auth required %s default_domain=contoso.com alias_policy=resolve "
+          "canonical_user=yes\n%s",
+          m, probe);
+  service("msoauth-canon-bad", "auth required %s canonical_user=maybe\n", m);
+  /* Secrets as arguments, in a file every user can read: refused. */
+  service("msoauth-secret-arg",
+          "auth required %s client_id=" EMU_SECRET_CLIENT
+          " client_secret=" EMU_CLIENT_SECRET "\n"
+          "account required %s client_secret=" EMU_CLIENT_SECRET "\n",
+          m, m);
+  service("msoauth-secret-spaced",
+          "auth required %s client_id=" EMU_SECRET_CLIENT
+          " client_secret = " EMU_CLIENT_SECRET "\n",
+          m);
+  service("msoauth-proxy-password",
+          "auth required %s proxy=http://proxyuser:" PROXY_PASSWORD
+          "@127.0.0.1:9\n",
+          m);
+  service("msoauth-proxy-plain",
+          "auth required %s proxy=http://127.0.0.1:9\n", m);
   /* The fall-through stack of conf/pam.d/sshd, pam_permit standing for
    * pam_unix. */
   service("msoauth-stack",
@@ -1171,9 +1273,6 @@ static void test_phases(void **state) {
   static const enum pamtest_ops auth_account[] = {PAMTEST_AUTHENTICATE,
                                                   PAMTEST_ACCOUNT};
   static const int blocked[] = {PAM_AUTH_ERR, PAM_PERM_DENIED};
-  static const enum pamtest_ops account = PAMTEST_ACCOUNT;
-  static const int ok = PAM_SUCCESS, unknown = PAM_USER_UNKNOWN,
-                   unavail = PAM_AUTHINFO_UNAVAIL, denied = PAM_PERM_DENIED;
   static const enum pamtest_ops ignored[] = {PAMTEST_SETCRED, PAMTEST_CHAUTHTOK,
                                              PAMTEST_OPEN_SESSION,
                                              PAMTEST_CLOSE_SESSION};
@@ -1192,29 +1291,296 @@ static void test_phases(void **state) {
   run_ops("msoauth", "disabled@contoso.com", &cv, auth_account, blocked, 2);
   assert_int_equal(cv.n_errors, 1);
   assert_int_equal(emu_count(&emu, "grant:password"), 2);
-  /* account alone applies the identity rules, without a request. */
-  assert_int_equal(emu_reset(&emu), 0);
-  memset(&cv, 0, sizeof(cv));
-  run_ops("msoauth", "alice@contoso.com", &cv, &account, &ok, 1);
-  run_ops("msoauth", "eve@fabrikam.com", &cv, &account, &unknown, 1);
-  run_ops("msoauth-noconf", "alice@contoso.com", &cv, &account, &unavail, 1);
-  assert_int_equal(emu_count(&emu, "total"), 0);
-  /* The alias of aliases_file in account. */
-  {
-    char path[400], extra[500];
-
-    snprintf(path, sizeof(path), "%s/aliases", topdir);
-    write_text(path, "al@contoso.com alice@contoso.com\n");
-    snprintf(extra, sizeof(extra), "aliases_file = %s\n", path);
-    fresh(extra);
-    run_ops("msoauth", "al@contoso.com", &cv, &account, &denied, 1);
-    assert_int_equal(cv.n_errors, 1);
-  }
+  /* account alone: see test_account_not_ours. */
   /* setcred without authenticate, password and session: PAM_IGNORE. */
+  assert_int_equal(emu_reset(&emu), 0);
   memset(&cv, 0, sizeof(cv));
   run_ops("msoauth-ignore", "alice@contoso.com", &cv, ignored, permitted, 4);
   assert_int_equal(cv.prompts, 0);
   assert_int_equal(emu_count(&emu, "total"), 0);
+}
+
+/* ------------------------------------------------------------ account */
+
+/* What the module answered in account, as the probe services show it:
+ * "success", "ignore", or "none" when the stack ended at the module. */
+static const char *probe_answer(const struct conv *cv) {
+  for (size_t i = 0; i < cv->n_infos; i++)
+    if (strncmp(cv->infos[i], "probe: ", 7) == 0)
+      return cv->infos[i] + 7;
+  return "none";
+}
+
+/* authenticate with password on a handle that is kept: the caller calls
+ * pam_end. */
+static pam_handle_t *keep_handle(const char *svc, const char *user,
+                                 const char *password, int expected,
+                                 struct conv *cv) {
+  static const enum pamtest_ops ops[] = {PAMTEST_AUTHENTICATE,
+                                         PAMTEST_KEEPHANDLE};
+  struct pam_testcase tc[2];
+
+  memset(cv, 0, sizeof(*cv));
+  cv->passwords[0] = password;
+  memset(tc, 0, sizeof(tc));
+  tc[0].pam_operation = ops[0];
+  tc[0].expected_rv = expected;
+  tc[1].pam_operation = ops[1];
+  capture_begin();
+  assert_int_equal(_pamtest_conv(svc, user, conv_fn, cv, tc, 2, NULL),
+                   PAMTEST_ERR_OK);
+  capture_end();
+  assert_int_equal(tc[0].op_rv, expected);
+  assert_non_null(tc[1].case_out.ph);
+  return tc[1].case_out.ph;
+}
+
+/* pam_acct_mgmt on a kept handle; returns the probe's answer. */
+static const char *account_on(pam_handle_t *ph, struct conv *cv,
+                              int expected) {
+  int rv;
+
+  cv->n_infos = 0;
+  capture_begin();
+  rv = pam_acct_mgmt(ph, 0);
+  capture_end();
+  assert_int_equal(rv, expected);
+  return probe_answer(cv);
+}
+
+static const char *pam_user_of(pam_handle_t *ph) {
+  const void *item = NULL;
+
+  assert_int_equal(pam_get_item(ph, PAM_USER, &item), PAM_SUCCESS);
+  assert_non_null(item);
+  return item;
+}
+
+/* account says PAM_SUCCESS for the user it authenticated in this handle,
+ * and PAM_PERM_DENIED for an account Entra ID refused as blocked. */
+static void test_account_ours(void **state) {
+  static const enum pamtest_ops auth_account[] = {PAMTEST_AUTHENTICATE,
+                                                  PAMTEST_ACCOUNT};
+  static const int good[] = {PAM_SUCCESS, PAM_SUCCESS};
+  static const int blocked[] = {PAM_AUTH_ERR, PAM_PERM_DENIED};
+  static const enum pamtest_ops twice[] = {
+      PAMTEST_AUTHENTICATE, PAMTEST_AUTHENTICATE, PAMTEST_ACCOUNT};
+  static const int good_then_wrong[] = {PAM_SUCCESS, PAM_AUTH_ERR,
+                                        PAM_AUTH_ERR};
+  static const char *const refused[] = {
+      "disabled@contoso.com", "expired@contoso.com", "mfa@contoso.com",
+      "ca@contoso.com"};
+  struct conv cv;
+
+  (void)state;
+  fresh(NULL);
+  memset(&cv, 0, sizeof(cv));
+  cv.passwords[0] = EMU_ALICE_PASSWORD;
+  run_ops("msoauth-probe", "alice@contoso.com", &cv, auth_account, good, 2);
+  assert_string_equal(probe_answer(&cv), "success");
+  for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+    memset(&cv, 0, sizeof(cv));
+    cv.passwords[0] = "Password1!";
+    run_ops("msoauth-probe", refused[i], &cv, auth_account, blocked, 2);
+    assert_string_equal(probe_answer(&cv), "none");
+  }
+  /* A later authenticate of the same handle that fails takes the earlier
+   * success back. */
+  memset(&cv, 0, sizeof(cv));
+  cv.passwords[0] = EMU_ALICE_PASSWORD;
+  cv.passwords[1] = "not her password";
+  run_ops("msoauth-probe", "alice@contoso.com", &cv, twice, good_then_wrong,
+          3);
+  assert_string_equal(probe_answer(&cv), "ignore");
+}
+
+/* account says PAM_IGNORE for every user this module did not authenticate
+ * in this handle: a public-key login (account alone), another module's
+ * user, a user Entra ID does not know, a name the rules refuse; without
+ * a request and without reading the configuration. */
+static void test_account_not_ours(void **state) {
+  static const enum pamtest_ops account = PAMTEST_ACCOUNT;
+  static const int ignored = PAM_AUTH_ERR;
+  static const enum pamtest_ops auth_account[] = {PAMTEST_AUTHENTICATE,
+                                                  PAMTEST_ACCOUNT};
+  static const int other_module[] = {PAM_SUCCESS, PAM_AUTH_ERR};
+  static const char *const names[] = {"alice@contoso.com",
+                                      " Alice@CONTOSO.com", "eve@fabrikam.com",
+                                      "root", "al@contoso.com"};
+  char path[400], extra[500];
+  pam_handle_t *ph;
+  struct conv cv;
+
+  (void)state;
+  snprintf(path, sizeof(path), "%s/aliases", topdir);
+  snprintf(extra, sizeof(extra), "aliases_file = %s\n", path);
+  fresh(extra);
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    memset(&cv, 0, sizeof(cv));
+    run_ops("msoauth-probe", names[i], &cv, &account, &ignored, 1);
+    assert_string_equal(probe_answer(&cv), "ignore");
+    assert_int_equal(cv.n_errors, 0);
+  }
+  memset(&cv, 0, sizeof(cv));
+  run_ops("msoauth-probe-noconf", "alice@contoso.com", &cv, &account, &ignored,
+          1);
+  assert_string_equal(probe_answer(&cv), "ignore");
+  assert_int_equal(emu_count(&emu, "total"), 0);
+  /* Another module authenticated alice. */
+  memset(&cv, 0, sizeof(cv));
+  run_ops("msoauth-probe-other", "alice@contoso.com", &cv, auth_account,
+          other_module, 2);
+  assert_string_equal(probe_answer(&cv), "ignore");
+  /* Entra ID does not know nobody: pam_permit lets it in, not this
+   * module. */
+  memset(&cv, 0, sizeof(cv));
+  cv.passwords[0] = "Password1!";
+  run_ops("msoauth-probe-stack", "nobody@contoso.com", &cv, auth_account,
+          other_module, 2);
+  assert_string_equal(probe_answer(&cv), "ignore");
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  /* PAM_USER changed after authenticate: not the user verified. */
+  ph = keep_handle("msoauth-probe", "alice@contoso.com", EMU_ALICE_PASSWORD,
+                   PAM_SUCCESS, &cv);
+  assert_int_equal(pam_set_item(ph, PAM_USER, "bob@contoso.com"),
+                   PAM_SUCCESS);
+  assert_string_equal(account_on(ph, &cv, PAM_AUTH_ERR), "ignore");
+  assert_int_equal(pam_setcred(ph, PAM_ESTABLISH_CRED), PAM_PERM_DENIED);
+  assert_int_equal(pam_set_item(ph, PAM_USER, "alice@contoso.com"),
+                   PAM_SUCCESS);
+  assert_string_equal(account_on(ph, &cv, PAM_SUCCESS), "success");
+  assert_int_equal(pam_end(ph, PAM_SUCCESS), PAM_SUCCESS);
+}
+
+/* ------------------------------------------------------------ canonical */
+
+/* canonical_user = yes sets PAM_USER to the identity verified; no (the
+ * default) leaves it as typed; account follows PAM_USER either way. */
+static void test_canonical_user(void **state) {
+  pam_handle_t *ph;
+  struct conv cv;
+  const char *log;
+
+  (void)state;
+  fresh(NULL);
+  ph = keep_handle("msoauth-canon", "  ALICE@Contoso.COM  ",
+                   EMU_ALICE_PASSWORD, PAM_SUCCESS, &cv);
+  assert_string_equal(pam_user_of(ph), "alice@contoso.com");
+  assert_string_equal(account_on(ph, &cv, PAM_SUCCESS), "success");
+  assert_int_equal(pam_end(ph, PAM_SUCCESS), PAM_SUCCESS);
+  /* The default: as typed. */
+  ph = keep_handle("msoauth-probe", "  ALICE@Contoso.COM  ",
+                   EMU_ALICE_PASSWORD, PAM_SUCCESS, &cv);
+  assert_string_equal(pam_user_of(ph), "  ALICE@Contoso.COM  ");
+  assert_string_equal(account_on(ph, &cv, PAM_SUCCESS), "success");
+  assert_int_equal(pam_end(ph, PAM_SUCCESS), PAM_SUCCESS);
+  /* After default_domain and the alias resolved. */
+  ph = keep_handle("msoauth-canon-args", "asmith", EMU_ALICE_PASSWORD,
+                   PAM_SUCCESS, &cv);
+  assert_string_equal(pam_user_of(ph), "alice@contoso.com");
+  assert_string_equal(account_on(ph, &cv, PAM_SUCCESS), "success");
+  assert_int_equal(pam_end(ph, PAM_SUCCESS), PAM_SUCCESS);
+  /* A refused password leaves PAM_USER as it was. */
+  ph = keep_handle("msoauth-canon", "ALICE@contoso.com", "not her password",
+                   PAM_AUTH_ERR, &cv);
+  assert_string_equal(pam_user_of(ph), "ALICE@contoso.com");
+  assert_string_equal(account_on(ph, &cv, PAM_AUTH_ERR), "ignore");
+  assert_int_equal(pam_end(ph, PAM_SUCCESS), PAM_SUCCESS);
+  /* The key in msoauth.conf. */
+  fresh("canonical_user = yes\n");
+  ph = keep_handle("msoauth-probe", "Alice@Contoso.com", EMU_ALICE_PASSWORD,
+                   PAM_SUCCESS, &cv);
+  assert_string_equal(pam_user_of(ph), "alice@contoso.com");
+  assert_string_equal(account_on(ph, &cv, PAM_SUCCESS), "success");
+  assert_int_equal(pam_end(ph, PAM_SUCCESS), PAM_SUCCESS);
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  /* Anything but yes or no is a configuration error. */
+  log = auth("msoauth-canon-bad", "alice@contoso.com", NULL,
+             PAM_AUTHINFO_UNAVAIL, &cv);
+  assert_non_null(strstr(log, "canonical_user"));
+  assert_non_null(strstr(log, "result=config-error"));
+}
+
+/* ------------------------------------------------------------ secrets */
+
+/* client_secret, and a proxy URL with a password, are refused as module
+ * arguments (/etc/pam.d is readable by every user): the module fails
+ * closed before any prompt or request, says where the secret belongs, and
+ * never logs it. */
+static void test_secret_arguments(void **state) {
+  static const char *const services[] = {"msoauth-secret-arg",
+                                         "msoauth-secret-spaced"};
+  static const enum pamtest_ops account = PAMTEST_ACCOUNT;
+  static const int unavail = PAM_AUTHINFO_UNAVAIL;
+  struct conv cv;
+  const char *log;
+
+  (void)state;
+  fresh(NULL);
+  for (size_t i = 0; i < 2; i++) {
+    log = auth(services[i], "alice@contoso.com", EMU_ALICE_PASSWORD,
+               PAM_AUTHINFO_UNAVAIL, &cv);
+    assert_int_equal(cv.prompts, 0);
+    assert_non_null(strstr(log, "result=config-error"));
+    assert_non_null(strstr(log, "client_secret_file"));
+    assert_null(strstr(log, EMU_CLIENT_SECRET));
+    assert_null(strstr(log, "s3cr3t"));
+  }
+  memset(&cv, 0, sizeof(cv));
+  log = run_ops("msoauth-secret-arg", "alice@contoso.com", &cv, &account,
+                &unavail, 1);
+  assert_non_null(strstr(log, "client_secret_file"));
+  assert_null(strstr(log, "s3cr3t"));
+  log = auth("msoauth-proxy-password", "alice@contoso.com", EMU_ALICE_PASSWORD,
+             PAM_AUTHINFO_UNAVAIL, &cv);
+  assert_int_equal(cv.prompts, 0);
+  assert_non_null(strstr(log, "result=config-error"));
+  assert_non_null(strstr(log, "proxy"));
+  assert_non_null(strstr(log, "configuration file"));
+  assert_null(strstr(log, PROXY_PASSWORD));
+  assert_int_equal(emu_count(&emu, "total"), 0);
+  /* A proxy without credentials is fine as an argument (and unreachable
+   * here). */
+  log = auth("msoauth-proxy-plain", "alice@contoso.com", EMU_ALICE_PASSWORD,
+             PAM_AUTHINFO_UNAVAIL, &cv);
+  assert_int_equal(cv.prompts, 1);
+  assert_non_null(strstr(log, "result=unreachable"));
+}
+
+/* The account line of conf/pam.d/sshd never ends the phase: what
+ * common-account says (pam_deny, pam_permit here) still counts for every
+ * user, pam_msoauth's own included; a public-key login and a local user
+ * pass on common-account's word; a blocked account is refused. */
+static void test_example_sshd(void **state) {
+  static const enum pamtest_ops auth_account[] = {PAMTEST_AUTHENTICATE,
+                                                  PAMTEST_ACCOUNT};
+  static const int good[] = {PAM_SUCCESS, PAM_SUCCESS};
+  static const int refused_later[] = {PAM_SUCCESS, PAM_AUTH_ERR};
+  static const int blocked[] = {PAM_AUTH_ERR, PAM_PERM_DENIED};
+  static const enum pamtest_ops account = PAMTEST_ACCOUNT;
+  static const int ok = PAM_SUCCESS;
+  struct conv cv;
+
+  (void)state;
+  if (getenv("MSOAUTH_SRCDIR") == NULL)
+    skip();
+  fresh(NULL);
+  memset(&cv, 0, sizeof(cv));
+  cv.passwords[0] = EMU_ALICE_PASSWORD;
+  run_ops("sshd-example-permit", "alice@contoso.com", &cv, auth_account, good,
+          2);
+  memset(&cv, 0, sizeof(cv));
+  cv.passwords[0] = EMU_ALICE_PASSWORD;
+  run_ops("sshd-example-deny", "alice@contoso.com", &cv, auth_account,
+          refused_later, 2);
+  memset(&cv, 0, sizeof(cv));
+  run_ops("sshd-example-permit", "alice@contoso.com", &cv, &account, &ok, 1);
+  run_ops("sshd-example-permit", "root", &cv, auth_account, good, 2);
+  memset(&cv, 0, sizeof(cv));
+  cv.passwords[0] = "Password1!";
+  run_ops("sshd-example-permit", "disabled@contoso.com", &cv, auth_account,
+          blocked, 2);
+  assert_int_equal(emu_count(&emu, "grant:password"), 3);
 }
 
 /* The stack of conf/pam.d/sshd: local users fall through, Entra users stop
@@ -1436,6 +1802,11 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_allowed_groups),
       cmocka_unit_test(test_store_tokens),
       cmocka_unit_test(test_phases),
+      cmocka_unit_test(test_account_ours),
+      cmocka_unit_test(test_account_not_ours),
+      cmocka_unit_test(test_canonical_user),
+      cmocka_unit_test(test_secret_arguments),
+      cmocka_unit_test(test_example_sshd),
       cmocka_unit_test(test_fall_through),
       cmocka_unit_test(test_offline_grace),
       cmocka_unit_test(test_no_secret_leaks),
