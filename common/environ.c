@@ -28,14 +28,14 @@ extern char **environ;
 /* Read by libcrypto's constructor as it is loaded (CPU capability masks):
  * too late to remove, so refused in a secure-exec process. */
 static const char *const read_at_load[] = {
-    "OPENSSL_ia32cap",   "OPENSSL_armcap",     "OPENSSL_ppccap",
-    "OPENSSL_s390xcap",  "OPENSSL_sparcv9cap", "OPENSSL_riscvcap",
+    "OPENSSL_ia32cap",  "OPENSSL_armcap",     "OPENSSL_ppccap",
+    "OPENSSL_s390xcap", "OPENSSL_sparcv9cap", "OPENSSL_riscvcap",
 };
 
 /* Read by libcurl or OpenSSL (exact names); prefixes are in removable(). */
 static const char *const read_later[] = {
-    "SSLKEYLOGFILE", "QLOGDIR",  "NTLMUSER",      "SSL_CERT_FILE",
-    "SSL_CERT_DIR",  "CTLOG_FILE",
+    "SSLKEYLOGFILE", "QLOGDIR",      "NTLMUSER",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "CTLOG_FILE",
 };
 
 int msoauth_secure_exec(void) {
@@ -63,9 +63,8 @@ static int removable(const char *name, int secure) {
     return 1;
   if (!secure)
     return 0;
-  return listed(name, read_later, COUNT(read_later)) ||
-         ends_with_proxy(name) || strncmp(name, "CURL_", 5) == 0 ||
-         strncmp(name, "OPENSSL_", 8) == 0;
+  return listed(name, read_later, COUNT(read_later)) || ends_with_proxy(name) ||
+         strncmp(name, "CURL_", 5) == 0 || strncmp(name, "OPENSSL_", 8) == 0;
 }
 
 /* Removes the first removable variable, and copies its name (cut at

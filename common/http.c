@@ -57,8 +57,8 @@
 
 struct msoauth_http {
   pthread_mutex_t lock; /* one request at a time: threads may share a handle */
-  CURL *curl;            /* made by the first request (NULL until then) */
-  pid_t pid;             /* the process that made curl */
+  CURL *curl;           /* made by the first request (NULL until then) */
+  pid_t pid;            /* the process that made curl */
   struct msoauth_log log;          /* a copy: the caller's may go away */
   struct curl_slist *get_headers;  /* Accept, no Expect */
   struct curl_slist *form_headers; /* the same and the form's type */

@@ -70,9 +70,9 @@ CURLSH *__wrap_curl_share_init(void) {
 /* The variables a caller of a setuid program might set to steer libcurl
  * or OpenSSL; set in the child's environment. */
 static const char *const steering[] = {
-    "https_proxy",      "HTTPS_PROXY",    "http_proxy",   "ALL_PROXY",
-    "all_proxy",        "no_proxy",       "NO_PROXY",     "ftp_proxy",
-    "CURL_SSL_BACKEND", "CURL_CA_BUNDLE", "CURL_HOME",    "QLOGDIR",
+    "https_proxy",      "HTTPS_PROXY",     "http_proxy",    "ALL_PROXY",
+    "all_proxy",        "no_proxy",        "NO_PROXY",      "ftp_proxy",
+    "CURL_SSL_BACKEND", "CURL_CA_BUNDLE",  "CURL_HOME",     "QLOGDIR",
     "OPENSSL_CONF",     "OPENSSL_MODULES", "SSL_CERT_FILE", "SSL_CERT_DIR",
 };
 #define STEERING (sizeof(steering) / sizeof(steering[0]))
@@ -128,8 +128,8 @@ static int child_request(const char *url, const char *ca, int secure) {
 static int run_child(int secure) {
   static char name[] = "test_environ", request[] = "--request",
               secure_arg[] = "secure";
-  char *argv[] = {name, request, discovery_url, emu.ca,
-                  secure ? secure_arg : NULL, NULL};
+  char *argv[] = {
+      name, request, discovery_url, emu.ca, secure ? secure_arg : NULL, NULL};
   int status;
   pid_t pid;
 

@@ -126,9 +126,8 @@ int main(int argc, char **argv) {
     rc = sasl_client_start(conn, "XOAUTH2", NULL, &out, &len, &mech);
   printf("result=%d curl_at_init=%s curl_started=%s response=%s\n", rc,
          at_init ? "yes" : "no", curl_inits > 0 ? "yes" : "no",
-         out != NULL && memmem(out, len, "auth=Bearer ey", 14) != NULL
-             ? "yes"
-             : "no");
+         out != NULL && memmem(out, len, "auth=Bearer ey", 14) != NULL ? "yes"
+                                                                       : "no");
   sasl_dispose(&conn);
   sasl_client_done();
   return 0;
