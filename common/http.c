@@ -8,6 +8,13 @@
  * safety is set again on each request: HTTPS only, peer and host verified
  * against the CA bundle read at creation, no redirects, no proxy but the
  * configured one, bodies capped, time bounded by the caller's deadline.
+ *
+ * libcurl starts with the first request, not with the handle: a PAM module
+ * makes its handle before the password prompt, a SASL plugin when it is
+ * loaded, and neither may let libcurl or OpenSSL act on the caller's
+ * environment before environ.c has made it safe. Every socket is
+ * close-on-exec (su's shell must not inherit a TLS connection), and a
+ * child of fork() makes its own easy handle and connection cache.
  */
 #include "config_build.h"
 
@@ -17,12 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
+#include "environ.h"
 #include "http.h"
 #include "secret.h"
 
@@ -41,10 +50,15 @@
 #define HTTP_RETRY_AFTER_MAX_S 86400
 /* Longest header value examined (Content-Length, Retry-After). */
 #define HTTP_HEADER_VALUE_MAX 128
+/* Free descriptor numbers watched while libcurl makes its internal ones. */
+#define HTTP_FD_WATCH 8
+/* Highest descriptor number looked at for a free one. */
+#define HTTP_FD_SEARCH_MAX 65536
 
 struct msoauth_http {
   pthread_mutex_t lock; /* one request at a time: threads may share a handle */
-  CURL *curl;
+  CURL *curl;           /* made by the first request (NULL until then) */
+  pid_t pid;            /* the process that made curl */
   struct msoauth_log log;          /* a copy: the caller's may go away */
   struct curl_slist *get_headers;  /* Accept, no Expect */
   struct curl_slist *form_headers; /* the same and the form's type */
@@ -76,11 +90,12 @@ struct outcome {
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_result = CURLE_FAILED_INIT;
 
+/* Only ever run by the first request (http_start), after environ.c. */
 static void global_init_once(void) {
   global_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-msoauth_rc msoauth_http_global_init(void) {
+static msoauth_rc global_init(void) {
   if (pthread_once(&global_once, global_init_once) != 0)
     return MSOAUTH_ERR_NOMEM;
   return global_result == CURLE_OK ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
@@ -171,6 +186,31 @@ static CURLSH *share_get(void) {
     sh = share_current->sh;
   pthread_mutex_unlock(&share_mutex);
   return sh;
+}
+
+/*
+ * Easy handles made by an ancestor process before fork(). Each keeps
+ * connections (its own, or a way into its parent's cache) whose sockets
+ * this process inherited: cleaning one up would close them with a TLS
+ * close_notify the parent never sent. Left alone, and kept reachable.
+ */
+struct inherited {
+  CURL *curl;
+  struct inherited *next;
+};
+
+static struct inherited *inherited_handles;
+
+static void inherited_keep(CURL *curl) {
+  struct inherited *h = malloc(sizeof(*h));
+
+  if (h == NULL)
+    return; /* forgotten rather than cleaned up */
+  h->curl = curl;
+  pthread_mutex_lock(&share_mutex);
+  h->next = inherited_handles;
+  inherited_handles = h;
+  pthread_mutex_unlock(&share_mutex);
 }
 
 long long msoauth_now_ms(void) {
@@ -371,6 +411,76 @@ static void attach_share(struct msoauth_http *http) {
                               "keeps its own connections");
 }
 
+/* The lowest n free descriptor numbers (-1 where none was found). */
+static void free_fds(int *fds, int n) {
+  int found = 0;
+
+  for (int fd = 0; fd < HTTP_FD_SEARCH_MAX && found < n; fd++)
+    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+      fds[found++] = fd;
+  while (found < n)
+    fds[found++] = -1;
+}
+
+/*
+ * libcurl makes a multi handle inside each easy handle at its first
+ * perform, and with it a socket pair (its wakeup) that some versions
+ * (7.88) open without close-on-exec, and that lives as long as the easy
+ * handle. No option reaches it, so it is made here, by a perform without a
+ * URL (which fails before any I/O), and sockets that appeared in the lowest
+ * free descriptor numbers, where the kernel puts new ones, are marked
+ * close-on-exec.
+ */
+static void internal_fds_cloexec(CURL *curl) {
+  int fds[HTTP_FD_WATCH];
+  struct stat st;
+  int flags;
+
+  free_fds(fds, HTTP_FD_WATCH);
+  (void)curl_easy_perform(curl); /* CURLE_URL_MALFORMAT: no URL */
+  for (int i = 0; i < HTTP_FD_WATCH && fds[i] >= 0; i++) {
+    flags = fcntl(fds[i], F_GETFD);
+    if (flags >= 0 && !(flags & FD_CLOEXEC) && fstat(fds[i], &st) == 0 &&
+        S_ISSOCK(st.st_mode))
+      (void)fcntl(fds[i], F_SETFD, flags | FD_CLOEXEC);
+  }
+}
+
+/*
+ * Starts libcurl for this handle in this process, right before a request:
+ * the environment made safe first (environ.c), then libcurl's global
+ * initialisation (once per process), then the easy handle. A handle made
+ * before fork() is left to the parent: the child makes its own and joins
+ * its own connection cache. Called with http->lock held.
+ */
+static msoauth_rc http_start(struct msoauth_http *http,
+                             struct msoauth_err *err) {
+  pid_t pid = getpid();
+  msoauth_rc rc;
+
+  if (http->curl != NULL && http->pid == pid)
+    return MSOAUTH_OK;
+  if (http->curl != NULL) {
+    MSOAUTH_DEBUG(&http->log, "a new process: the handle of process %ld is "
+                              "left to it",
+                  (long)http->pid);
+    inherited_keep(http->curl);
+    http->curl = NULL;
+  }
+  rc = msoauth_environ_prepare(&http->log, err);
+  if (rc)
+    return rc;
+  if (global_init() != MSOAUTH_OK)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "cannot initialise libcurl");
+  http->curl = curl_easy_init();
+  if (http->curl == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  http->pid = pid;
+  internal_fds_cloexec(http->curl);
+  attach_share(http);
+  return MSOAUTH_OK;
+}
+
 msoauth_rc msoauth_http_new(const struct msoauth_config *cfg,
                             const struct msoauth_log *log,
                             struct msoauth_http **http_r,
@@ -381,24 +491,22 @@ msoauth_rc msoauth_http_new(const struct msoauth_config *cfg,
   *http_r = NULL;
   if (cfg == NULL)
     return msoauth_fail(err, MSOAUTH_ERR_INVALID, "no configuration");
-  rc = msoauth_http_global_init();
-  if (rc)
-    return msoauth_fail(err, rc, "cannot initialise libcurl");
   http = calloc(1, sizeof(*http));
   if (http == NULL)
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
   pthread_mutex_init(&http->lock, NULL);
   if (log != NULL)
     http->log = *log;
+  /* libcurl is not started here (see http_start); OpenSSL may be used by
+   * the caller before the first request: the environment is made safe for
+   * it now. */
+  rc = msoauth_environ_prepare(&http->log, err);
+  if (rc)
+    goto out;
   http->connect_timeout_ms =
       clamp(cfg->connect_timeout, 0, HTTP_CONNECT_TIMEOUT_MAX) * 1000;
   http->retries = clamp(cfg->retries, 0, HTTP_RETRIES_MAX);
-  http->curl = curl_easy_init();
-  rc = http->curl != NULL ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
-  if (!rc)
-    attach_share(http);
-  if (!rc)
-    rc = make_headers(http);
+  rc = make_headers(http);
   if (!rc)
     rc = copy_str(cfg->ca_path, &http->ca_path);
   if (!rc)
@@ -407,6 +515,7 @@ msoauth_rc msoauth_http_new(const struct msoauth_config *cfg,
     msoauth_fail(err, rc, "out of memory");
     goto out;
   }
+  /* Read now: the first request may come after a chroot. */
   rc = load_ca(http, cfg, err);
 out:
   if (rc)
@@ -418,7 +527,10 @@ out:
 void msoauth_http_free(struct msoauth_http **http) {
   if (http == NULL || *http == NULL)
     return;
-  curl_easy_cleanup((*http)->curl);
+  if ((*http)->curl != NULL && (*http)->pid != getpid())
+    inherited_keep((*http)->curl);
+  else
+    curl_easy_cleanup((*http)->curl); /* NULL is fine */
   curl_slist_free_all((*http)->get_headers);
   curl_slist_free_all((*http)->form_headers);
   free((*http)->ca);
@@ -545,6 +657,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg) {
   return len;
 }
 
+/* Every connection's socket, close-on-exec from the start: a thread of the
+ * host may fork and exec at any moment (su's shell, a Dovecot helper). */
+static curl_socket_t open_socket(void *arg, curlsocktype purpose,
+                                 struct curl_sockaddr *addr) {
+  (void)arg;
+  (void)purpose;
+  return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
 /* Sets every option of one request on the freshly reset handle. */
 static CURLcode set_options(struct msoauth_http *http, const char *url,
                             const struct msoauth_buf *form, long long left_ms,
@@ -595,6 +716,8 @@ static CURLcode set_options(struct msoauth_http *http, const char *url,
     res = curl_easy_setopt(c, CURLOPT_NOPROXY, "");
   if (!res)
     res = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (!res)
+    res = curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
   if (!res && http->connect_timeout_ms > 0)
     res = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                            http->connect_timeout_ms);
@@ -762,6 +885,12 @@ static struct outcome attempt_once(struct msoauth_http *http, const char *url,
 
   msoauth_buf_free(&resp->body);
   resp->status = 0;
+  o.rc = http_start(http, err);
+  if (o.rc) {
+    o.retry = 0;
+    o.wait_ms = -1;
+    return o;
+  }
   resp->attempts++;
   http->errbuf[0] = '\0';
   curl_easy_reset(http->curl);

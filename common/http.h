@@ -5,10 +5,13 @@
  * capped, every request bounded by a deadline, retries on network errors, 5xx
  * and 429 (Retry-After honoured when it fits the deadline). CA certificates
  * are read into memory when the handle is made, so a caller that chroots
- * later still verifies TLS. No signal handler is touched. Handles share one
- * connection cache per process: a connection outlives the handle that
- * opened it, for the next handle with the same settings. Threads may share
- * a handle: its requests take turns.
+ * later still verifies TLS. libcurl is initialised by the first request,
+ * never before. No signal handler is touched. Handles share one connection
+ * cache per process: a connection outlives the handle that opened it, for
+ * the next handle with the same settings. Every socket is close-on-exec; a
+ * child of fork() never uses its parent's connections, even through a
+ * handle made before the fork. Threads may share a handle: its requests
+ * take turns.
  */
 #ifndef MSOAUTH_HTTP_H
 #define MSOAUTH_HTTP_H
@@ -33,14 +36,13 @@ struct msoauth_http_response {
   int attempts;            /* requests made, retries included */
 };
 
-/* Initialises libcurl once per process (thread-safe). */
-msoauth_rc msoauth_http_global_init(void) __attribute__((warn_unused_result));
-
 /*
  * Makes a handle from cfg (connect_timeout, retries, ca_file, ca_path,
  * proxy). Reads the CA bundle (ca_file, else libcurl's default bundle; PEM,
- * at most 4 MiB) into memory now: MSOAUTH_ERR_IO when it cannot. log is
- * copied. The caller owns *http_r and frees it with msoauth_http_free.
+ * at most 4 MiB) into memory now: MSOAUTH_ERR_IO when it cannot. libcurl is
+ * not started here but by the first request, after the environment was made
+ * safe (environ.h; MSOAUTH_ERR_CONFIG when it cannot be). log is copied.
+ * The caller owns *http_r and frees it with msoauth_http_free.
  */
 msoauth_rc msoauth_http_new(const struct msoauth_config *cfg,
                             const struct msoauth_log *log,

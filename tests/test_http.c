@@ -915,6 +915,76 @@ static void test_connection_fork(void **state) {
   assert_int_equal(emu_count(&emu, "connections"), 2);
 }
 
+/* Sockets an exec'd program inherits: ls lists its own descriptors. */
+static int inherited_sockets(void) {
+  FILE *p = popen("ls -l /proc/self/fd/ 2>&1", "r");
+  char line[512];
+  int sockets = 0;
+
+  assert_non_null(p);
+  while (fgets(line, sizeof(line), p) != NULL)
+    if (strstr(line, "socket:") != NULL) {
+      fprintf(stderr, "# inherited: %s", line);
+      sockets++;
+    }
+  assert_int_equal(pclose(p), 0);
+  return sockets;
+}
+
+/* The kept TLS connection (and libcurl's own sockets) never reach a
+ * program this process execs, such as su's shell. */
+static void test_sockets_cloexec(void **state) {
+  struct msoauth_http *http = new_http(0, emu.ca, NULL);
+  (void)state;
+
+  get_discovery(http);
+  assert_int_equal(inherited_sockets(), 0);
+  get_discovery(http);
+  assert_int_equal(inherited_sockets(), 0);
+  msoauth_http_free(&http);
+  assert_int_equal(emu_count(&emu, "connections"), 1);
+}
+
+/* A handle made before fork() and used in the child: the child opens its
+ * own connection and leaves the parent's alone, which goes on working. */
+static void test_handle_fork(void **state) {
+  struct msoauth_http *http = new_http(0, emu.ca, NULL);
+  long opened, connections;
+  pid_t pid;
+  int status;
+  (void)state;
+
+  /* The connection may come from the process's cache (an earlier test). */
+  get_discovery(http);
+  opened = msoauth_http_connects(http);
+  connections = emu_count(&emu, "connections");
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    struct msoauth_http_response resp;
+    struct msoauth_err err;
+    long before = msoauth_http_connects(http);
+    int ok = msoauth_http_request(http, discovery_url, NULL,
+                                  deadline_in(10000), &resp,
+                                  &err) == MSOAUTH_OK &&
+             resp.status == 200 && msoauth_http_connects(http) == before + 1;
+
+    msoauth_http_response_free(&resp);
+    msoauth_http_free(&http);
+    _exit(ok ? 0 : 1);
+  }
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  assert_int_equal(emu_count(&emu, "connections"), connections + 1);
+  /* The parent's connection is still good: no new one. */
+  get_discovery(http);
+  get_discovery(http);
+  assert_int_equal(msoauth_http_connects(http), opened);
+  msoauth_http_free(&http);
+  assert_int_equal(emu_count(&emu, "total"), 4);
+  assert_int_equal(emu_count(&emu, "connections"), connections + 1);
+}
+
 /* Log lines caught by the test's sink. */
 static char log_text[16384];
 
@@ -995,6 +1065,8 @@ int main(void) {
       cmocka_unit_test_setup(test_connection_shared, reset),
       cmocka_unit_test_setup(test_connection_fork, reset),
       cmocka_unit_test_setup(test_threads_share_handle, reset),
+      cmocka_unit_test_setup(test_sockets_cloexec, reset),
+      cmocka_unit_test_setup(test_handle_fork, reset),
       cmocka_unit_test_setup(test_debug_log, reset),
   };
 
