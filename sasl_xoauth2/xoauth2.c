@@ -624,7 +624,11 @@ static void mech_free(void *glob_context, const sasl_utils_t *utils) {
 static const unsigned long required_prompts[] = {SASL_CB_AUTHNAME,
                                                  SASL_CB_LIST_END};
 
-#define FLAGS (SASL_SEC_NOPLAINTEXT | SASL_SEC_NOANONYMOUS)
+/* Only noanonymous: a bearer token is as good as a password while it lives
+ * (replayable, and Exchange's may open every mailbox of a tenant), so
+ * libsasl2 must keep these mechanisms from an application that asks for
+ * noplaintext on a connection without TLS. */
+#define FLAGS SASL_SEC_NOANONYMOUS
 
 static sasl_client_plug_t plugins[] = {
     {
