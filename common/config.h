@@ -82,6 +82,10 @@ struct msoauth_config {
   char *proxy;   /* NULL: none */
   enum msoauth_level log_level;
   int store_tokens;
+  /* Not a key of the file: set by a caller that runs as root now and is
+   * about to become cache_dir's owner (the SASL plugin in Postfix). Only
+   * then may root open another user's cache_dir; see cache.h. */
+  int cache_allow_foreign_dir;
 };
 
 /* Flags of msoauth_config_load. */

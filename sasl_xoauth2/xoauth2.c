@@ -711,6 +711,10 @@ static void glob_setup(struct glob *g) {
   rc = msoauth_config_load(path, profile, NULL, 0, 0, &g->log, &g->cfg, &err);
   if (!rc) {
     g->log.level = g->cfg->log_level;
+    /* Postfix's smtp initialises the plugin as root, then becomes postfix,
+     * which owns cache_dir: root may open it now, and writes there only
+     * once it is its owner (cache_file.c). */
+    g->cfg->cache_allow_foreign_dir = 1;
     rc = msoauth_ctx_new(g->cfg, &g->log, &g->ctx, &err);
   }
   if (!rc)
