@@ -819,6 +819,34 @@ static void test_token_foreign_cache(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* A lock file of another owner in root's own cache (left by nobody, say):
+ * the token is still printed, but not stored without the lock, and the
+ * warning names the lock file. */
+static void test_token_foreign_lock(void **state) {
+  char dir[400], cfg[512], cmd[800];
+
+  (void)state;
+  if (geteuid() != 0)
+    skip(); /* needs root to chown */
+  snprintf(dir, sizeof(dir), "%s/cache", emu.dir);
+  snprintf(cfg, sizeof(cfg), "%s",
+           own_config("lock.conf", NULL, NULL, NULL, "auth = password\n"));
+  assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                       ARGS("-c", cfg, "token", "alice@contoso.com")),
+                   0);
+  snprintf(cmd, sizeof(cmd),
+           "cd '%s' && rm *.json && chown 65534:65534 *.lock", dir);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                       ARGS("-c", cfg, "token", "alice@contoso.com")),
+                   0);
+  assert_one_token();
+  snprintf(cmd, sizeof(cmd), "ls '%s' | grep -q 'json$'", dir);
+  assert_int_not_equal(system(cmd), 0);
+  assert_non_null(strstr(r.err, ".lock belongs to uid 65534"));
+  assert_non_null(strstr(r.err, "could not cache the token"));
+}
+
 /* ------------------------------------------------------------ login */
 
 /* The user code of the one pending device code, waiting for it. */
@@ -1329,6 +1357,7 @@ int main(void) {
       cmocka_unit_test_setup(test_token_untrusted, before),
       cmocka_unit_test_setup(test_token_expired, before),
       cmocka_unit_test_setup(test_token_foreign_cache, before),
+      cmocka_unit_test_setup(test_token_foreign_lock, before),
       cmocka_unit_test_setup(test_login_approve, before),
       cmocka_unit_test_setup(test_login_service_account, before),
       cmocka_unit_test_setup(test_login_refused, before),
