@@ -8,6 +8,8 @@
  */
 #include "config_build.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,11 +21,18 @@ struct msoauth_cache {
   const struct msoauth_cache_backend *be;
   void *state;
   struct msoauth_log log;
+  /* The locks taken through this handle and not yet released: a write
+   * must find its entry's among them. */
+  pthread_mutex_t mu;
+  struct msoauth_cache_lock *held;
 };
 
 struct msoauth_cache_lock {
   struct msoauth_cache *cache;
-  void *handle; /* the backend's */
+  void *handle;  /* the backend's */
+  char *name;    /* the key, its fields joined by newlines */
+  pthread_t who; /* the thread that took it */
+  struct msoauth_cache_lock *next;
 };
 
 /* ------------------------------------------------------------ dispatch */
@@ -44,6 +53,7 @@ msoauth_rc msoauth_cache_open_backend(const struct msoauth_cache_backend *be,
   cache->state = state;
   if (log != NULL)
     cache->log = *log;
+  pthread_mutex_init(&cache->mu, NULL);
   *cache_r = cache;
   return MSOAUTH_OK;
 }
@@ -52,6 +62,7 @@ void msoauth_cache_close(struct msoauth_cache **cache) {
   if (cache == NULL || *cache == NULL)
     return;
   (*cache)->be->close((*cache)->state);
+  pthread_mutex_destroy(&(*cache)->mu);
   free(*cache);
   *cache = NULL;
 }
@@ -70,6 +81,43 @@ static msoauth_rc check_key(const struct msoauth_cache_key *key,
     return msoauth_fail(err, MSOAUTH_ERR_INVALID,
                         "cache key with an empty field or a newline");
   return MSOAUTH_OK;
+}
+
+/* The key's fields joined by newlines (check_key passed), or NULL. */
+static char *key_text(const struct msoauth_cache_key *key) {
+  size_t len = strlen(key->authority) + strlen(key->tenant) +
+               strlen(key->client_id) + strlen(key->identity) + 4;
+  char *text = malloc(len);
+
+  if (text != NULL)
+    snprintf(text, len, "%s\n%s\n%s\n%s", key->authority, key->tenant,
+             key->client_id, key->identity);
+  return text;
+}
+
+/* Refuses a write to key's entry unless this thread holds its lock
+ * through cache: two writers that both skipped the lock would lose one
+ * another's refresh token (rotated on use, so the lost one is dead). */
+static msoauth_rc check_held(struct msoauth_cache *cache,
+                             const struct msoauth_cache_key *key,
+                             struct msoauth_err *err) {
+  char *text = key_text(key);
+  int held = 0;
+
+  if (text == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  pthread_mutex_lock(&cache->mu);
+  for (const struct msoauth_cache_lock *l = cache->held; l != NULL && !held;
+       l = l->next)
+    held = pthread_equal(l->who, pthread_self()) && strcmp(l->name, text) == 0;
+  pthread_mutex_unlock(&cache->mu);
+  free(text);
+  if (held)
+    return MSOAUTH_OK;
+  return msoauth_fail(err, MSOAUTH_ERR_INVALID,
+                      "the cache entry of %s was not written: its lock is "
+                      "not held",
+                      key->identity);
 }
 
 msoauth_rc msoauth_cache_get(struct msoauth_cache *cache,
@@ -101,14 +149,22 @@ msoauth_rc msoauth_cache_lock(struct msoauth_cache *cache,
   if (rc)
     return rc;
   lock = calloc(1, sizeof(*lock));
-  if (lock == NULL)
+  if (lock == NULL || (lock->name = key_text(key)) == NULL) {
+    free(lock);
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  }
   rc = cache->be->lock(cache->state, key, deadline_ms, &lock->handle, err);
   if (rc) {
+    free(lock->name);
     free(lock);
     return rc;
   }
   lock->cache = cache;
+  lock->who = pthread_self();
+  pthread_mutex_lock(&cache->mu);
+  lock->next = cache->held;
+  cache->held = lock;
+  pthread_mutex_unlock(&cache->mu);
   *lock_r = lock;
   return MSOAUTH_OK;
 }
@@ -119,7 +175,17 @@ void msoauth_cache_unlock(struct msoauth_cache_lock **lock) {
   if (lock == NULL || *lock == NULL)
     return;
   cache = (*lock)->cache;
+  pthread_mutex_lock(&cache->mu);
+  for (struct msoauth_cache_lock **p = &cache->held; *p != NULL;
+       p = &(*p)->next) {
+    if (*p == *lock) {
+      *p = (*lock)->next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&cache->mu);
   cache->be->unlock(cache->state, (*lock)->handle);
+  free((*lock)->name);
   free(*lock);
   *lock = NULL;
 }
@@ -130,6 +196,8 @@ msoauth_rc msoauth_cache_put(struct msoauth_cache *cache,
                              struct msoauth_err *err) {
   msoauth_rc rc = check_key(key, err);
 
+  if (!rc)
+    rc = check_held(cache, key, err);
   if (rc)
     return rc;
   return cache->be->put(cache->state, key, entry, err);
@@ -140,6 +208,8 @@ msoauth_rc msoauth_cache_forget(struct msoauth_cache *cache,
                                 struct msoauth_err *err) {
   msoauth_rc rc = check_key(key, err);
 
+  if (!rc)
+    rc = check_held(cache, key, err);
   if (rc)
     return rc;
   return cache->be->forget(cache->state, key, err);

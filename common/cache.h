@@ -95,10 +95,11 @@ struct msoauth_cache_lock;
  * Opens the file cache at cfg->cache_dir: created with mode 0700 when
  * missing (its parent must exist), refused when it is a symlink, not a
  * directory, accessible by group or others, or owned by another user
- * (except for root, which may open the directory of the user it will
- * become: each entry file must still be the reader's own). The
- * directory is opened now and used by descriptor afterwards, so a caller
- * that chroots later keeps it. The caller owns *cache_r.
+ * (root included, except with cfg->cache_allow_foreign_dir, for a caller
+ * about to become the owner: until it has, nothing is written there, and
+ * entries are read only when they are the reader's own). The directory is
+ * opened now and used by descriptor afterwards, so a caller that chroots
+ * later keeps it. The caller owns *cache_r.
  */
 msoauth_rc msoauth_cache_open(const struct msoauth_config *cfg,
                               const struct msoauth_log *log,
@@ -133,7 +134,10 @@ msoauth_rc msoauth_cache_get(struct msoauth_cache *cache,
     __attribute__((warn_unused_result));
 
 /* Takes the entry's exclusive lock, waiting until deadline_ms (see
- * msoauth_now_ms) at the most (MSOAUTH_ERR_TIMEOUT then). The caller owns
+ * msoauth_now_ms) at the most (MSOAUTH_ERR_TIMEOUT then). MSOAUTH_ERR_IO
+ * when no lock can be had here: a lock file of another owner, or a
+ * directory this process does not own (root before it becomes the owner);
+ * the caller may still use a token, but stores nothing. The caller owns
  * *lock_r and releases it with msoauth_cache_unlock, before closing cache. */
 msoauth_rc msoauth_cache_lock(struct msoauth_cache *cache,
                               const struct msoauth_cache_key *key,
@@ -146,14 +150,18 @@ msoauth_rc msoauth_cache_lock(struct msoauth_cache *cache,
 void msoauth_cache_unlock(struct msoauth_cache_lock **lock);
 
 /* Stores entry for key, replacing what was there, atomically: a reader sees
- * the old entry or the new one, never a mix or a half. */
+ * the old entry or the new one, never a mix or a half. Only under key's
+ * lock, taken by this thread through cache (MSOAUTH_ERR_INVALID
+ * otherwise); an entry file of another owner is never replaced
+ * (MSOAUTH_ERR_IO). */
 msoauth_rc msoauth_cache_put(struct msoauth_cache *cache,
                              const struct msoauth_cache_key *key,
                              const struct msoauth_cache_entry *entry,
                              struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
-/* Removes the entry of key; MSOAUTH_ERR_NOT_FOUND when there is none. */
+/* Removes the entry of key; MSOAUTH_ERR_NOT_FOUND when there is none.
+ * Under key's lock only, and never a file of another owner, as put. */
 msoauth_rc msoauth_cache_forget(struct msoauth_cache *cache,
                                 const struct msoauth_cache_key *key,
                                 struct msoauth_err *err)

@@ -7,12 +7,19 @@
  * next user) and short-lived STEM.tmp.PID.RANDOM files, where STEM is the
  * hex SHA-256 of the key. Files that are not what this code writes are
  * logged and ignored, never trusted.
+ *
+ * Only the directory's owner writes: root may hold another user's
+ * directory open (the SASL plugin, initialised as root in Postfix before
+ * smtp becomes postfix), but creates, replaces and removes nothing there
+ * until it has become that user; and nobody replaces or removes a file of
+ * another owner.
  */
 #include "config_build.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +49,8 @@
 struct file_cache {
   int dirfd;
   char *dir; /* for messages only */
+  uid_t dir_uid;    /* the directory's owner, the only writer */
+  int tidy_pending; /* stale temporary files not yet looked for */
   struct msoauth_log log;
 };
 
@@ -108,6 +117,57 @@ static int has_stem(const char *name, const char *suffix, int exact) {
       return 0;
   }
   return memcmp(name + STEM_LEN, suffix, slen) == 0;
+}
+
+/* ------------------------------------------------------------ owners */
+
+/* "name" of uid for messages, or "unknown user". */
+static const char *user_name(uid_t uid, char *buf, size_t size) {
+  struct passwd pw, *found = NULL;
+
+  if (getpwuid_r(uid, &pw, buf, size, &found) != 0 || found == NULL)
+    return "unknown user";
+  return found->pw_name;
+}
+
+static void remove_stale(struct file_cache *fc);
+
+/* Whether this process may write in the directory: only as its owner. */
+static msoauth_rc check_writer(struct file_cache *fc,
+                               struct msoauth_err *err) {
+  char name[256];
+
+  if (geteuid() != fc->dir_uid)
+    return msoauth_fail(err, MSOAUTH_ERR_IO,
+                        "cache_dir %s belongs to uid %ld (%s): nothing is "
+                        "written there as uid %ld",
+                        fc->dir, (long)fc->dir_uid,
+                        user_name(fc->dir_uid, name, sizeof(name)),
+                        (long)geteuid());
+  /* Opened by root for its owner: tidy up now that the owner writes. */
+  if (__atomic_exchange_n(&fc->tidy_pending, 0, __ATOMIC_RELAXED))
+    remove_stale(fc);
+  return MSOAUTH_OK;
+}
+
+/* Refuses to replace or remove the file name of another owner: a root
+ * run must never take a user's entry away (Postfix's rotated refresh
+ * token would be gone for good). Called under the entry's lock. */
+static msoauth_rc check_target(struct file_cache *fc, const char *name,
+                               const char *what, struct msoauth_err *err) {
+  struct stat st;
+  char user[256];
+
+  if (fstatat(fc->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return errno == ENOENT ? MSOAUTH_OK
+                           : msoauth_fail(err, MSOAUTH_ERR_IO, "%s/%s: %s",
+                                          fc->dir, name, strerror(errno));
+  if (st.st_uid != geteuid())
+    return msoauth_fail(err, MSOAUTH_ERR_IO,
+                        "cache file %s/%s belongs to uid %ld (%s): not %s",
+                        fc->dir, name, (long)st.st_uid,
+                        user_name(st.st_uid, user, sizeof(user)), what);
+  return MSOAUTH_OK;
 }
 
 /* ------------------------------------------------------------ reading */
@@ -272,7 +332,9 @@ static msoauth_rc file_lock(void *state, const struct msoauth_cache_key *key,
   msoauth_rc rc;
 
   *lock_r = NULL;
-  rc = key_name(key, ".lock", name, err);
+  rc = check_writer(fc, err);
+  if (!rc)
+    rc = key_name(key, ".lock", name, err);
   if (rc)
     return rc;
   fd = openat(fc->dirfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -281,9 +343,21 @@ static msoauth_rc file_lock(void *state, const struct msoauth_cache_key *key,
                       errno == ELOOP ? "a symbolic link" : strerror(errno));
     goto out;
   }
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "%s/%s: not a regular file",
+                      fc->dir, name);
+    goto out;
+  }
+  /* A lock file of another owner (left by a run as root) is no lock of
+   * ours: without one, nothing is stored (a token is still used). */
+  if (st.st_uid != geteuid()) {
+    char user[256];
+
     rc = msoauth_fail(err, MSOAUTH_ERR_IO,
-                      "%s/%s: not a regular file of uid %ld", fc->dir, name,
+                      "cache lock %s/%s belongs to uid %ld (%s), not to uid "
+                      "%ld: no token is stored until it is removed",
+                      fc->dir, name, (long)st.st_uid,
+                      user_name(st.st_uid, user, sizeof(user)),
                       (long)geteuid());
     goto out;
   }
@@ -371,7 +445,9 @@ static msoauth_rc file_put(void *state, const struct msoauth_cache_key *key,
   int created = 0;
   msoauth_rc rc;
 
-  rc = key_stem(key, stem, err);
+  rc = check_writer(fc, err);
+  if (!rc)
+    rc = key_stem(key, stem, err);
   if (rc)
     return rc;
   snprintf(name, sizeof(name), "%s.json", stem);
@@ -387,6 +463,9 @@ static msoauth_rc file_put(void *state, const struct msoauth_cache_key *key,
   if (rc)
     goto out;
   created = 1;
+  rc = check_target(fc, name, "replaced", err);
+  if (rc)
+    goto out;
   if (renameat(fc->dirfd, tmp, fc->dirfd, name) != 0) {
     rc = msoauth_fail(err, MSOAUTH_ERR_IO, "%s/%s: %s", fc->dir, name,
                       strerror(errno));
@@ -410,7 +489,11 @@ static msoauth_rc file_forget(void *state, const struct msoauth_cache_key *key,
   char name[NAME_MAX_LEN];
   msoauth_rc rc;
 
-  rc = key_name(key, ".json", name, err);
+  rc = check_writer(fc, err);
+  if (!rc)
+    rc = key_name(key, ".json", name, err);
+  if (!rc)
+    rc = check_target(fc, name, "removed", err);
   if (rc)
     return rc;
   if (unlinkat(fc->dirfd, name, 0) == 0)
@@ -546,7 +629,8 @@ static void remove_stale(struct file_cache *fc) {
   while ((de = readdir(d)) != NULL) {
     if (!has_stem(de->d_name, ".tmp.", 0) ||
         fstatat(fc->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-        S_ISDIR(st.st_mode) || st.st_mtime > now - STALE_TMP_SECONDS)
+        S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+        st.st_mtime > now - STALE_TMP_SECONDS)
       continue;
     if (unlinkat(fc->dirfd, de->d_name, 0) == 0)
       MSOAUTH_INFO(&fc->log, "removed stale cache file %s/%s", fc->dir,
@@ -574,10 +658,38 @@ static msoauth_rc make_dir(const char *dir, int *created_r,
                       "cache_dir %s: cannot create: %s", dir, strerror(errno));
 }
 
-/* Opens dir without following a symlink, and checks it is ours alone. */
-static msoauth_rc open_checked(const char *dir, int created, int *fd_r,
+/* The directory belongs to another user: refused, unless root opens it
+ * for the user it is about to become (allow_foreign). */
+static msoauth_rc check_dir_owner(const char *dir, uid_t owner,
+                                  int allow_foreign, struct msoauth_err *err) {
+  char buf[256], me[256];
+  uid_t euid = geteuid();
+  const char *name;
+
+  if (owner == euid || (euid == 0 && allow_foreign))
+    return MSOAUTH_OK;
+  if (euid != 0)
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                        "cache_dir %s is owned by uid %ld, not by uid %ld "
+                        "(run: chown %ld %s)",
+                        dir, (long)owner, (long)euid, (long)euid, dir);
+  /* Root: another user's tokens are not root's to take or replace. */
+  name = user_name(owner, buf, sizeof(buf));
+  return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                      "cache_dir %s is owned by uid %ld (%s), not by uid %ld "
+                      "(%s): another user's cache is not used (run as %s, "
+                      "or set cache_dir)",
+                      dir, (long)owner, name, (long)euid,
+                      user_name(euid, me, sizeof(me)), name);
+}
+
+/* Opens dir without following a symlink, and checks it is private to its
+ * owner, which *uid_r names. */
+static msoauth_rc open_checked(const char *dir, int created,
+                               int allow_foreign, int *fd_r, uid_t *uid_r,
                                struct msoauth_err *err) {
   struct stat st;
+  msoauth_rc rc;
   int fd;
 
   *fd_r = -1;
@@ -609,17 +721,10 @@ static msoauth_rc open_checked(const char *dir, int created, int *fd_r,
     return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
                         "cache_dir %s is not a directory", dir);
   }
-  /* Root may use a directory of the user it will become: Postfix starts
-   * the SASL plugin as root, then drops to postfix inside its chroot. Each
-   * entry file must still belong to the reader, so nothing in it is trusted
-   * across users. */
-  if (st.st_uid != geteuid() && geteuid() != 0) {
+  rc = check_dir_owner(dir, st.st_uid, allow_foreign, err);
+  if (rc) {
     close(fd);
-    return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
-                        "cache_dir %s is owned by uid %ld, not by uid %ld "
-                        "(run: chown %ld %s)",
-                        dir, (long)st.st_uid, (long)geteuid(), (long)geteuid(),
-                        dir);
+    return rc;
   }
   if (st.st_mode & (S_IRWXG | S_IRWXO)) {
     close(fd);
@@ -629,6 +734,7 @@ static msoauth_rc open_checked(const char *dir, int created, int *fd_r,
                         dir, dir);
   }
   *fd_r = fd;
+  *uid_r = st.st_uid;
   return MSOAUTH_OK;
 }
 
@@ -658,10 +764,15 @@ msoauth_rc msoauth_cache_open(const struct msoauth_config *cfg,
   }
   rc = make_dir(dir, &created, err);
   if (!rc)
-    rc = open_checked(dir, created, &fc->dirfd, err);
+    rc = open_checked(dir, created, cfg->cache_allow_foreign_dir, &fc->dirfd,
+                      &fc->dir_uid, err);
   if (rc)
     goto out;
-  remove_stale(fc);
+  /* In another user's directory, tidying waits until we are that user. */
+  if (fc->dir_uid == geteuid())
+    remove_stale(fc);
+  else
+    fc->tidy_pending = 1;
   rc = msoauth_cache_open_backend(&file_backend, fc, log, cache_r);
   fc = NULL; /* taken, even on failure */
   if (rc)

@@ -83,6 +83,10 @@ struct msoauth_config {
   enum msoauth_level log_level;
   int store_tokens;
   int canonical_user; /* PAM: PAM_USER becomes the identity verified */
+  /* Not a key of the file: set by a caller that runs as root now and is
+   * about to become cache_dir's owner (the SASL plugin in Postfix). Only
+   * then may root open another user's cache_dir; see cache.h. */
+  int cache_allow_foreign_dir;
 };
 
 /* Flags of msoauth_config_load. */

@@ -624,7 +624,11 @@ static void mech_free(void *glob_context, const sasl_utils_t *utils) {
 static const unsigned long required_prompts[] = {SASL_CB_AUTHNAME,
                                                  SASL_CB_LIST_END};
 
-#define FLAGS (SASL_SEC_NOPLAINTEXT | SASL_SEC_NOANONYMOUS)
+/* Only noanonymous: a bearer token is as good as a password while it lives
+ * (replayable, and Exchange's may open every mailbox of a tenant), so
+ * libsasl2 must keep these mechanisms from an application that asks for
+ * noplaintext on a connection without TLS. */
+#define FLAGS SASL_SEC_NOANONYMOUS
 
 static sasl_client_plug_t plugins[] = {
     {
@@ -707,6 +711,10 @@ static void glob_setup(struct glob *g) {
   rc = msoauth_config_load(path, profile, NULL, 0, 0, &g->log, &g->cfg, &err);
   if (!rc) {
     g->log.level = g->cfg->log_level;
+    /* Postfix's smtp initialises the plugin as root, then becomes postfix,
+     * which owns cache_dir: root may open it now, and writes there only
+     * once it is its owner (cache_file.c). */
+    g->cfg->cache_allow_foreign_dir = 1;
     rc = msoauth_ctx_new(g->cfg, &g->log, &g->ctx, &err);
   }
   if (!rc)

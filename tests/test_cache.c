@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <grp.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -192,6 +193,68 @@ static void sleep_us(long us) {
   nanosleep(&ts, NULL);
 }
 
+/* Stores entry under key's lock, as every writer must. */
+static msoauth_rc put_locked(struct msoauth_cache *cache,
+                             const struct msoauth_cache_key *key,
+                             const struct msoauth_cache_entry *entry,
+                             struct msoauth_err *err) {
+  struct msoauth_cache_lock *lock = NULL;
+  msoauth_rc rc = msoauth_cache_lock(cache, key, mono_ms() + 5000, &lock, err);
+
+  if (!rc)
+    rc = msoauth_cache_put(cache, key, entry, err);
+  msoauth_cache_unlock(&lock);
+  return rc;
+}
+
+/* What must not change in a file another user owns. */
+struct snapshot {
+  ino_t ino;
+  uid_t uid;
+  struct timespec mtime;
+  char *data;
+  size_t len;
+};
+
+static char *read_file(const char *path, size_t *len_r);
+
+static void snap(const char *path, struct snapshot *s) {
+  struct stat st;
+
+  assert_int_equal(lstat(path, &st), 0);
+  s->ino = st.st_ino;
+  s->uid = st.st_uid;
+  s->mtime = st.st_mtim;
+  s->data = read_file(path, &s->len);
+}
+
+static void assert_unchanged(const char *path, struct snapshot *s) {
+  struct stat st;
+  char *data;
+  size_t len;
+
+  assert_int_equal(lstat(path, &st), 0);
+  assert_true(st.st_ino == s->ino);
+  assert_int_equal(st.st_uid, s->uid);
+  assert_true(st.st_mtim.tv_sec == s->mtime.tv_sec &&
+              st.st_mtim.tv_nsec == s->mtime.tv_nsec);
+  data = read_file(path, &len);
+  assert_int_equal(len, s->len);
+  assert_memory_equal(data, s->data, len);
+  free(data);
+  free(s->data);
+  s->data = NULL;
+}
+
+/* Becomes nobody for good (a child only): what Postfix's smtp does after
+ * the plugin was initialised as root. */
+static int become_nobody(void) {
+  if (setgroups(0, NULL) != 0 || setgid(NOBODY_UID) != 0 ||
+      setuid(NOBODY_UID) != 0 || geteuid() != NOBODY_UID)
+    return -1;
+  return 0;
+}
+
 /* Fills entry: a refresh token (when rt is not NULL), a verifier and
  * n_tokens tokens of token_len bytes each, expiring in an hour. Returns 0, or
  * -1 (so children can use it too). */
@@ -354,30 +417,194 @@ static void test_open_refuses(void **state) {
   }
 }
 
-/* Root may open the directory of the user it will become (Postfix starts
- * the plugin as root, then runs as postfix); entry files of another owner
- * are still ignored. */
+/* Root never uses another user's cache_dir unless the caller says it is
+ * about to become that user (cache_allow_foreign_dir: the SASL plugin in
+ * Postfix); even then root writes nothing there, and once it has become
+ * the owner, everything works as in its own. */
 static void test_open_root_foreign_dir(void **state) {
   struct fixture *fx = *state;
   struct msoauth_cache_entry in, out;
+  struct msoauth_cache_lock *lock = NULL;
+  struct snapshot before;
   struct msoauth_err err;
-  char path[PATH_MAX];
+  char path[PATH_MAX], lpath[PATH_MAX];
+  struct stat st;
+  pid_t pid;
+
+  if (geteuid() != 0)
+    skip(); /* needs root to chown and to become nobody */
+  assert_int_equal(mkdir(fx->dir, 0700), 0);
+  assert_int_equal(chown(fx->dir, NOBODY_UID, NOBODY_UID), 0);
+  /* The CLI, PAM: refused, with the directory and its owner named. */
+  assert_int_equal(msoauth_cache_open(&fx->cfg, &test_log, &fx->cache, &err),
+                   MSOAUTH_ERR_CONFIG);
+  assert_null(fx->cache);
+  assert_non_null(strstr(err.detail, fx->dir));
+  assert_non_null(strstr(err.detail, "uid 65534"));
+  /* The SASL plugin: opened, but root writes nothing there. */
+  fx->cfg.cache_allow_foreign_dir = 1;
+  open_cache(fx);
+  assert_int_equal(make_entry(&in, "rt-alice-secret", 1, 40, 'a'), 0);
+  assert_int_equal(
+      msoauth_cache_lock(fx->cache, &key_a, mono_ms() + 1000, &lock, &err),
+      MSOAUTH_ERR_IO);
+  assert_null(lock);
+  assert_non_null(strstr(err.detail, fx->dir));
+  assert_non_null(strstr(err.detail, "uid 65534"));
+  assert_int_not_equal(msoauth_cache_put(fx->cache, &key_a, &in, &err),
+                       MSOAUTH_OK);
+  assert_int_equal(count_files(fx->dir, ".json"), 0);
+  assert_int_equal(count_files(fx->dir, ".lock"), 0);
+  assert_int_equal(count_files(fx->dir, ".tmp."), 0);
+  /* After the drop to the owner (the directory kept open): as usual. */
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    if (become_nobody() != 0)
+      _exit(2);
+    if (put_locked(fx->cache, &key_a, &in, NULL) != MSOAUTH_OK)
+      _exit(3);
+    if (msoauth_cache_get(fx->cache, &key_a, &out, NULL) != MSOAUTH_OK ||
+        !same_entry(&in, &out))
+      _exit(4);
+    _exit(0);
+  }
+  assert_int_equal(wait_child(pid), 0);
+  key_path(fx, &key_a, ".json", path, sizeof(path));
+  key_path(fx, &key_a, ".lock", lpath, sizeof(lpath));
+  assert_int_equal(lstat(path, &st), 0);
+  assert_int_equal(st.st_uid, NOBODY_UID);
+  assert_int_equal(lstat(lpath, &st), 0);
+  assert_int_equal(st.st_uid, NOBODY_UID);
+  /* Root again: nobody's entry is neither read, replaced nor removed. */
+  snap(path, &before);
+  assert_int_equal(msoauth_cache_get(fx->cache, &key_a, &out, &err),
+                   MSOAUTH_ERR_NOT_FOUND);
+  msoauth_cache_entry_clear(&out);
+  assert_int_equal(
+      msoauth_cache_lock(fx->cache, &key_a, mono_ms() + 1000, &lock, &err),
+      MSOAUTH_ERR_IO);
+  assert_int_not_equal(msoauth_cache_put(fx->cache, &key_a, &in, &err),
+                       MSOAUTH_OK);
+  assert_int_not_equal(msoauth_cache_forget(fx->cache, &key_a, &err),
+                       MSOAUTH_OK);
+  assert_unchanged(path, &before);
+  assert_int_equal(count_files(fx->dir, ".tmp."), 0);
+  msoauth_cache_entry_clear(&in);
+}
+
+/* Every write holds the entry's lock: a put or a forget without it is
+ * refused, whoever calls. */
+static void test_write_needs_lock(void **state) {
+  struct fixture *fx = *state;
+  struct msoauth_cache_entry in, out;
+  struct msoauth_cache_lock *lock = NULL;
+  struct msoauth_err err;
+
+  open_cache(fx);
+  assert_int_equal(make_entry(&in, "rt", 1, 10, 'l'), 0);
+  assert_int_equal(msoauth_cache_put(fx->cache, &key_a, &in, &err),
+                   MSOAUTH_ERR_INVALID);
+  assert_non_null(strstr(err.detail, "lock"));
+  assert_int_equal(count_files(fx->dir, ".json"), 0);
+  assert_int_equal(count_files(fx->dir, ".tmp."), 0);
+  /* Another entry's lock does not do. */
+  assert_int_equal(
+      msoauth_cache_lock(fx->cache, &key_b, mono_ms() + 1000, &lock, &err),
+      MSOAUTH_OK);
+  assert_int_equal(msoauth_cache_put(fx->cache, &key_a, &in, &err),
+                   MSOAUTH_ERR_INVALID);
+  assert_int_equal(msoauth_cache_put(fx->cache, &key_b, &in, &err),
+                   MSOAUTH_OK);
+  msoauth_cache_unlock(&lock);
+  /* Released: refused again; forget too. */
+  assert_int_equal(msoauth_cache_put(fx->cache, &key_b, &in, &err),
+                   MSOAUTH_ERR_INVALID);
+  assert_int_equal(msoauth_cache_forget(fx->cache, &key_b, &err),
+                   MSOAUTH_ERR_INVALID);
+  assert_int_equal(msoauth_cache_get(fx->cache, &key_b, &out, &err),
+                   MSOAUTH_OK);
+  assert_true(same_entry(&in, &out));
+  msoauth_cache_entry_clear(&out);
+  assert_int_equal(count_files(fx->dir, ".json"), 1);
+  msoauth_cache_entry_clear(&in);
+}
+
+/* A lock file of another owner (left by an older root run in a user's
+ * cache): no lock, so nothing is written; the entry stays as it was and
+ * can still be read. */
+static void test_foreign_lock_file(void **state) {
+  struct fixture *fx = *state;
+  struct msoauth_cache_entry in, other, out;
+  struct msoauth_cache_lock *lock = NULL;
+  struct snapshot before;
+  struct msoauth_err err;
+  char path[PATH_MAX], lpath[PATH_MAX];
 
   if (geteuid() != 0)
     skip(); /* needs root to chown */
-  assert_int_equal(mkdir(fx->dir, 0700), 0);
-  assert_int_equal(chown(fx->dir, NOBODY_UID, NOBODY_UID), 0);
-  assert_int_equal(msoauth_cache_open(&fx->cfg, &test_log, &fx->cache, &err),
+  open_cache(fx);
+  assert_int_equal(make_entry(&in, "rt-first", 1, 10, 'a'), 0);
+  assert_int_equal(make_entry(&other, "rt-second", 2, 10, 'b'), 0);
+  assert_int_equal(put_locked(fx->cache, &key_a, &in, &err), MSOAUTH_OK);
+  key_path(fx, &key_a, ".json", path, sizeof(path));
+  key_path(fx, &key_a, ".lock", lpath, sizeof(lpath));
+  assert_int_equal(chown(lpath, NOBODY_UID, NOBODY_UID), 0);
+  snap(path, &before);
+  assert_int_equal(
+      msoauth_cache_lock(fx->cache, &key_a, mono_ms() + 1000, &lock, &err),
+      MSOAUTH_ERR_IO);
+  assert_null(lock);
+  assert_non_null(strstr(err.detail, strrchr(lpath, '/') + 1));
+  assert_non_null(strstr(err.detail, "uid 65534"));
+  assert_int_not_equal(msoauth_cache_put(fx->cache, &key_a, &other, &err),
+                       MSOAUTH_OK);
+  assert_unchanged(path, &before);
+  assert_int_equal(msoauth_cache_get(fx->cache, &key_a, &out, &err),
                    MSOAUTH_OK);
-  assert_int_equal(make_entry(&in, "rt-alice-secret", 1, 40, 'a'), 0);
-  assert_int_equal(msoauth_cache_put(fx->cache, &key_a, &in, &err),
-                   MSOAUTH_OK);
+  assert_true(same_entry(&in, &out));
+  msoauth_cache_entry_clear(&out);
+  msoauth_cache_entry_clear(&in);
+  msoauth_cache_entry_clear(&other);
+}
+
+/* An entry file of another owner in one's own directory is ignored when
+ * read, and never replaced or removed, even under the lock. */
+static void test_foreign_entry_kept(void **state) {
+  struct fixture *fx = *state;
+  struct msoauth_cache_entry in, out;
+  struct msoauth_cache_lock *lock = NULL;
+  struct snapshot before;
+  struct msoauth_err err;
+  char path[PATH_MAX];
+  int warnings;
+
+  if (geteuid() != 0)
+    skip(); /* needs root to chown */
+  open_cache(fx);
+  assert_int_equal(make_entry(&in, "rt-nobody", 1, 10, 'n'), 0);
+  assert_int_equal(put_locked(fx->cache, &key_a, &in, &err), MSOAUTH_OK);
   key_path(fx, &key_a, ".json", path, sizeof(path));
   assert_int_equal(chown(path, NOBODY_UID, NOBODY_UID), 0);
+  snap(path, &before);
+  warnings = n_warnings;
   assert_int_equal(msoauth_cache_get(fx->cache, &key_a, &out, &err),
                    MSOAUTH_ERR_NOT_FOUND);
-  msoauth_cache_entry_clear(&in);
   msoauth_cache_entry_clear(&out);
+  assert_int_equal(n_warnings, warnings + 1);
+  assert_int_equal(
+      msoauth_cache_lock(fx->cache, &key_a, mono_ms() + 1000, &lock, &err),
+      MSOAUTH_OK);
+  assert_int_equal(msoauth_cache_put(fx->cache, &key_a, &in, &err),
+                   MSOAUTH_ERR_IO);
+  assert_non_null(strstr(err.detail, "uid 65534"));
+  assert_non_null(strstr(err.detail, "not replaced"));
+  assert_int_equal(msoauth_cache_forget(fx->cache, &key_a, &err),
+                   MSOAUTH_ERR_IO);
+  msoauth_cache_unlock(&lock);
+  assert_unchanged(path, &before);
+  assert_int_equal(count_files(fx->dir, ".tmp."), 0);
+  msoauth_cache_entry_clear(&in);
 }
 
 /* ------------------------------------------------------------ get, put */
@@ -392,7 +619,7 @@ static void test_round_trip(void **state) {
 
   open_cache(fx);
   assert_int_equal(make_entry(&in, "rt-alice-secret", 3, 40, 'a'), 0);
-  assert_int_equal(msoauth_cache_put(fx->cache, &key_a, &in, &err), MSOAUTH_OK);
+  assert_int_equal(put_locked(fx->cache, &key_a, &in, &err), MSOAUTH_OK);
   assert_int_equal(msoauth_cache_get(fx->cache, &key_a, &out, &err),
                    MSOAUTH_OK);
   assert_true(same_entry(&in, &out));
@@ -415,7 +642,7 @@ static void test_round_trip(void **state) {
                    MSOAUTH_ERR_NOT_FOUND);
   msoauth_cache_entry_clear(&out);
   msoauth_cache_entry_drop(&in, "https://outlook.office.com/scope1");
-  assert_int_equal(msoauth_cache_put(fx->cache, &key_a, &in, &err), MSOAUTH_OK);
+  assert_int_equal(put_locked(fx->cache, &key_a, &in, &err), MSOAUTH_OK);
   assert_int_equal(msoauth_cache_get(fx->cache, &key_a, &out, &err),
                    MSOAUTH_OK);
   assert_int_equal(out.n_access, 2);
@@ -691,7 +918,7 @@ static void test_bad_files_ignored(void **state) {
 
   open_cache(fx);
   assert_int_equal(make_entry(&in, "rt-SECRET-a", 2, 30, 'a'), 0);
-  assert_int_equal(msoauth_cache_put(fx->cache, &key_a, &in, &err), MSOAUTH_OK);
+  assert_int_equal(put_locked(fx->cache, &key_a, &in, &err), MSOAUTH_OK);
   key_path(fx, &key_a, ".json", path, sizeof(path));
   text = read_file(path, &len);
 
@@ -750,7 +977,7 @@ static void test_bad_files_ignored(void **state) {
   /* Another key's valid file copied over this key's name: never a token of
    * another identity. */
   free(text);
-  assert_int_equal(msoauth_cache_put(fx->cache, &key_b, &in, &err), MSOAUTH_OK);
+  assert_int_equal(put_locked(fx->cache, &key_b, &in, &err), MSOAUTH_OK);
   key_path(fx, &key_b, ".json", other, sizeof(other));
   text = read_file(other, &len);
   {
@@ -793,8 +1020,8 @@ static void test_forget(void **state) {
 
   open_cache(fx);
   assert_int_equal(make_entry(&in, "rt", 1, 10, 'f'), 0);
-  assert_int_equal(msoauth_cache_put(fx->cache, &key_a, &in, &err), MSOAUTH_OK);
-  assert_int_equal(msoauth_cache_put(fx->cache, &key_b, &in, &err), MSOAUTH_OK);
+  assert_int_equal(put_locked(fx->cache, &key_a, &in, &err), MSOAUTH_OK);
+  assert_int_equal(put_locked(fx->cache, &key_b, &in, &err), MSOAUTH_OK);
   assert_int_equal(
       msoauth_cache_lock(fx->cache, &key_a, mono_ms() + 1000, &lock, &err),
       MSOAUTH_OK);
@@ -804,8 +1031,12 @@ static void test_forget(void **state) {
   assert_int_equal(msoauth_cache_get(fx->cache, &key_a, &out, &err),
                    MSOAUTH_ERR_NOT_FOUND);
   msoauth_cache_entry_clear(&out);
+  assert_int_equal(
+      msoauth_cache_lock(fx->cache, &key_a, mono_ms() + 1000, &lock, &err),
+      MSOAUTH_OK);
   assert_int_equal(msoauth_cache_forget(fx->cache, &key_a, &err),
                    MSOAUTH_ERR_NOT_FOUND);
+  msoauth_cache_unlock(&lock);
   /* The lock file stays (deleting it would race); the other entry too. */
   key_path(fx, &key_a, ".lock", path, sizeof(path));
   assert_int_equal(access(path, F_OK), 0);
@@ -871,8 +1102,8 @@ static void test_list(void **state) {
 
   assert_int_equal(make_entry(&a, "rt-alice", 3, 20, 'a'), 0);
   assert_int_equal(make_entry(&b, NULL, 1, 20, 'b'), 0);
-  assert_int_equal(msoauth_cache_put(fx->cache, &key_a, &a, &err), MSOAUTH_OK);
-  assert_int_equal(msoauth_cache_put(fx->cache, &key_b, &b, &err), MSOAUTH_OK);
+  assert_int_equal(put_locked(fx->cache, &key_a, &a, &err), MSOAUTH_OK);
+  assert_int_equal(put_locked(fx->cache, &key_b, &b, &err), MSOAUTH_OK);
   l.secrets[l.n_secrets++] = "rt-alice";
   l.secrets[l.n_secrets++] = a.password_verifier;
   for (size_t i = 0; i < a.n_access; i++)
@@ -1112,7 +1343,7 @@ static void put_pair(struct msoauth_cache *cache,
                      const struct msoauth_cache_entry *small,
                      const struct msoauth_cache_entry *large, int rounds) {
   for (int i = 0; rounds == 0 || i < rounds; i++) {
-    if (msoauth_cache_put(cache, &key_a, i % 2 ? small : large, NULL))
+    if (put_locked(cache, &key_a, i % 2 ? small : large, NULL))
       _exit(1);
   }
   _exit(0);
@@ -1128,7 +1359,7 @@ static void test_atomic_readers(void **state) {
 
   open_cache(fx);
   make_pair(&small, &large);
-  assert_int_equal(msoauth_cache_put(fx->cache, &key_a, &small, NULL),
+  assert_int_equal(put_locked(fx->cache, &key_a, &small, NULL),
                    MSOAUTH_OK);
   assert_int_equal(pipe(ready), 0);
   pid = fork();
@@ -1367,7 +1598,7 @@ static void test_full_disk(void **state) {
 
   open_cache(fx);
   make_pair(&small, &large);
-  assert_int_equal(msoauth_cache_put(fx->cache, &key_a, &small, NULL),
+  assert_int_equal(put_locked(fx->cache, &key_a, &small, NULL),
                    MSOAUTH_OK);
   pid = fork();
   assert_true(pid >= 0);
@@ -1378,7 +1609,7 @@ static void test_full_disk(void **state) {
     signal(SIGXFSZ, SIG_IGN);
     if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
       _exit(2);
-    if (msoauth_cache_put(fx->cache, &key_a, &large, &err) != MSOAUTH_ERR_IO)
+    if (put_locked(fx->cache, &key_a, &large, &err) != MSOAUTH_ERR_IO)
       _exit(1);
     if (strstr(err.detail, "SECRET") != NULL || err.detail[0] == '\0')
       _exit(3);
@@ -1447,6 +1678,8 @@ static void test_backend_dispatch(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_open_creates_dir), T(test_open_refuses), T(test_open_root_foreign_dir),
+      T(test_write_needs_lock), T(test_foreign_lock_file),
+      T(test_foreign_entry_kept),
       T(test_round_trip),       T(test_get_missing),
       T(test_corrupt_files),    T(test_bad_files_ignored),
       T(test_forget),           T(test_list),

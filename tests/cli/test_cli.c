@@ -245,6 +245,22 @@ static const char *own_config(const char *name, const char *authority,
   return path;
 }
 
+/* What ls and sha256sum say of every file in dir (names, inodes, owners,
+ * times to the nanosecond, contents), into buf. */
+static void dir_state(const char *dir, char *buf, size_t size) {
+  char cmd[800];
+  FILE *p;
+  size_t n;
+
+  snprintf(cmd, sizeof(cmd),
+           "cd '%s' && stat -c '%%n %%i %%u %%s %%y' * && sha256sum *", dir);
+  p = popen(cmd, "r");
+  assert_non_null(p);
+  n = fread(buf, 1, size - 1, p);
+  buf[n] = '\0';
+  assert_int_equal(pclose(p), 0);
+}
+
 /* ------------------------------------------------------------ fixtures */
 
 /* NAME in the emulator's dir: first, then the profiles every test uses. */
@@ -761,6 +777,76 @@ static void test_token_expired(void **state) {
   assert_string_equal(r.out, second);
 }
 
+/* Root's msoauth never uses another user's cache (Postfix's, for its
+ * auth = refresh): refused with the directory and its owner named, no
+ * request, and nobody's entry left exactly as it was. */
+static void test_token_foreign_cache(void **state) {
+  static char before[8192], after[8192];
+  char dir[400], cfg[512], cmd[600];
+  const struct {
+    const char *const *args;
+  } cases[] = {
+      {ARGS("-c", cfg, "token", "alice@contoso.com")},
+      {ARGS("-c", cfg, "cache", "list")},
+      {ARGS("-c", cfg, "cache", "forget", "alice@contoso.com")},
+  };
+
+  (void)state;
+  if (geteuid() != 0)
+    skip(); /* needs root to chown */
+  snprintf(dir, sizeof(dir), "%s/nobody-cache", emu.dir);
+  snprintf(cfg, sizeof(cfg), "%s",
+           own_config("nobody.conf", NULL, NULL, dir, "auth = password\n"));
+  /* An entry with a refresh token, then all of it nobody's. */
+  assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                       ARGS("-c", cfg, "token", "alice@contoso.com")),
+                   0);
+  snprintf(cmd, sizeof(cmd), "chown -R 65534:65534 '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+  dir_state(dir, before, sizeof(before));
+  assert_non_null(strstr(before, ".json "));
+  assert_int_equal(emu_reset(&emu), 0);
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    assert_int_equal(run(EMU_ALICE_PASSWORD "\n", cases[i].args), 2);
+    assert_string_equal(r.out, "");
+    assert_non_null(strstr(r.err, dir));
+    assert_non_null(strstr(r.err, "uid 65534"));
+  }
+  assert_int_equal(emu_count(&emu, "total"), 0);
+  dir_state(dir, after, sizeof(after));
+  assert_string_equal(after, before);
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* A lock file of another owner in root's own cache (left by nobody, say):
+ * the token is still printed, but not stored without the lock, and the
+ * warning names the lock file. */
+static void test_token_foreign_lock(void **state) {
+  char dir[400], cfg[512], cmd[800];
+
+  (void)state;
+  if (geteuid() != 0)
+    skip(); /* needs root to chown */
+  snprintf(dir, sizeof(dir), "%s/cache", emu.dir);
+  snprintf(cfg, sizeof(cfg), "%s",
+           own_config("lock.conf", NULL, NULL, NULL, "auth = password\n"));
+  assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                       ARGS("-c", cfg, "token", "alice@contoso.com")),
+                   0);
+  snprintf(cmd, sizeof(cmd),
+           "cd '%s' && rm *.json && chown 65534:65534 *.lock", dir);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                       ARGS("-c", cfg, "token", "alice@contoso.com")),
+                   0);
+  assert_one_token();
+  snprintf(cmd, sizeof(cmd), "ls '%s' | grep -q 'json$'", dir);
+  assert_int_not_equal(system(cmd), 0);
+  assert_non_null(strstr(r.err, ".lock belongs to uid 65534"));
+  assert_non_null(strstr(r.err, "could not cache the token"));
+}
+
 /* ------------------------------------------------------------ login */
 
 /* The user code of the one pending device code, waiting for it. */
@@ -1270,6 +1356,8 @@ int main(void) {
       cmocka_unit_test_setup(test_token_faults, before),
       cmocka_unit_test_setup(test_token_untrusted, before),
       cmocka_unit_test_setup(test_token_expired, before),
+      cmocka_unit_test_setup(test_token_foreign_cache, before),
+      cmocka_unit_test_setup(test_token_foreign_lock, before),
       cmocka_unit_test_setup(test_login_approve, before),
       cmocka_unit_test_setup(test_login_service_account, before),
       cmocka_unit_test_setup(test_login_refused, before),

@@ -21,20 +21,29 @@ configuration test needs a working PLAIN).
 Dovecot's submission service refuses an AUTH line over about 1 KB, while
 Exchange takes 2-3 KB: the submission port given to clients is a small proxy
 that splits "AUTH MECH INITIAL-RESPONSE" into "AUTH MECH" and the response
-after the server's "334", and passes everything else through.
+after the server's "334", and passes everything else through. Like
+Exchange, it offers STARTTLS (the emulator's server certificate, for
+127.0.0.1, issued by the emulator's ca.pem); a second port,
+submission_notls, is the same proxy with STARTTLS taken out of the EHLO
+answer, as an attacker on the path would. Each session's TLS and AUTH
+lines go to DIR/submission.log ("N tls TLSv1.3", "N AUTH XOAUTH2 tls=yes",
+N the session), for tests that must know a token travelled inside TLS.
 
 Dovecot's submission relays what it accepts to a sink here, which keeps
 each message as DIR/relayed/*.eml.
 
 When everything listens it writes DIR/ports ("imap=N pop3=N submission=N
-submission_direct=N") and then DIR/ready. SIGTERM stops Dovecot and exits.
+submission_direct=N submission_notls=N ...") and then DIR/ready. SIGTERM stops Dovecot and exits.
 """
 
 import argparse
+import itertools
 import os
 import pwd
+import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -170,21 +179,17 @@ def write(path, text):
         f.write(text)
 
 
-def relay_line(src, dst):
-    try:
-        while True:
-            data = src.recv(65536)
-            if not data:
-                break
-            dst.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+class Log:
+    """DIR/submission.log, one line per event, shared by the sessions."""
+
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()
+        self.ids = itertools.count(1)
+
+    def write(self, session, text):
+        with self.lock, open(self.path, "a") as f:
+            f.write("%d %s\n" % (session, text))
 
 
 def read_line(sock, buf):
@@ -197,9 +202,55 @@ def read_line(sock, buf):
     return line + b"\n", rest
 
 
-def proxy_session(client, server_port):
-    """Splits AUTH lines with an initial response, then copies bytes."""
+def read_reply(server, sbuf):
+    """The server's reply, all lines of a multi-line one; None at EOF."""
+    lines = []
+    while True:
+        sline, sbuf = read_line(server, sbuf)
+        if sline is None:
+            return None, sbuf
+        lines.append(sline)
+        if len(sline) < 4 or sline[3:4] != b"-":
+            return lines, sbuf
+
+
+def ehlo_answer(lines, starttls):
+    """The server's EHLO answer without STARTTLS, then with it if asked."""
+    kept = lines[:1] + [l for l in lines[1:]
+                        if l[4:12].upper() != b"STARTTLS"]
+    if starttls:
+        kept.append(b"250 STARTTLS\r\n")
+    return [b"250-" + l[4:] for l in kept[:-1]] + [b"250 " + kept[-1][4:]]
+
+
+def copy_both(client, server):
+    """Copies bytes both ways until one side closes. One thread: an
+    SSLSocket must not be read and written by two threads at once."""
+    socks = [client, server]
+    try:
+        while True:
+            if isinstance(client, ssl.SSLSocket) and client.pending():
+                ready = [client]
+            else:
+                ready, _, _ = select.select(socks, [], [], 120)
+                if not ready:
+                    return
+            for src in ready:
+                dst = server if src is client else client
+                data = src.recv(65536)
+                if not data:
+                    return
+                dst.sendall(data)
+    except (OSError, ssl.SSLError):
+        pass
+
+
+def proxy_session(client, server_port, tls, log):
+    """Splits AUTH lines with an initial response, offers STARTTLS when tls
+    (an SSLContext) is given, then copies bytes."""
+    session = next(log.ids)
     server = socket.create_connection(("127.0.0.1", server_port))
+    in_tls = False
     cbuf = b""
     sbuf = b""
     try:
@@ -213,8 +264,21 @@ def proxy_session(client, server_port):
             if line is None:
                 return
             words = line.rstrip(b"\r\n").split(b" ")
-            if (len(words) == 3 and words[0].upper() == b"AUTH"
-                    and words[2] != b"="):
+            verb = words[0].upper()
+            if verb == b"STARTTLS" and tls is not None and not in_tls:
+                # Whatever the client pipelined after STARTTLS is dropped
+                # (RFC 3207): it must come again inside TLS.
+                cbuf = b""
+                client.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                client = tls.wrap_socket(client, server_side=True)
+                in_tls = True
+                log.write(session, "tls " + str(client.version()))
+                continue
+            if verb == b"AUTH" and len(words) >= 2:
+                log.write(session, "AUTH %s tls=%s" % (
+                    words[1].decode("ascii", "replace"),
+                    "yes" if in_tls else "no"))
+            if (len(words) == 3 and verb == b"AUTH" and words[2] != b"="):
                 server.sendall(words[0] + b" " + words[1] + b"\r\n")
                 sline, sbuf = read_line(server, sbuf)
                 if sline is None:
@@ -225,43 +289,56 @@ def proxy_session(client, server_port):
                 server.sendall(words[2] + b"\r\n")
             else:
                 server.sendall(line)
-            # Pass the server's answer (all lines of a multi-line reply).
-            while True:
-                sline, sbuf = read_line(server, sbuf)
-                if sline is None:
-                    return
-                client.sendall(sline)
-                if len(sline) < 4 or sline[3:4] != b"-":
-                    break
+            # Pass the server's answer (all lines of a multi-line reply);
+            # an EHLO answer gets STARTTLS (or loses it: submission_notls).
+            lines, sbuf = read_reply(server, sbuf)
+            if lines is None:
+                return
+            if verb == b"EHLO" and lines[0].startswith(b"250"):
+                lines = ehlo_answer(lines, tls is not None and not in_tls)
+            client.sendall(b"".join(lines))
             # Authenticated (with the initial response or after a 334):
             # the rest, pipelined commands and the message, passes as is.
-            if sline.startswith(b"235"):
+            if lines[-1].startswith(b"235"):
                 break
         # Authenticated: plain copying both ways.
         if cbuf:
             server.sendall(cbuf)
         if sbuf:
             client.sendall(sbuf)
-        t = threading.Thread(target=relay_line, args=(server, client),
-                             daemon=True)
-        t.start()
-        relay_line(client, server)
-        t.join(5)
-    except OSError:
+        copy_both(client, server)
+    except (OSError, ssl.SSLError):
         pass
     finally:
         client.close()
         server.close()
 
 
-def proxy(listener, server_port):
+def proxy(listener, server_port, tls, log):
     while True:
         try:
             client, _ = listener.accept()
         except OSError:
             return
-        threading.Thread(target=proxy_session, args=(client, server_port),
+        threading.Thread(target=proxy_session,
+                         args=(client, server_port, tls, log),
                          daemon=True).start()
+
+
+def tls_context(emu_dir):
+    """The emulator's server certificate (127.0.0.1, localhost)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(emu_dir, "server.crt"),
+                        os.path.join(emu_dir, "server.key"))
+    return ctx
+
+
+def listen():
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    s.listen(64)
+    return s
 
 
 def sink_session(conn, outdir):
@@ -390,13 +467,14 @@ def main():
             sys.stderr.write("standin: dovecot did not listen (see %s)\n" %
                              os.path.join(d, "dovecot.log"))
             stop()
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    ports["submission"] = listener.getsockname()[1]
-    threading.Thread(target=proxy, args=(listener, ports["submission_direct"]),
-                     daemon=True).start()
+    log = Log(os.path.join(d, "submission.log"))
+    for name, tls in (("submission", tls_context(args.emu_dir)),
+                      ("submission_notls", None)):
+        listener = listen()
+        ports[name] = listener.getsockname()[1]
+        threading.Thread(target=proxy,
+                         args=(listener, ports["submission_direct"], tls, log),
+                         daemon=True).start()
     write(os.path.join(d, "ports"),
           " ".join("%s=%d" % (k, v) for k, v in sorted(ports.items())) + "\n")
     write(os.path.join(d, "ready"), "%d\n" % os.getpid())

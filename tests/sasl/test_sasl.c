@@ -496,12 +496,12 @@ static void login(enum proto p, const char *mechlist, const char *user,
                                    "localhost", NULL, remote,
                                    prompts ? prompt_cbs : conn_cbs, 0, &conn),
                    SASL_OK);
-  /* What Postfix asks by default: noplaintext, noanonymous. */
+  /* What Postfix asks inside TLS under the examples'
+   * smtp_sasl_tls_security_options = noanonymous (the stand-in's ports
+   * here speak no TLS: test_security_flags covers noplaintext). */
   memset(&props, 0, sizeof(props));
-  props.security_flags = SASL_SEC_NOPLAINTEXT | SASL_SEC_NOANONYMOUS;
+  props.security_flags = SASL_SEC_NOANONYMOUS;
   props.maxbufsize = 65536;
-  if (strstr(mechlist, "PLAIN") != NULL)
-    props.security_flags = SASL_SEC_NOANONYMOUS;
   assert_int_equal(sasl_setprop(conn, SASL_SEC_PROPS, &props), SASL_OK);
   exchange(&s, p, conn, mechlist, out);
   send_str(&s, p == IMAP ? "a2 LOGOUT\r\n" : "QUIT\r\n");
@@ -1042,7 +1042,7 @@ static void test_broken_config(void **state) {
   assert_string_equal(out.mech, "PLAIN");
   assert_true(out.authenticated);
   login(IMAP, "XOAUTH2", "alice@contoso.com", NULL, PLAIN_PASSWORD, 0, &out);
-  /* Postfix's noplaintext skips it ... */
+  /* An application asking noanonymous (Postfix) skips it ... */
   assert_int_equal(out.sasl_start, SASL_NOMECH);
   /* ... an application without it gets the reason. */
   {
@@ -1066,6 +1066,99 @@ static void test_broken_config(void **state) {
     sasl_dispose(&conn);
   }
   assert_int_equal(requests(), 0);
+}
+
+/* sasl_client_start for mechlist on a connection that asks flags, with an
+ * external security layer of ssf (TLS: 256); *mech_r: the choice. */
+static int start_with(unsigned flags, sasl_ssf_t ssf, const char *mechlist,
+                      const char **mech_r) {
+  sasl_security_properties_t props;
+  sasl_conn_t *conn = NULL;
+  const char *co = NULL;
+  unsigned colen = 0;
+  int rc;
+
+  cb_user = "alice@contoso.com";
+  cb_authzid = NULL;
+  cb_pass = EMU_ALICE_PASSWORD;
+  *mech_r = NULL;
+  assert_int_equal(
+      sasl_client_new("smtp", "localhost", NULL, NULL, conn_cbs, 0, &conn),
+      SASL_OK);
+  memset(&props, 0, sizeof(props));
+  props.security_flags = flags;
+  props.maxbufsize = 65536;
+  assert_int_equal(sasl_setprop(conn, SASL_SEC_PROPS, &props), SASL_OK);
+  if (ssf > 0)
+    assert_int_equal(sasl_setprop(conn, SASL_SSF_EXTERNAL, &ssf), SASL_OK);
+  rc = sasl_client_start(conn, mechlist, NULL, &co, &colen, mech_r);
+  /* The name is the plugin's table entry: it outlives the connection. */
+  sasl_dispose(&conn);
+  return rc;
+}
+
+/* Whether libsasl2 lists mech for a connection asking flags, ssf 0. */
+static int listed(unsigned flags, const char *mech) {
+  sasl_security_properties_t props;
+  sasl_conn_t *conn = NULL;
+  const char *list = NULL;
+  unsigned len = 0;
+  int count = 0, found;
+
+  assert_int_equal(
+      sasl_client_new("smtp", "localhost", NULL, NULL, conn_cbs, 0, &conn),
+      SASL_OK);
+  memset(&props, 0, sizeof(props));
+  props.security_flags = flags;
+  assert_int_equal(sasl_setprop(conn, SASL_SEC_PROPS, &props), SASL_OK);
+  assert_int_equal(sasl_listmech(conn, NULL, " ", " ", " ", &list, &len,
+                                 &count),
+                   SASL_OK);
+  found = strstr(list, mech) != NULL;
+  sasl_dispose(&conn);
+  return found;
+}
+
+/*
+ * A bearer token is replayable for its lifetime: an application that asks
+ * for noplaintext on a connection without a security layer (no TLS, a
+ * STARTTLS stripped) is not offered XOAUTH2 or OAUTHBEARER, and no token
+ * is requested; with TLS (an external SSF), or asking noanonymous only,
+ * they are chosen.
+ */
+static void test_security_flags(void **state) {
+  const unsigned noplain = SASL_SEC_NOPLAINTEXT | SASL_SEC_NOANONYMOUS;
+  const char *mech = NULL;
+
+  (void)state;
+  sasl_reload(config("password.conf", "auth = password\n"));
+  assert_int_equal(start_with(noplain, 0, "XOAUTH2 OAUTHBEARER", &mech),
+                   SASL_NOMECH);
+  assert_int_equal(
+      start_with(SASL_SEC_NOPLAINTEXT, 0, "XOAUTH2 OAUTHBEARER", &mech),
+      SASL_NOMECH);
+  assert_int_equal(start_with(noplain, 0, "OAUTHBEARER", &mech), SASL_NOMECH);
+  assert_false(listed(noplain, "XOAUTH2"));
+  assert_false(listed(noplain, "OAUTHBEARER"));
+  assert_int_equal(requests(), 0);
+  /* noanonymous (Postfix inside TLS under the examples) or nothing asked:
+   * chosen, and they sign in. */
+  assert_true(listed(SASL_SEC_NOANONYMOUS, "XOAUTH2"));
+  assert_true(listed(SASL_SEC_NOANONYMOUS, "OAUTHBEARER"));
+  assert_int_equal(
+      start_with(SASL_SEC_NOANONYMOUS, 0, "XOAUTH2 OAUTHBEARER", &mech),
+      SASL_CONTINUE);
+  assert_non_null(mech);
+  assert_string_equal(mech, "XOAUTH2");
+  assert_int_equal(start_with(0, 0, "OAUTHBEARER", &mech), SASL_CONTINUE);
+  assert_string_equal(mech, "OAUTHBEARER");
+  expect_login(SMTP, "XOAUTH2", "alice@contoso.com", EMU_ALICE_PASSWORD);
+  expect_login(SMTP, "OAUTHBEARER", "alice@contoso.com", EMU_ALICE_PASSWORD);
+  /* noplaintext over TLS: the application tells libsasl2 the layer's SSF,
+   * and the mechanisms are chosen (imtest -t, mbsync with TLS). */
+  assert_int_equal(start_with(noplain, 256, "XOAUTH2 OAUTHBEARER", &mech),
+                   SASL_CONTINUE);
+  assert_string_equal(mech, "XOAUTH2");
 }
 
 /* Callbacks without procedures: libsasl2 hands out prompts (mbsync). */
@@ -1307,6 +1400,7 @@ int main(void) {
       cmocka_unit_test_setup(test_revoked, reset),
       cmocka_unit_test_setup(test_server_rules, reset),
       cmocka_unit_test_setup(test_broken_config, reset),
+      cmocka_unit_test_setup(test_security_flags, reset),
       cmocka_unit_test_setup(test_interact, reset),
       cmocka_unit_test_setup(test_missing_password, reset),
       cmocka_unit_test_setup(test_core_log, reset),
