@@ -967,9 +967,16 @@ static void test_check_organizations(void **state) {
   assert_int_equal(emu_count(&emu, "total"), 0);
   path = own_config("orgs2.conf", NULL, "organizations", NULL,
                     "domains = contoso.com\n");
+  assert_int_equal(run(NULL, ARGS("-c", path, "check")), 0);
+  assert_non_null(strstr(r.out, "ok: users accepted: domains contoso.com\n"));
   assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
                        ARGS("-c", path, "token", "alice@contoso.com")),
                    0);
+  /* With the tenant id, check says what every token must name. */
+  path = own_config("guid.conf", NULL, EMU_TENANT_ID, NULL, NULL);
+  assert_int_equal(run(NULL, ARGS("-c", path, "check")), 0);
+  assert_non_null(strstr(r.out, "users accepted: any domain of tenant " EMU_TENANT_ID
+                                " (every token's tid must be it)"));
 }
 
 /* A tenant id: a token naming another tenant is refused (exit 1), and not
