@@ -20,11 +20,21 @@ static int is_control(unsigned char c) {
   return c < 0x20 || c == 0x7f;
 }
 
-/* Whether s holds a control byte, so it must not be echoed into a log. */
+/* Whether s holds a control character (C0, DEL, C1) or invalid UTF-8, so
+ * it must not be echoed into a log: a tid or a name out of a token has
+ * passed no other rule. */
 static int has_control(const char *s) {
-  for (; *s != '\0'; s++)
-    if (is_control((unsigned char)*s))
+  const unsigned char *p = (const unsigned char *)s;
+  size_t len = strlen(s);
+
+  for (size_t i = 0; i < len;) {
+    unsigned long cp = 0;
+    size_t n = msoauth_utf8_seq(p + i, len - i, &cp);
+
+    if (n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
       return 1;
+    i += n;
+  }
   return 0;
 }
 

@@ -640,6 +640,9 @@ static const struct tokens_case tokens_cases[] = {
     {TID, RS256,
      "{\"aud\":\"" CLIENT "\",\"tid\":\"x\\u001b[2J\",\"upn\":\"a@contoso.com\"}",
      RS256, AT_OK, MSOAUTH_ERR_TENANT, "(a name with control characters)"},
+    {TID, RS256,
+     "{\"aud\":\"" CLIENT "\",\"tid\":\"x\\u009b2J\",\"upn\":\"a@contoso.com\"}",
+     RS256, AT_OK, MSOAUTH_ERR_TENANT, "(a name with control characters)"},
     /* a domain or organizations as tenant: the tid is not compared */
     {"contoso.com", RS256,
      "{\"aud\":\"" CLIENT "\",\"tid\":\"" OTHER_TID
