@@ -635,13 +635,15 @@ static const struct tokens_case tokens_cases[] = {
      RS256, AT_OK, MSOAUTH_ERR_TENANT, "issued by tenant " OTHER_TID},
     {TID, RS256, "{\"aud\":\"" CLIENT "\",\"upn\":\"alice@contoso.com\"}",
      RS256, AT_OK, MSOAUTH_ERR_TENANT, "names no tenant"},
-    {TID, RS256, ID_OK, RS256, "{\"tid\":\"" OTHER_TID "\"}", MSOAUTH_ERR_TENANT,
-     "access token was issued by tenant " OTHER_TID},
+    {TID, RS256, ID_OK, RS256, "{\"tid\":\"" OTHER_TID "\"}",
+     MSOAUTH_ERR_TENANT, "access token was issued by tenant " OTHER_TID},
     {TID, RS256,
-     "{\"aud\":\"" CLIENT "\",\"tid\":\"x\\u001b[2J\",\"upn\":\"a@contoso.com\"}",
+     "{\"aud\":\"" CLIENT "\",\"tid\":\"x\\u001b[2J\","
+     "\"upn\":\"a@contoso.com\"}",
      RS256, AT_OK, MSOAUTH_ERR_TENANT, "(a name with control characters)"},
     {TID, RS256,
-     "{\"aud\":\"" CLIENT "\",\"tid\":\"x\\u009b2J\",\"upn\":\"a@contoso.com\"}",
+     "{\"aud\":\"" CLIENT "\",\"tid\":\"x\\u009b2J\","
+     "\"upn\":\"a@contoso.com\"}",
      RS256, AT_OK, MSOAUTH_ERR_TENANT, "(a name with control characters)"},
     /* a domain or organizations as tenant: the tid is not compared */
     {"contoso.com", RS256,

@@ -394,7 +394,8 @@ static void test_foreign_tenant(void **state) {
   open_ctx(&f, "tenant = " EMU_TENANT_ID "\n");
   assert_int_equal(
       emu_post(&emu, "/_emu/fault",
-               "{\"kind\": \"tenant\", \"tid\": \"" EMU_FOREIGN_TENANT_ID "\"}"),
+               "{\"kind\": \"tenant\", "
+               "\"tid\": \"" EMU_FOREIGN_TENANT_ID "\"}"),
       0);
   assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
                    MSOAUTH_ERR_TENANT);

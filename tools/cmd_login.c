@@ -5,9 +5,10 @@
  *
  * Microsoft's message goes to stdout, without its control characters; the
  * code is polled for at the interval given (slow_down adds 5 s); the refresh
- * token obtained is stored under the key token.c reads. Ctrl-C at any point leaves nothing half-written: cache
- * entries are replaced by rename, and the entry's lock (flock) dies with the
- * process.
+ * token obtained is stored under the key token.c reads, once the id token
+ * says whom it is for. Ctrl-C at any point leaves nothing half-written:
+ * cache entries are replaced by rename, and the entry's lock (flock) dies
+ * with the process.
  */
 #include "config_build.h"
 

@@ -975,7 +975,8 @@ static void test_check_organizations(void **state) {
   /* With the tenant id, check says what every token must name. */
   path = own_config("guid.conf", NULL, EMU_TENANT_ID, NULL, NULL);
   assert_int_equal(run(NULL, ARGS("-c", path, "check")), 0);
-  assert_non_null(strstr(r.out, "users accepted: any domain of tenant " EMU_TENANT_ID
+  assert_non_null(strstr(r.out, "users accepted: any domain of tenant "
+                                EMU_TENANT_ID
                                 " (every token's tid must be it)"));
 }
 
