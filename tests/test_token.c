@@ -466,6 +466,33 @@ static void test_no_identity(void **state) {
   close_ctx(&f);
 }
 
+/* The service account's own sign-in is checked the same way. */
+static void test_no_identity_service_account(void **state) {
+  struct fixture f;
+
+  (void)state;
+  {
+    const char *pw = emu_write_file(&emu, "svc.pw", "Service-Account-Pw1\n",
+                                    0600);
+    char extra[600];
+
+    assert_non_null(pw);
+    snprintf(extra, sizeof(extra),
+             "auth = service_account\n"
+             "service_account = svc-mail@contoso.com\n"
+             "service_account_password_file = %s\n",
+             pw);
+    open_ctx(&f, extra);
+  }
+  assert_int_equal(emu_post(&emu, "/_emu/fault", "{\"kind\": \"opaque\"}"), 0);
+  assert_int_equal(get_str(&f, "bob@contoso.com", NULL),
+                   MSOAUTH_ERR_NO_IDENTITY);
+  assert_int_equal(cached(&f, "svc-mail@contoso.com"), -1);
+  assert_int_equal(get_str(&f, "bob@contoso.com", NULL), MSOAUTH_OK);
+  assert_int_equal(cached(&f, "svc-mail@contoso.com"), 1);
+  close_ctx(&f);
+}
+
 #define HERD 20
 
 /* One process of the herd: its own configuration, context and cache
@@ -803,6 +830,7 @@ int main(void) {
       cmocka_unit_test(test_given_token),
       cmocka_unit_test(test_foreign_tenant),
       cmocka_unit_test(test_no_identity),
+      cmocka_unit_test(test_no_identity_service_account),
       cmocka_unit_test(test_herd_one_request),
       cmocka_unit_test(test_unreachable),
       cmocka_unit_test(test_full_disk_fsize),
