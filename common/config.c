@@ -1255,6 +1255,15 @@ static void check_rules(struct loader *ld, const struct msoauth_config *cfg) {
     rule_problem(ld, KEY_TENANT, "required, not set");
   if (!is_set(ld, KEY_CLIENT_ID))
     rule_problem(ld, KEY_CLIENT_ID, "required, not set");
+  /* organizations signs in users of every tenant: domains must say whose
+   * users are meant (an id or a domain as tenant names one tenant). */
+  if (ld->slots[KEY_TENANT].value != NULL &&
+      strcasecmp(ld->slots[KEY_TENANT].value, "organizations") == 0 &&
+      !is_set(ld, KEY_DOMAINS))
+    rule_problem(ld, KEY_TENANT,
+                 "organizations needs domains: it accepts users of any "
+                 "tenant, so name their domains (or set tenant to the "
+                 "tenant id)");
   check_exclusive(ld, KEY_CLIENT_SECRET, KEY_CLIENT_SECRET_FILE);
   if (cert && !key)
     rule_problem(ld, KEY_CLIENT_CERTIFICATE_FILE,

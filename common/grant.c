@@ -227,6 +227,40 @@ out:
   return rc;
 }
 
+/* Whether the space-separated scope holds token. */
+static int has_scope(const char *scope, const char *token) {
+  size_t len = strlen(token);
+
+  for (const char *p = scope; *p != '\0';) {
+    size_t n = strcspn(p, " ");
+
+    if (n == len && memcmp(p, token, len) == 0)
+      return 1;
+    p += n;
+    p += strspn(p, " ");
+  }
+  return 0;
+}
+
+/* Adds the scope of a grant that signs a user in: the id token, which says
+ * whom the tokens are for, comes only with openid, and its name claim
+ * (preferred_username) only with profile. */
+static msoauth_rc add_user_scope(struct msoauth_buf *form, const char *scope) {
+  struct msoauth_buf full;
+  msoauth_rc rc;
+
+  msoauth_buf_init(&full, MSOAUTH_HTTP_FORM_MAX, 0);
+  rc = msoauth_buf_adds(&full, scope);
+  if (!rc && !has_scope(scope, "openid"))
+    rc = msoauth_buf_adds(&full, " openid");
+  if (!rc && !has_scope(scope, "profile"))
+    rc = msoauth_buf_adds(&full, " profile");
+  if (!rc)
+    rc = msoauth_form_add(form, "scope", msoauth_buf_str(&full));
+  msoauth_buf_free(&full);
+  return rc;
+}
+
 /* Starts a form with grant_type and scope. */
 static msoauth_rc form_start(struct msoauth_buf *form, const char *grant_type,
                              const char *scope) {
@@ -236,6 +270,18 @@ static msoauth_rc form_start(struct msoauth_buf *form, const char *grant_type,
   rc = msoauth_form_add(form, "grant_type", grant_type);
   if (!rc && scope != NULL)
     rc = msoauth_form_add(form, "scope", scope);
+  return rc;
+}
+
+/* form_start for a grant that signs a user in. */
+static msoauth_rc form_start_user(struct msoauth_buf *form,
+                                  const char *grant_type, const char *scope) {
+  msoauth_rc rc;
+
+  msoauth_buf_init(form, MSOAUTH_HTTP_FORM_MAX, 1);
+  rc = msoauth_form_add(form, "grant_type", grant_type);
+  if (!rc)
+    rc = add_user_scope(form, scope);
   return rc;
 }
 
@@ -249,7 +295,7 @@ msoauth_rc msoauth_grant_password(struct msoauth_client *client,
   msoauth_rc rc;
 
   memset(tokens, 0, sizeof(*tokens));
-  rc = form_start(&form, "password", scope);
+  rc = form_start_user(&form, "password", scope);
   if (!rc)
     rc = msoauth_form_add(&form, "username", username);
   if (!rc)
@@ -286,7 +332,7 @@ msoauth_rc msoauth_grant_refresh(struct msoauth_client *client,
   msoauth_rc rc;
 
   memset(tokens, 0, sizeof(*tokens));
-  rc = form_start(&form, "refresh_token", scope);
+  rc = form_start_user(&form, "refresh_token", scope);
   if (!rc)
     rc = msoauth_form_add(&form, "refresh_token",
                           msoauth_secret_value(refresh_token));
@@ -368,7 +414,7 @@ msoauth_rc msoauth_grant_device_start(struct msoauth_client *client,
   if (!rc)
     rc = msoauth_form_add(&form, "client_id", client->cfg->client_id);
   if (!rc)
-    rc = msoauth_form_add(&form, "scope", scope);
+    rc = add_user_scope(&form, scope);
   if (rc) {
     msoauth_fail(err, rc, "cannot build the request");
     goto out;

@@ -3,7 +3,9 @@
  *
  * A grant is one request and its answer: it knows no cache. Every grant
  * authenticates the client as configured: public (client_id only), client
- * secret, or a certificate's client assertion.
+ * secret, or a certificate's client assertion. Every grant that signs a
+ * user in (password, refresh, device code) asks for `openid profile` on top
+ * of the scope given, so that an id token says whom the tokens are for.
  */
 #ifndef MSOAUTH_GRANT_H
 #define MSOAUTH_GRANT_H

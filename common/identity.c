@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "identity.h"
+#include "text.h"
 
 /* Shown in place of a name that cannot be written into a log line. */
 #define UNPRINTABLE "(a name with control characters)"
@@ -19,11 +20,21 @@ static int is_control(unsigned char c) {
   return c < 0x20 || c == 0x7f;
 }
 
-/* Whether s holds a control byte, so it must not be echoed into a log. */
+/* Whether s holds a control character (C0, DEL, C1) or invalid UTF-8, so
+ * it must not be echoed into a log: a tid or a name out of a token has
+ * passed no other rule. */
 static int has_control(const char *s) {
-  for (; *s != '\0'; s++)
-    if (is_control((unsigned char)*s))
+  const unsigned char *p = (const unsigned char *)s;
+  size_t len = strlen(s);
+
+  for (size_t i = 0; i < len;) {
+    unsigned long cp = 0;
+    size_t n = msoauth_utf8_seq(p + i, len - i, &cp);
+
+    if (n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f))
       return 1;
+    i += n;
+  }
   return 0;
 }
 
@@ -49,45 +60,6 @@ static msoauth_rc check_raw(const char *name, size_t len,
   return MSOAUTH_OK;
 }
 
-/* Length of the UTF-8 sequence starting at s (n bytes left), 0 when it is
- * invalid: overlong, a surrogate, above U+10FFFF or truncated. *cp_r gets
- * the code point. */
-static size_t utf8_seq(const unsigned char *s, size_t n, unsigned long *cp_r) {
-  unsigned long cp, min;
-  size_t need;
-
-  if (s[0] < 0x80) {
-    *cp_r = s[0];
-    return 1;
-  }
-  if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-    need = 2;
-    cp = s[0] & 0x1f;
-    min = 0x80;
-  } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-    need = 3;
-    cp = s[0] & 0x0f;
-    min = 0x800;
-  } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-    need = 4;
-    cp = s[0] & 0x07;
-    min = 0x10000;
-  } else {
-    return 0;
-  }
-  if (need > n)
-    return 0;
-  for (size_t i = 1; i < need; i++) {
-    if ((s[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (s[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  *cp_r = cp;
-  return need;
-}
-
 /* Valid UTF-8 without C1 controls (U+0080..U+009F), which are control
  * characters as much as the C0 ones rule 4 names. */
 static msoauth_rc check_utf8(const char *s, size_t len,
@@ -96,7 +68,7 @@ static msoauth_rc check_utf8(const char *s, size_t len,
 
   for (size_t i = 0; i < len;) {
     unsigned long cp;
-    size_t n = utf8_seq(p + i, len - i, &cp);
+    size_t n = msoauth_utf8_seq(p + i, len - i, &cp);
 
     if (n == 0)
       return msoauth_fail(err, MSOAUTH_ERR_NAME,
@@ -110,34 +82,7 @@ static msoauth_rc check_utf8(const char *s, size_t len,
 }
 
 void msoauth_identity_shown(const char *name, char *out, size_t size) {
-  const unsigned char *p = (const unsigned char *)name;
-  size_t len, i = 0, o = 0;
-
-  if (name == NULL) {
-    snprintf(out, size, "(none)");
-    return;
-  }
-  len = strlen(name);
-  while (i < len) {
-    unsigned long cp = 0;
-    size_t n = utf8_seq(p + i, len - i, &cp);
-    int bad = n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f);
-    size_t shown = bad ? 1 : n;
-
-    if (o + shown > size - 4)
-      break;
-    if (bad)
-      out[o] = '?';
-    else
-      memcpy(out + o, name + i, n);
-    o += shown;
-    i += n != 0 ? n : 1;
-  }
-  if (i < len) {
-    memcpy(out + o, "...", 3);
-    o += 3;
-  }
-  out[o] = '\0';
+  msoauth_text_shown(name, out, size);
 }
 
 /* A label of a domain: [a-z0-9-], not empty, no '-' at either end. */
@@ -399,6 +344,131 @@ msoauth_rc msoauth_identity_match_token(const struct msoauth_config *cfg,
   named = NULL;
 out:
   free(named);
+  return rc;
+}
+
+int msoauth_identity_tenant_is_id(const char *tenant) {
+  static const char form[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+
+  if (tenant == NULL || strlen(tenant) != sizeof(form) - 1)
+    return 0;
+  for (size_t i = 0; form[i] != '\0'; i++) {
+    unsigned char c = (unsigned char)tenant[i];
+    int hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+              (c >= 'A' && c <= 'F');
+
+    if (form[i] == '-' ? c != '-' : !hex)
+      return 0;
+  }
+  return 1;
+}
+
+/* The tenant a token names against a tenant id in `tenant`. */
+static msoauth_rc check_tid(const struct msoauth_config *cfg,
+                            const char *what, const char *tid,
+                            struct msoauth_err *err) {
+  if (!msoauth_identity_tenant_is_id(cfg->tenant))
+    return MSOAUTH_OK;
+  if (tid == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_TENANT,
+                        "the %s names no tenant (tid); tenant is %s", what,
+                        cfg->tenant);
+  if (strcasecmp(tid, cfg->tenant) != 0)
+    return msoauth_fail(err, MSOAUTH_ERR_TENANT,
+                        "the %s was issued by tenant %s, not by %s "
+                        "(tenant): a user of another tenant",
+                        what, shown(tid), cfg->tenant);
+  return MSOAUTH_OK;
+}
+
+/* The id token's own checks: its alg, its audience, its tenant. */
+static msoauth_rc check_id_token(const struct msoauth_config *cfg,
+                                 const struct msoauth_claims *c,
+                                 struct msoauth_err *err) {
+  /* Entra signs id tokens with RS256; "none" or an HMAC would mean
+   * anyone could have made it. */
+  if (c->alg == NULL || strcmp(c->alg, "RS256") != 0)
+    return msoauth_fail(err, MSOAUTH_ERR_NO_IDENTITY,
+                        "the id token is signed with %s, not RS256: refused",
+                        shown(c->alg));
+  if (c->aud == NULL || strcasecmp(c->aud, cfg->client_id) != 0)
+    return msoauth_fail(err, MSOAUTH_ERR_NO_IDENTITY,
+                        "the id token is for %s, not for this app (%s): "
+                        "refused",
+                        shown(c->aud), cfg->client_id);
+  return check_tid(cfg, "id token", c->tid, err);
+}
+
+/* The access token's tenant, when it can be read at all: Microsoft may
+ * hand out opaque access tokens, and the id token decides then. */
+static msoauth_rc check_access_token(const struct msoauth_config *cfg,
+                                     const struct msoauth_secret *access,
+                                     struct msoauth_err *err) {
+  struct msoauth_claims c;
+  msoauth_rc rc;
+
+  if (access == NULL ||
+      msoauth_jwt_decode(msoauth_secret_value(access),
+                         msoauth_secret_len(access), &c, NULL) != MSOAUTH_OK)
+    return MSOAUTH_OK;
+  rc = c.tid != NULL ? check_tid(cfg, "access token", c.tid, err) : MSOAUTH_OK;
+  msoauth_claims_clear(&c);
+  return rc;
+}
+
+msoauth_rc msoauth_identity_from_tokens(const struct msoauth_config *cfg,
+                                        const char *asked,
+                                        const struct msoauth_secret *id_token,
+                                        const struct msoauth_secret *access,
+                                        struct msoauth_claims *claims_r,
+                                        char **identity_r,
+                                        struct msoauth_err *err) {
+  struct msoauth_claims claims;
+  struct msoauth_err why;
+  const char *named;
+  msoauth_rc rc;
+
+  *identity_r = NULL;
+  memset(&claims, 0, sizeof(claims));
+  if (claims_r != NULL)
+    memset(claims_r, 0, sizeof(*claims_r));
+  if (cfg == NULL || asked == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_INVALID, "no configuration or user");
+  /* Fail closed: without an id token nobody can say whom the tokens are
+   * for, and the name asked for is no evidence. */
+  if (id_token == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NO_IDENTITY,
+                        "the identity platform returned no id token for %s, "
+                        "so whom the tokens are for cannot be checked: "
+                        "refused",
+                        shown(asked));
+  msoauth_err_clear(&why);
+  if (msoauth_jwt_decode(msoauth_secret_value(id_token),
+                         msoauth_secret_len(id_token), &claims,
+                         &why) != MSOAUTH_OK)
+    return msoauth_fail(err, MSOAUTH_ERR_NO_IDENTITY,
+                        "the id token for %s cannot be read (%s): refused",
+                        shown(asked), why.detail);
+  rc = check_id_token(cfg, &claims, err);
+  if (!rc)
+    rc = check_access_token(cfg, access, err);
+  if (rc)
+    goto out;
+  named = msoauth_claims_identity(&claims);
+  if (named == NULL) {
+    rc = msoauth_fail(err, MSOAUTH_ERR_NO_IDENTITY,
+                      "the id token for %s names nobody (no upn or "
+                      "preferred_username: is the profile scope allowed?): "
+                      "refused",
+                      shown(asked));
+    goto out;
+  }
+  rc = msoauth_identity_match_token(cfg, asked, named, identity_r, err);
+out:
+  if (!rc && claims_r != NULL)
+    *claims_r = claims;
+  else
+    msoauth_claims_clear(&claims);
   return rc;
 }
 

@@ -19,7 +19,9 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "jwt.h"
 #include "result.h"
+#include "secret.h"
 
 #define MSOAUTH_NAME_MAX 256
 
@@ -60,6 +62,36 @@ msoauth_rc msoauth_identity_match_token(const struct msoauth_config *cfg,
                                         char **identity_r,
                                         struct msoauth_err *err)
     __attribute__((warn_unused_result));
+
+/*
+ * Rule 3 and the tenant on what a user's sign-in returned (ROPC, refresh,
+ * device code; never app-only tokens, which name no user). The identity is
+ * read from the id token, which must be there (every such grant asks for
+ * openid): a JWT whose alg is RS256, whose aud is client_id and which names
+ * the user (upn, preferred_username or unique_name); otherwise
+ * MSOAUTH_ERR_NO_IDENTITY, as nothing may then be stored under the name
+ * asked for. With a tenant id (GUID) as `tenant`, the id token's tid, and
+ * the access token's when it is a readable JWT, must be that tenant
+ * (MSOAUTH_ERR_TENANT); a domain or organizations as `tenant` cannot be
+ * compared with a tid, and the domain rule stands for it. Then
+ * msoauth_identity_match_token(asked, the name read). On success
+ * *identity_r is as there, and *claims_r (when not NULL) holds the id
+ * token's claims, both owned by the caller; on failure both are empty.
+ * The signature is not checked: the tokens came from the token endpoint
+ * over TLS that was verified (OpenID Connect Core 3.1.3.7).
+ */
+msoauth_rc msoauth_identity_from_tokens(const struct msoauth_config *cfg,
+                                        const char *asked,
+                                        const struct msoauth_secret *id_token,
+                                        const struct msoauth_secret *access,
+                                        struct msoauth_claims *claims_r,
+                                        char **identity_r,
+                                        struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+/* Whether `tenant` is a tenant id (a GUID), which a token's tid can be
+ * compared with. */
+int msoauth_identity_tenant_is_id(const char *tenant);
 
 /*
  * name as a log line may show it, into out (size bytes, at least 4): each

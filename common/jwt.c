@@ -259,6 +259,8 @@ msoauth_rc msoauth_jwt_decode(const char *jwt, size_t len,
     rc = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
                       "token header has no string alg");
   if (!rc)
+    rc = get_string(header, "alg", &claims->alg, err);
+  if (!rc)
     rc = decode_part(jwt + dot1 + 1, dot2 - dot1 - 1, "payload", &payload, err);
   if (!rc)
     rc = read_claims(payload, claims, err);
@@ -282,6 +284,7 @@ static void free_strings(char ***v, size_t *n) {
 void msoauth_claims_clear(struct msoauth_claims *claims) {
   if (claims == NULL)
     return;
+  free(claims->alg);
   free(claims->upn);
   free(claims->preferred_username);
   free(claims->unique_name);

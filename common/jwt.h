@@ -16,6 +16,7 @@
 #define MSOAUTH_JWT_MAX (64 * 1024)
 
 struct msoauth_claims {
+  char *alg;                /* of the header; never NULL after decoding */
   char *upn;                /* each string NULL when absent */
   char *preferred_username;
   char *unique_name;

@@ -34,6 +34,9 @@ const char *msoauth_strerror(msoauth_rc rc) {
   case MSOAUTH_ERR_GRANT_EXPIRED: return "the stored sign-in expired or was revoked";
   case MSOAUTH_ERR_DENIED: return "the identity platform refused the request";
   case MSOAUTH_ERR_GROUP: return "not a member of an allowed group";
+  case MSOAUTH_ERR_TENANT: return "the token was issued by another tenant";
+  case MSOAUTH_ERR_NO_IDENTITY:
+    return "the sign-in returned no identity that can be checked";
   case MSOAUTH_ERR_PENDING: return "authorization pending";
   case MSOAUTH_ERR_SLOW_DOWN: return "polling too fast";
   case MSOAUTH_ERR_DECLINED: return "the user declined the sign-in";

@@ -40,6 +40,9 @@ typedef enum {
   MSOAUTH_ERR_GRANT_EXPIRED = 28,   /* refresh token expired or revoked */
   MSOAUTH_ERR_DENIED = 29,          /* any other refusal (unknown AADSTS code) */
   MSOAUTH_ERR_GROUP = 30,           /* not in allowed_groups */
+  MSOAUTH_ERR_TENANT = 31,          /* the token's tid is not `tenant` */
+  MSOAUTH_ERR_NO_IDENTITY = 32,     /* no identity could be read from the
+                                       tokens of a sign-in: refused */
 
   /* device-code flow states */
   MSOAUTH_ERR_PENDING = 40,  /* authorization_pending */

@@ -13,7 +13,6 @@
 #include <time.h>
 
 #include "identity.h"
-#include "jwt.h"
 #include "token.h"
 #include "verifier.h"
 
@@ -195,22 +194,14 @@ static msoauth_rc check_identity(struct msoauth_ctx *ctx,
                                  const struct msoauth_tokens *tokens,
                                  struct msoauth_token *tok,
                                  struct msoauth_err *err) {
-  struct msoauth_claims claims;
-  const struct msoauth_secret *jwt =
-      tokens->id_token != NULL ? tokens->id_token : tokens->access_token;
   char *named = NULL;
   msoauth_rc rc;
 
   /* App-only tokens name no user: they act for the target asked. */
   if (req->subject == NULL)
     goto target;
-  if (msoauth_jwt_decode(msoauth_secret_value(jwt), msoauth_secret_len(jwt),
-                         &claims, NULL) != MSOAUTH_OK)
-    memset(&claims, 0, sizeof(claims)); /* opaque token: nothing to check */
-  rc = msoauth_identity_match_token(ctx->cfg, req->subject,
-                                    msoauth_claims_identity(&claims), &named,
-                                    err);
-  msoauth_claims_clear(&claims);
+  rc = msoauth_identity_from_tokens(ctx->cfg, req->subject, tokens->id_token,
+                                    tokens->access_token, NULL, &named, err);
   if (rc)
     return rc;
   if (ctx->cfg->auth != MSOAUTH_AUTH_SERVICE_ACCOUNT) {

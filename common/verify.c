@@ -63,22 +63,16 @@ static msoauth_rc check_groups(const struct msoauth_config *cfg,
                       "%s is not a member of an allowed group", identity);
 }
 
-/* Rule 3 and allowed_groups on what the platform returned. */
+/* Rule 3, the tenant and allowed_groups on what the platform returned. */
 static msoauth_rc check_tokens(struct msoauth_ctx *ctx, const char *identity,
                                const struct msoauth_tokens *tokens,
                                struct msoauth_verified *out,
                                struct msoauth_err *err) {
-  const struct msoauth_secret *jwt =
-      tokens->id_token != NULL ? tokens->id_token : tokens->access_token;
   struct msoauth_claims claims;
   msoauth_rc rc;
 
-  rc = msoauth_jwt_decode(msoauth_secret_value(jwt), msoauth_secret_len(jwt),
-                          &claims, err);
-  if (rc)
-    return rc;
-  rc = msoauth_identity_match_token(ctx->cfg, identity,
-                                    msoauth_claims_identity(&claims),
+  rc = msoauth_identity_from_tokens(ctx->cfg, identity, tokens->id_token,
+                                    tokens->access_token, &claims,
                                     &out->identity, err);
   if (!rc)
     rc = check_groups(ctx->cfg, &claims, out->identity, err);

@@ -94,6 +94,8 @@ static const struct outcome outcomes[] = {
      "conditional-access"},
     {MSOAUTH_ERR_CLIENT_CONFIG, PAM_AUTHINFO_UNAVAIL, LOG_ERR, "config-error"},
     {MSOAUTH_ERR_GROUP, PAM_PERM_DENIED, LOG_NOTICE, "not-in-allowed-groups"},
+    {MSOAUTH_ERR_TENANT, PAM_AUTH_ERR, LOG_WARNING, "foreign-tenant"},
+    {MSOAUTH_ERR_NO_IDENTITY, PAM_AUTH_ERR, LOG_WARNING, "no-identity"},
     {MSOAUTH_ERR_UNAVAILABLE, PAM_AUTHINFO_UNAVAIL, LOG_ERR, "unreachable"},
     {MSOAUTH_ERR_THROTTLED, PAM_AUTHINFO_UNAVAIL, LOG_ERR, "throttled"},
     {MSOAUTH_ERR_PROTOCOL, PAM_AUTHINFO_UNAVAIL, LOG_ERR, "protocol-error"},

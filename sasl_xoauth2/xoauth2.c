@@ -141,6 +141,9 @@ static int sasl_code(msoauth_rc rc) {
     return SASL_DISABLED;
   case MSOAUTH_ERR_PASSWORD_EXPIRED:
     return SASL_EXPIRED;
+  case MSOAUTH_ERR_TENANT:      /* a token of another tenant */
+  case MSOAUTH_ERR_NO_IDENTITY: /* nobody we could check */
+    return SASL_BADAUTH;
   default:
     return msoauth_rc_unreachable(rc) ? SASL_TRYAGAIN : SASL_BADAUTH;
   }

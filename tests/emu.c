@@ -316,12 +316,13 @@ const char *emu_write_config(struct emu *emu, const char *name,
   int n = asprintf(&text,
                    "# written by the test suite\n"
                    "authority = %s\n"
-                   "tenant = contoso.com\n"
+                   "%s"
                    "%s"
                    "ca_file = %s\n"
                    "cache_dir = %s/cache\n"
                    "%s",
                    emu->url,
+                   sets_default(more, "tenant") ? "" : "tenant = contoso.com\n",
                    sets_default(more, "client_id")
                        ? ""
                        : "client_id = " EMU_PUBLIC_CLIENT "\n",

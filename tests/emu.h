@@ -16,6 +16,10 @@
 #define EMU_CLIENT_SECRET "s3cr3t~Value.With-Chars_0123456789"
 #define EMU_CERT_CLIENT "33333333-3333-3333-3333-333333333333"
 #define EMU_UNCONSENTED_CLIENT "44444444-4444-4444-4444-444444444444"
+#define EMU_MULTI_TENANT_CLIENT "55555555-5555-5555-5555-555555555555"
+/* Woodgrove: a second tenant, with mallory@woodgrove.com. */
+#define EMU_FOREIGN_TENANT_ID "9b1c4d2e-5f6a-4b7c-8d9e-0a1b2c3d4e5f"
+#define EMU_MALLORY_PASSWORD "Password1!"
 #define EMU_ALICE_PASSWORD "Correct horse battery staple"
 #define EMU_BOB_PASSWORD "p&ss=w+rd%;'\" \xc3\xbcn\xc3\xaf"
 
@@ -64,8 +68,8 @@ char *emu_get(struct emu *emu, const char *path);
 /* Zeroes counters and clears faults and options. 0 on success. */
 int emu_reset(struct emu *emu);
 
-/* Writes DIR/NAME holding the emulator's defaults (authority, tenant,
- * public client unless extra's defaults set client_id, ca_file,
+/* Writes DIR/NAME holding the emulator's defaults (authority, tenant and
+ * public client unless extra's defaults set them, ca_file,
  * cache_dir = DIR/cache) followed by extra (may be NULL), mode 0600.
  * Returns the path, in static storage, or NULL. */
 const char *emu_write_config(struct emu *emu, const char *name,

@@ -397,11 +397,12 @@ static void test_overrides(void **state) {
   /* Arguments can supply required keys the file lacks. */
   {
     static const char *const required[] = {"tenant=organizations",
-                                           "client_id=" CLIENT};
+                                           "client_id=" CLIENT,
+                                           "domains=contoso.com"};
 
-    cfg = load_ok("retries = 4\n", NULL, required, 2, 0);
+    cfg = load_ok("retries = 4\n", NULL, required, 3, 0);
     assert_string_equal(cfg->tenant, "organizations");
-    assert_int_equal(cfg->n_domains, 0); /* not a domain: any */
+    assert_int_equal(cfg->n_domains, 1);
     assert_int_equal(cfg->retries, 4);
     msoauth_config_free(&cfg);
   }
@@ -440,8 +441,8 @@ static void test_domains(void **state) {
     const char *first;
   } cases[] = {
       {"Contoso.COM", 1, "contoso.com"},
-      {TENANT_ID, 0, NULL},
-      {"organizations", 0, NULL},
+      {TENANT_ID, 0, NULL}, /* any domain; the token's tid must match */
+      {"organizations\ndomains = Bravo.com", 1, "bravo.com"},
       {"contoso.onmicrosoft.com", 1, "contoso.onmicrosoft.com"},
   };
 
@@ -533,6 +534,11 @@ static const struct bad_case bad_cases[] = {
           "tokens need a work tenant"},
     {"tenant = Consumers\nclient_id = " CLIENT "\n", NULL, NULL, E,
      CONF ":1: tenant: common and consumers are refused"},
+    /* organizations takes users of any tenant: domains must say which */
+    {"tenant = organizations\nclient_id = " CLIENT "\n", NULL, NULL, E,
+     CONF ":1: tenant: organizations needs domains"},
+    {"client_id = " CLIENT "\n[p]\nretries = 1\ntenant = Organizations\n", "p",
+     NULL, E, CONF ":4: tenant: organizations needs domains"},
     {"tenant = contoso\nclient_id = " CLIENT "\n", NULL, NULL, E,
      CONF ":1: tenant: not a tenant id"},
     {"tenant = contoso..com\nclient_id = " CLIENT "\n", NULL, NULL, E,

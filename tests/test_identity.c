@@ -9,14 +9,19 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "base64.h"
+#include "buf.h"
 #include "config.h"
 #include "identity.h"
 #include "result.h"
+#include "secret.h"
+#include "text.h"
 
 /* The configurations the tables refer to. */
 enum cfg_id {
@@ -553,9 +558,159 @@ static void test_shown(void **state) {
   assert_string_equal(out, "012345678901234567890123456...");
 }
 
+/* ------------------------------------------------------------ tokens */
+
+#define TID "7f0d5b1e-3c2a-4e8b-9a61-2b5c8d4e1f00"
+#define OTHER_TID "9b1c4d2e-5f6a-4b7c-8d9e-0a1b2c3d4e5f"
+#define CLIENT "11111111-1111-1111-1111-111111111111"
+#define RS256 "{\"typ\":\"JWT\",\"alg\":\"RS256\"}"
+
+/* HEADER.PAYLOAD.SIG from JSON texts, as a secret (NULL for NULL). */
+static struct msoauth_secret *jwt(const char *header, const char *payload) {
+  struct msoauth_secret *secret = NULL;
+  struct msoauth_buf buf;
+
+  if (header == NULL)
+    return NULL;
+  msoauth_buf_init(&buf, 64 * 1024, 0);
+  if (payload == NULL) { /* an opaque token */
+    assert_int_equal(msoauth_buf_adds(&buf, header), MSOAUTH_OK);
+  } else {
+    assert_int_equal(msoauth_base64_encode(&buf, header, strlen(header), 1),
+                     MSOAUTH_OK);
+    assert_int_equal(msoauth_buf_adds(&buf, "."), MSOAUTH_OK);
+    assert_int_equal(msoauth_base64_encode(&buf, payload, strlen(payload), 1),
+                     MSOAUTH_OK);
+    assert_int_equal(msoauth_buf_adds(&buf, ".c2ln"), MSOAUTH_OK);
+  }
+  assert_int_equal(msoauth_secret_from_str(msoauth_buf_str(&buf), &secret),
+                   MSOAUTH_OK);
+  msoauth_buf_free(&buf);
+  return secret;
+}
+
+struct tokens_case {
+  const char *tenant;
+  const char *id_header, *id_payload; /* NULL header: no id token */
+  const char *at_header, *at_payload; /* NULL payload: opaque */
+  msoauth_rc rc;
+  const char *want; /* the identity on success, else a part of the detail */
+};
+
+#define ID_OK                                                                  \
+  "{\"aud\":\"" CLIENT "\",\"tid\":\"" TID "\","                              \
+  "\"preferred_username\":\"Alice@Contoso.com\"}"
+#define AT_OK "{\"aud\":\"https://outlook.office.com\",\"tid\":\"" TID "\"}"
+
+static const struct tokens_case tokens_cases[] = {
+    {TID, RS256, ID_OK, RS256, AT_OK, MSOAUTH_OK, "alice@contoso.com"},
+    {"contoso.com", RS256, ID_OK, "EwBopaque", NULL, MSOAUTH_OK,
+     "alice@contoso.com"},
+    /* the tenant id is compared without regard to case */
+    {"7F0D5B1E-3C2A-4E8B-9A61-2B5C8D4E1F00", RS256, ID_OK, RS256, AT_OK,
+     MSOAUTH_OK, "alice@contoso.com"},
+    /* fail closed: nothing says whom the tokens are for */
+    {TID, NULL, NULL, "EwBopaque", NULL, MSOAUTH_ERR_NO_IDENTITY,
+     "no id token"},
+    {"contoso.com", NULL, NULL, RS256, AT_OK, MSOAUTH_ERR_NO_IDENTITY,
+     "no id token"},
+    {TID, "not-a-jwt", NULL, RS256, AT_OK, MSOAUTH_ERR_NO_IDENTITY,
+     "cannot be read"},
+    {TID, RS256, "{\"aud\":\"" CLIENT "\",\"tid\":\"" TID "\"}", RS256, AT_OK,
+     MSOAUTH_ERR_NO_IDENTITY, "names nobody"},
+    {TID, "{\"alg\":\"none\"}", ID_OK, RS256, AT_OK, MSOAUTH_ERR_NO_IDENTITY,
+     "none, not RS256"},
+    {TID, "{\"alg\":\"HS256\"}", ID_OK, RS256, AT_OK, MSOAUTH_ERR_NO_IDENTITY,
+     "HS256"},
+    {TID, RS256,
+     "{\"aud\":\"22222222-2222-2222-2222-222222222222\",\"tid\":\"" TID
+     "\",\"upn\":\"alice@contoso.com\"}",
+     RS256, AT_OK, MSOAUTH_ERR_NO_IDENTITY, "not for this app"},
+    {TID, RS256, "{\"tid\":\"" TID "\",\"upn\":\"alice@contoso.com\"}", RS256,
+     AT_OK, MSOAUTH_ERR_NO_IDENTITY, "not for this app"},
+    /* another tenant, in the id token or the access token */
+    {TID, RS256,
+     "{\"aud\":\"" CLIENT "\",\"tid\":\"" OTHER_TID
+     "\",\"upn\":\"alice@contoso.com\"}",
+     RS256, AT_OK, MSOAUTH_ERR_TENANT, "issued by tenant " OTHER_TID},
+    {TID, RS256, "{\"aud\":\"" CLIENT "\",\"upn\":\"alice@contoso.com\"}",
+     RS256, AT_OK, MSOAUTH_ERR_TENANT, "names no tenant"},
+    {TID, RS256, ID_OK, RS256, "{\"tid\":\"" OTHER_TID "\"}",
+     MSOAUTH_ERR_TENANT, "access token was issued by tenant " OTHER_TID},
+    {TID, RS256,
+     "{\"aud\":\"" CLIENT "\",\"tid\":\"x\\u001b[2J\","
+     "\"upn\":\"a@contoso.com\"}",
+     RS256, AT_OK, MSOAUTH_ERR_TENANT, "(a name with control characters)"},
+    {TID, RS256,
+     "{\"aud\":\"" CLIENT "\",\"tid\":\"x\\u009b2J\","
+     "\"upn\":\"a@contoso.com\"}",
+     RS256, AT_OK, MSOAUTH_ERR_TENANT, "(a name with control characters)"},
+    /* a domain or organizations as tenant: the tid is not compared */
+    {"contoso.com", RS256,
+     "{\"aud\":\"" CLIENT "\",\"tid\":\"" OTHER_TID
+     "\",\"upn\":\"alice@contoso.com\"}",
+     RS256, AT_OK, MSOAUTH_OK, "alice@contoso.com"},
+    /* rule 3 still applies: someone else signed in */
+    {TID, RS256,
+     "{\"aud\":\"" CLIENT "\",\"tid\":\"" TID "\",\"upn\":\"bob@contoso.com\"}",
+     RS256, AT_OK, MSOAUTH_ERR_ALIAS, "bob@contoso.com"},
+};
+
+static void test_from_tokens(void **state) {
+  static char client[] = CLIENT;
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(tokens_cases) / sizeof(tokens_cases[0]);
+       i++) {
+    const struct tokens_case *c = &tokens_cases[i];
+    struct msoauth_config cfg = cfgs[REJECT];
+    struct msoauth_secret *id = jwt(c->id_header, c->id_payload);
+    struct msoauth_secret *at = jwt(c->at_header, c->at_payload);
+    struct msoauth_claims claims;
+    struct msoauth_err err;
+    char tenant[64];
+    char *identity = unset;
+    msoauth_rc rc;
+
+    snprintf(tenant, sizeof(tenant), "%s", c->tenant);
+    cfg.tenant = tenant;
+    cfg.client_id = client;
+    msoauth_err_clear(&err);
+    rc = msoauth_identity_from_tokens(&cfg, "alice@contoso.com", id, at,
+                                      &claims, &identity, &err);
+    if (rc != c->rc || (rc && strstr(err.detail, c->want) == NULL))
+      fail_msg("case %zu: %d, want %d: %s", i, rc, c->rc, err.detail);
+    if (rc) {
+      assert_null(identity);
+      assert_null(claims.alg);
+    } else {
+      assert_string_equal(identity, c->want);
+      assert_string_equal(claims.alg, "RS256");
+      free(identity);
+    }
+    msoauth_claims_clear(&claims);
+    msoauth_secret_free(&id);
+    msoauth_secret_free(&at);
+  }
+}
+
+/* The terminal text of the platform: escape sequences cannot survive. */
+static void test_text_shown(void **state) {
+  char out[128];
+
+  (void)state;
+  msoauth_text_shown("\x1b]0;owned\a\x1b[2JEnter ABCD\r\xc2\x9b" "31m\x7f ok",
+                     out, sizeof(out));
+  assert_string_equal(out, "?]0;owned??[2JEnter ABCD??31m? ok");
+  msoauth_text_shown("caf\xc3\xa9 \xe2\x80\x94 \xff", out, sizeof(out));
+  assert_string_equal(out, "caf\xc3\xa9 \xe2\x80\x94 ?");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_normalize_table),
+      cmocka_unit_test(test_from_tokens),
+      cmocka_unit_test(test_text_shown),
       cmocka_unit_test(test_normalize_lengths),
       cmocka_unit_test(test_normalize_edges),
       cmocka_unit_test(test_alias_detail_long),

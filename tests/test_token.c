@@ -370,6 +370,129 @@ static void test_given_token(void **state) {
   close_ctx(&f);
 }
 
+/* What the cache holds for identity: 1 with an access token for the
+ * profile's scope, 0 with an entry but none, -1 with no entry. */
+static int cached(struct fixture *f, const char *identity) {
+  struct msoauth_cache_key key = {f->cfg->authority, f->cfg->tenant,
+                                  f->cfg->client_id, identity};
+  struct msoauth_cache_entry entry;
+  int found;
+
+  if (msoauth_cache_get(f->ctx->cache, &key, &entry, NULL) != MSOAUTH_OK)
+    return -1;
+  found = msoauth_cache_entry_find(&entry, f->cfg->scope, 0, 0) != NULL;
+  msoauth_cache_entry_clear(&entry);
+  return found;
+}
+
+/* With a tenant id, a token naming another tenant is refused and not
+ * cached, whoever it names. */
+static void test_foreign_tenant(void **state) {
+  struct fixture f;
+
+  (void)state;
+  open_ctx(&f, "tenant = " EMU_TENANT_ID "\n");
+  assert_int_equal(
+      emu_post(&emu, "/_emu/fault",
+               "{\"kind\": \"tenant\", "
+               "\"tid\": \"" EMU_FOREIGN_TENANT_ID "\"}"),
+      0);
+  assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_TENANT);
+  assert_non_null(strstr(f.err.detail, EMU_FOREIGN_TENANT_ID));
+  assert_int_equal(cached(&f, "alice@contoso.com"), -1);
+  /* The tenant's own token passes; the tid is compared without case. */
+  assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(cached(&f, "alice@contoso.com"), 1);
+  close_ctx(&f);
+
+  /* organizations with domains: the domains rule keeps other tenants out
+   * before any request. */
+  open_ctx(&f, "tenant = organizations\ndomains = contoso.com\n"
+               "client_id = " EMU_MULTI_TENANT_CLIENT "\n");
+  assert_int_equal(get_str(&f, "mallory@woodgrove.com", EMU_MALLORY_PASSWORD),
+                   MSOAUTH_ERR_DOMAIN);
+  assert_int_equal(emu_count(&emu, "total"), 0);
+  close_ctx(&f);
+}
+
+/* No id token and an opaque access token: nobody can be read, so nothing
+ * is served or stored under the name asked for (ROPC and refresh). */
+static void test_no_identity(void **state) {
+  struct fixture f;
+
+  (void)state;
+  open_ctx(&f, NULL);
+  assert_int_equal(emu_post(&emu, "/_emu/fault", "{\"kind\": \"opaque\"}"), 0);
+  assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_NO_IDENTITY);
+  assert_null(f.tok.access_token);
+  assert_int_equal(cached(&f, "alice@contoso.com"), -1);
+  /* Every sign-in asks for the id token. */
+  {
+    char *log = emu_get(&emu, "/_emu/requests?last=1");
+
+    assert_non_null(log);
+    assert_non_null(strstr(log, "openid"));
+    free(log);
+  }
+  close_ctx(&f);
+
+  /* auth = refresh: a refresh token from a password sign-in, then a
+   * refresh answered without an identity. */
+  open_ctx(&f, NULL);
+  assert_int_equal(get_str(&f, "bob@contoso.com", EMU_BOB_PASSWORD),
+                   MSOAUTH_OK);
+  close_ctx(&f);
+  load_ctx(&f, "auth = refresh\nscope = https://outlook.office.com/SMTP.Send\n",
+           NULL);
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(emu_post(&emu, "/_emu/fault", "{\"kind\": \"opaque\"}"), 0);
+  assert_int_equal(get_str(&f, "bob@contoso.com", NULL),
+                   MSOAUTH_ERR_NO_IDENTITY);
+  assert_int_equal(emu_count(&emu, "grant:refresh_token"), 1);
+  assert_int_equal(cached(&f, "bob@contoso.com"), 0);
+  /* Without the fault the refresh asks for openid, and passes. */
+  assert_int_equal(get_str(&f, "bob@contoso.com", NULL), MSOAUTH_OK);
+  assert_int_equal(cached(&f, "bob@contoso.com"), 1);
+  {
+    char *log = emu_get(&emu, "/_emu/requests?last=1");
+
+    assert_non_null(log);
+    assert_non_null(strstr(log, "openid"));
+    free(log);
+  }
+  close_ctx(&f);
+}
+
+/* The service account's own sign-in is checked the same way. */
+static void test_no_identity_service_account(void **state) {
+  struct fixture f;
+
+  (void)state;
+  {
+    const char *pw = emu_write_file(&emu, "svc.pw", "Service-Account-Pw1\n",
+                                    0600);
+    char extra[600];
+
+    assert_non_null(pw);
+    snprintf(extra, sizeof(extra),
+             "auth = service_account\n"
+             "service_account = svc-mail@contoso.com\n"
+             "service_account_password_file = %s\n",
+             pw);
+    open_ctx(&f, extra);
+  }
+  assert_int_equal(emu_post(&emu, "/_emu/fault", "{\"kind\": \"opaque\"}"), 0);
+  assert_int_equal(get_str(&f, "bob@contoso.com", NULL),
+                   MSOAUTH_ERR_NO_IDENTITY);
+  assert_int_equal(cached(&f, "svc-mail@contoso.com"), -1);
+  assert_int_equal(get_str(&f, "bob@contoso.com", NULL), MSOAUTH_OK);
+  assert_int_equal(cached(&f, "svc-mail@contoso.com"), 1);
+  close_ctx(&f);
+}
+
 #define HERD 20
 
 /* One process of the herd: its own configuration, context and cache
@@ -705,6 +828,9 @@ int main(void) {
       cmocka_unit_test(test_service_account),
       cmocka_unit_test(test_app),
       cmocka_unit_test(test_given_token),
+      cmocka_unit_test(test_foreign_tenant),
+      cmocka_unit_test(test_no_identity),
+      cmocka_unit_test(test_no_identity_service_account),
       cmocka_unit_test(test_herd_one_request),
       cmocka_unit_test(test_unreachable),
       cmocka_unit_test(test_full_disk_fsize),

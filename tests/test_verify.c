@@ -325,6 +325,26 @@ static void test_store_tokens(void **state) {
   }
 }
 
+/* A tenant id in the configuration: the token's tid must be it. No id
+ * token and an opaque access token: refused (never "unreachable"). */
+static void test_tenant_and_identity(void **state) {
+  struct fixture f;
+
+  (void)state;
+  open_ctx(&f, "tenant = " EMU_TENANT_ID "\n");
+  assert_int_equal(emu_post(&emu, "/_emu/fault", "{\"kind\": \"tenant\"}"), 0);
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_TENANT);
+  assert_null(f.v.identity);
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_post(&emu, "/_emu/fault", "{\"kind\": \"opaque\"}"), 0);
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_NO_IDENTITY);
+  assert_false(msoauth_rc_unreachable(MSOAUTH_ERR_NO_IDENTITY));
+  close_ctx(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_always_online),
@@ -336,6 +356,7 @@ int main(void) {
       cmocka_unit_test(test_offline_grace),
       cmocka_unit_test(test_offline_not_for_refusals),
       cmocka_unit_test(test_store_tokens),
+      cmocka_unit_test(test_tenant_and_identity),
   };
 
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "text.h"
 
 int cli_exit_code(msoauth_rc rc) {
   if (rc == MSOAUTH_OK)
@@ -26,6 +27,9 @@ int cli_exit_code(msoauth_rc rc) {
   case MSOAUTH_ERR_IO:
   case MSOAUTH_ERR_CLIENT_CONFIG:
     return CLI_EXIT_USAGE;
+  case MSOAUTH_ERR_TENANT:
+  case MSOAUTH_ERR_NO_IDENTITY:
+    return CLI_EXIT_AUTH;
   default:
     return CLI_EXIT_AUTH;
   }
@@ -57,10 +61,14 @@ void cli_error(const char *fmt, ...) {
 }
 
 int cli_fail(const char *what, msoauth_rc rc, const struct msoauth_err *err) {
-  const char *detail = err != NULL && err->detail[0] != '\0'
-                           ? err->detail
-                           : msoauth_strerror(rc);
+  char detail[MSOAUTH_ERR_DETAIL_MAX + 4];
 
+  /* A detail may quote the identity platform (a user code, a tid): no
+   * control character of it reaches the terminal. */
+  msoauth_text_shown(err != NULL && err->detail[0] != '\0'
+                         ? err->detail
+                         : msoauth_strerror(rc),
+                     detail, sizeof(detail));
   cli_error("%s: %s", what, detail);
   return cli_exit_code(rc);
 }

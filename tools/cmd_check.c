@@ -19,9 +19,11 @@
 #include <unistd.h>
 
 #include "assertion.h"
+#include "buf.h"
 #include "cli.h"
 #include "entra_error.h"
 #include "http.h"
+#include "identity.h"
 #include "json.h"
 #include "jwt.h"
 #include "token.h"
@@ -88,6 +90,31 @@ static void collect(void *arg, enum msoauth_level level, const char *msg) {
 
 static int has_errors(const struct check *ck) {
   return ck->status != CLI_EXIT_OK;
+}
+
+/* Whose users the profile accepts: the domains, and the tenant every
+ * token must name when tenant is an id. */
+static void check_users(struct check *ck, const struct msoauth_config *cfg) {
+  struct msoauth_buf list;
+  int by_tid = msoauth_identity_tenant_is_id(cfg->tenant);
+
+  if (cfg->auth == MSOAUTH_AUTH_APP)
+    return;
+  msoauth_buf_init(&list, 4096, 0);
+  for (size_t i = 0; i < cfg->n_domains; i++)
+    if (msoauth_buf_adds(&list, i > 0 ? ", " : "") != MSOAUTH_OK ||
+        msoauth_buf_adds(&list, cfg->domains[i]) != MSOAUTH_OK)
+      break;
+  if (cfg->n_domains == 0)
+    add(ck, LV_OK, CLI_EXIT_OK,
+        "users accepted: any domain of tenant %s (every token's tid must "
+        "be it)",
+        cfg->tenant);
+  else
+    add(ck, LV_OK, CLI_EXIT_OK, "users accepted: domains %s%s%s%s",
+        msoauth_buf_str(&list), by_tid ? " (every token's tid must be " : "",
+        by_tid ? cfg->tenant : "", by_tid ? ")" : "");
+  msoauth_buf_free(&list);
 }
 
 /* ------------------------------------------------------------ checks */
@@ -358,6 +385,7 @@ int cli_cmd_check(struct cli *cli, int argc, char **argv) {
         cfg->profile != NULL ? cfg->profile : "", msoauth_auth_name(cfg->auth),
         cfg->tenant, cfg->client_id);
     check_credential(&ck, cfg);
+    check_users(&ck, cfg);
     check_cache_dir(&ck, cfg);
     check_authority(&ck, cfg);
     if (argc == 1 && !has_errors(&ck))

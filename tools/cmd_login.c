@@ -3,11 +3,12 @@
  * with auth = refresh (the user's own sign-in) or service_account (the
  * service account's).
  *
- * Microsoft's message goes to stdout; the code is polled for at the interval
- * given (slow_down adds 5 s); the refresh token obtained is stored under the
- * key token.c reads. Ctrl-C at any point leaves nothing half-written: cache
- * entries are replaced by rename, and the entry's lock (flock) dies with the
- * process.
+ * Microsoft's message goes to stdout, without its control characters; the
+ * code is polled for at the interval given (slow_down adds 5 s); the refresh
+ * token obtained is stored under the key token.c reads, once the id token
+ * says whom it is for. Ctrl-C at any point leaves nothing half-written:
+ * cache entries are replaced by rename, and the entry's lock (flock) dies
+ * with the process.
  */
 #include "config_build.h"
 
@@ -20,8 +21,11 @@
 #include "buf.h"
 #include "cli.h"
 #include "identity.h"
-#include "jwt.h"
+#include "text.h"
 #include "token.h"
+
+/* Longest device-code message shown (Microsoft's is about 130 bytes). */
+#define DEVICE_MESSAGE_MAX 1024
 
 /* Microsoft's rule for slow_down. */
 #define SLOW_DOWN_SECONDS 5
@@ -133,24 +137,16 @@ static msoauth_rc wait_tokens(struct msoauth_ctx *ctx,
   }
 }
 
-/* Rule 3 on whom the token names: signing in in the browser as someone
- * else than asked is refused (or resolved, with alias_policy = resolve). */
+/* Rule 3 on whom the tokens name: signing in in the browser as someone
+ * else than asked is refused (or resolved, with alias_policy = resolve);
+ * tokens that name nobody are refused, never stored as subject's. */
 static msoauth_rc signed_in_as(const struct msoauth_config *cfg,
                                const char *subject,
                                const struct msoauth_tokens *tokens,
                                char **identity_r, struct msoauth_err *err) {
-  const struct msoauth_secret *jwt =
-      tokens->id_token != NULL ? tokens->id_token : tokens->access_token;
-  struct msoauth_claims claims;
-  msoauth_rc rc;
-
-  if (msoauth_jwt_decode(msoauth_secret_value(jwt), msoauth_secret_len(jwt),
-                         &claims, NULL) != MSOAUTH_OK)
-    memset(&claims, 0, sizeof(claims)); /* opaque token: nothing to check */
-  rc = msoauth_identity_match_token(
-      cfg, subject, msoauth_claims_identity(&claims), identity_r, err);
-  msoauth_claims_clear(&claims);
-  return rc;
+  return msoauth_identity_from_tokens(cfg, subject, tokens->id_token,
+                                      tokens->access_token, NULL, identity_r,
+                                      err);
 }
 
 /* Under the entry's lock: read, set the refresh token (and the access
@@ -191,6 +187,17 @@ out:
   return rc;
 }
 
+/* Microsoft's message for the user, on a terminal: its control characters
+ * (escape sequences, CR, C1) become '?', so an answer cannot clear the
+ * screen, retitle the window or fake a prompt. */
+static void show_message(const char *message) {
+  char shown[DEVICE_MESSAGE_MAX + 4];
+
+  msoauth_text_shown(message, shown, sizeof(shown));
+  printf("%s\n", shown);
+  fflush(stdout);
+}
+
 /* The flow, from the device code to the stored refresh token. */
 static int login(struct msoauth_ctx *ctx, const char *subject) {
   const struct msoauth_config *cfg = ctx->cfg;
@@ -214,8 +221,7 @@ static int login(struct msoauth_ctx *ctx, const char *subject) {
     status = cli_fail("cannot start the device-code sign-in", rc, &err);
     goto out;
   }
-  printf("%s\n", dc.message);
-  fflush(stdout);
+  show_message(dc.message);
   rc = wait_tokens(ctx, &dc, &tokens, &err);
   if (rc == MSOAUTH_ERR_DECLINED || rc == MSOAUTH_ERR_CODE_EXPIRED) {
     cli_error("%s (run msoauth login again)", msoauth_strerror(rc));

@@ -969,6 +969,122 @@ static void test_login_refused(void **state) {
   }
 }
 
+/* The issue's case: `msoauth login alice`, bob signs in in the browser,
+ * and the answer has no id token and an opaque access token. Nobody can be
+ * read from it: refused, and nothing is stored as alice's. */
+static void test_login_no_identity(void **state) {
+  (void)state;
+  assert_int_equal(emu_post(&emu, "/_emu/options", "{\"device_interval\": 1}"),
+                   0);
+  assert_int_equal(
+      emu_post(&emu, "/_emu/fault", "{\"kind\": \"opaque\", \"count\": -1}"),
+      0);
+  assert_int_equal(login("refresh", "alice@contoso.com", "approve",
+                         "bob@contoso.com"),
+                   1);
+  assert_non_null(strstr(r.err, "no id token"));
+  assert_null(strstr(r.out, "Signed in"));
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(run(NULL, ARGS("-c", conf, "cache", "list")), 0);
+  assert_null(strstr(r.out, "alice@contoso.com"));
+  assert_null(strstr(r.out, "bob@contoso.com"));
+  assert_int_equal(run(NULL, ARGS("-c", conf, "-p", "refresh", "token",
+                                  "alice@contoso.com")),
+                   1);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 0);
+  /* The device-code request asked for the id token. */
+  assert_int_equal(before(NULL), 0);
+  assert_int_equal(emu_post(&emu, "/_emu/options", "{\"device_interval\": 1}"),
+                   0);
+  assert_int_equal(
+      login("refresh", "alice@contoso.com", "approve", "alice@contoso.com"), 0);
+  {
+    char *log = emu_get(&emu, "/_emu/requests?last=5");
+
+    assert_non_null(log);
+    assert_non_null(strstr(log, "\"endpoint\":\"devicecode\""));
+    assert_non_null(strstr(log, "openid"));
+    free(log);
+  }
+}
+
+/* Microsoft's message reaches a terminal: no control character of it
+ * (an OSC that retitles the window, CSI that clears the screen, C1 CSI,
+ * a CR that rewrites the line, BEL) gets there. */
+static void test_login_message_controls(void **state) {
+  (void)state;
+  assert_int_equal(emu_post(&emu, "/_emu/options", "{\"device_interval\": 1}"),
+                   0);
+  assert_int_equal(
+      emu_post(&emu, "/_emu/fault",
+               "{\"kind\": \"message\", \"endpoint\": \"devicecode\", "
+               "\"message\": \"\\u001b]0;owned\\u0007\\u001b[2JEnter "
+               "{code} at https://microsoft.com/devicelogin\\r\\u009b31m"
+               "\\u007fFake prompt: \\u00e9t\\u00e9\"}"),
+      0);
+  assert_int_equal(
+      login("refresh", "alice@contoso.com", "approve", "alice@contoso.com"), 0);
+  assert_non_null(strstr(r.out, "https://microsoft.com/devicelogin"));
+  assert_null(strchr(r.out, '\x1b'));
+  assert_null(strchr(r.out, '\a'));
+  assert_null(strchr(r.out, '\r'));
+  assert_null(strchr(r.out, '\x7f'));
+  assert_null(strstr(r.out, "\xc2\x9b"));
+  /* Printable text, UTF-8 included, is kept. */
+  assert_non_null(strstr(r.out, "Fake prompt: \xc3\xa9t\xc3\xa9"));
+}
+
+/* organizations without domains would take every tenant's users: the
+ * file is refused at the line of tenant, and check says so. */
+static void test_check_organizations(void **state) {
+  const char *path;
+  char want[600];
+
+  (void)state;
+  path = own_config("orgs.conf", NULL, "organizations", NULL, NULL);
+  snprintf(want, sizeof(want), "%s:2: tenant: organizations needs domains",
+           path);
+  assert_int_equal(run(NULL, ARGS("-c", path, "check")), 2);
+  assert_non_null(strstr(r.out, want));
+  assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                       ARGS("-c", path, "token", "alice@contoso.com")),
+                   2);
+  assert_non_null(strstr(r.err, want));
+  assert_int_equal(emu_count(&emu, "total"), 0);
+  path = own_config("orgs2.conf", NULL, "organizations", NULL,
+                    "domains = contoso.com\n");
+  assert_int_equal(run(NULL, ARGS("-c", path, "check")), 0);
+  assert_non_null(strstr(r.out, "ok: users accepted: domains contoso.com\n"));
+  assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                       ARGS("-c", path, "token", "alice@contoso.com")),
+                   0);
+  /* With the tenant id, check says what every token must name. */
+  path = own_config("guid.conf", NULL, EMU_TENANT_ID, NULL, NULL);
+  assert_int_equal(run(NULL, ARGS("-c", path, "check")), 0);
+  assert_non_null(strstr(r.out, "users accepted: any domain of tenant "
+                                EMU_TENANT_ID
+                                " (every token's tid must be it)"));
+}
+
+/* A tenant id: a token naming another tenant is refused (exit 1), and not
+ * cached. */
+static void test_token_foreign_tenant(void **state) {
+  const char *path;
+
+  (void)state;
+  path = own_config("guid.conf", NULL, EMU_TENANT_ID, NULL, NULL);
+  assert_int_equal(emu_post(&emu, "/_emu/fault", "{\"kind\": \"tenant\"}"), 0);
+  assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                       ARGS("-c", path, "token", "alice@contoso.com")),
+                   1);
+  assert_non_null(strstr(r.err, "another tenant"));
+  assert_string_equal(r.out, "");
+  assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                       ARGS("-c", path, "token", "alice@contoso.com")),
+                   0);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 2);
+}
+
 /* slow_down: the next poll comes 5 s later, and the sign-in completes. */
 static void test_login_slow_down(void **state) {
   time_t t0 = time(NULL);
@@ -1361,6 +1477,10 @@ int main(void) {
       cmocka_unit_test_setup(test_login_approve, before),
       cmocka_unit_test_setup(test_login_service_account, before),
       cmocka_unit_test_setup(test_login_refused, before),
+      cmocka_unit_test_setup(test_login_no_identity, before),
+      cmocka_unit_test_setup(test_login_message_controls, before),
+      cmocka_unit_test_setup(test_check_organizations, before),
+      cmocka_unit_test_setup(test_token_foreign_tenant, before),
       cmocka_unit_test_setup(test_login_slow_down, before),
       cmocka_unit_test_setup(test_login_transient, before),
       cmocka_unit_test_setup(test_check_good, before),

@@ -53,6 +53,9 @@ MS_LOGIN = "https://login.microsoftonline.com"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SPECIAL_TENANTS = ("organizations", "common", "consumers")
+# The tid the fault "tenant" puts in tokens by default: Woodgrove, the
+# fixture's second tenant.
+FOREIGN_TID = "9b1c4d2e-5f6a-4b7c-8d9e-0a1b2c3d4e5f"
 OIDC_SCOPES = ("openid", "profile", "email", "offline_access")
 DEFAULT_USER_WIDS = ["b79fbf4d-3ef9-4689-8143-76b194e85509"]
 DEFAULT_APP_WIDS = ["0997a1d0-0d1d-4acb-b408-d5ca73121e90"]
@@ -287,6 +290,7 @@ class App:
     roles: list[str]
     sp_oid: str
     certificate_days: int = 365
+    multi_tenant: bool = False       # signs in users of any tenant
     cert_sha1: bytes = b""
     cert_sha256: bytes = b""
     cert_public_key: Any = None
@@ -354,7 +358,8 @@ class Directory:
             consent=bool(a.get("consent", True)), secret=secret, certificate=certificate,
             roles=list(a.get("roles", [])),
             sp_oid=a.get("service_principal_oid") or stable_uuid("sp", cid),
-            certificate_days=int(a.get("certificate_days", 365)))
+            certificate_days=int(a.get("certificate_days", 365)),
+            multi_tenant=bool(a.get("multi_tenant", False)))
 
     def _add_user(self, u: dict) -> None:
         upn = u["upn"]
@@ -503,7 +508,7 @@ def parse_jwt(token: str) -> tuple[dict, dict, bytes, bytes]:
 # mutable state: counters, faults, options, grants, request log
 
 FAULT_KINDS = {"delay", "status", "throttle", "malformed", "wrong_types", "missing_fields",
-               "expires", "huge", "close", "redirect", "drop"}
+               "expires", "huge", "close", "redirect", "drop", "tenant", "opaque", "message"}
 FAULT_ENDPOINTS = {"token", "devicecode", "discovery", "keys", "any"}
 ENDPOINTS = ("token", "devicecode", "discovery", "keys")
 
@@ -580,6 +585,13 @@ def parse_fault(spec: dict) -> Fault:
     elif kind == "expires":
         if not isinstance(params.get("expires_in"), int) or isinstance(params["expires_in"], bool):
             raise ValueError("expires needs an integer 'expires_in'")
+    elif kind == "tenant":
+        params.setdefault("tid", FOREIGN_TID)
+        if not isinstance(params["tid"], str) or not params["tid"]:
+            raise ValueError("tenant needs a string 'tid'")
+    elif kind == "message":
+        if not isinstance(params.get("message"), str):
+            raise ValueError("message needs a string 'message'")
     elif kind == "huge":
         params.setdefault("size", 10 * 1024 * 1024)
         if not isinstance(params["size"], int) or not 100 <= params["size"] <= 1 << 30:
@@ -902,6 +914,9 @@ class RequestContext:
     record: dict
     authorization: Optional[str] = None
     expires_override: Optional[int] = None
+    tid_override: Optional[str] = None       # fault "tenant"
+    opaque: bool = False                     # fault "opaque"
+    message_override: Optional[str] = None   # fault "message"
 
 
 class OAuthService:
@@ -926,7 +941,7 @@ class OAuthService:
                             segment: str, ctx: RequestContext) -> tuple[App, str]:
         client_id = form["client_id"]
         app = self.dir.app(client_id)
-        if app is None or (tenant is not None and app.tenant_id != tenant.id):
+        if app is None or (tenant is not None and app.tenant_id != tenant.id and not app.multi_tenant):
             raise OAuthError("unauthorized_client", 700016,
                              f"Application with identifier '{client_id}' was not found in the "
                              f"directory '{directory_label}'. This can happen if the application "
@@ -1223,7 +1238,7 @@ class OAuthService:
         if not client_id:
             raise missing_param("client_id")
         app = self.dir.app(client_id)
-        if app is None or (tenant is not None and app.tenant_id != tenant.id):
+        if app is None or (tenant is not None and app.tenant_id != tenant.id and not app.multi_tenant):
             raise OAuthError("unauthorized_client", 700016,
                              f"Application with identifier '{client_id}' was not found in the "
                              f"directory '{segment}'. This can happen if the application has "
@@ -1237,12 +1252,15 @@ class OAuthService:
         grant = self.state.new_device(app.client_id, tenant.id if tenant else segment.lower(),
                                       scope)
         uri = "https://microsoft.com/devicelogin"
+        message = f"To sign in, use a web browser to open the page {uri} and enter the " \
+                  f"code {grant.user_code} to authenticate."
+        if ctx.message_override is not None:
+            message = ctx.message_override.replace("{code}", grant.user_code)
         return {"user_code": grant.user_code, "device_code": grant.device_code,
                 "verification_uri": uri,
                 "expires_in": int(round(grant.expires_at - time.time())),
                 "interval": grant.interval,
-                "message": f"To sign in, use a web browser to open the page {uri} and enter the "
-                           f"code {grant.user_code} to authenticate."}
+                "message": message}
 
     # ---- token issuance
     def lifetimes(self, ctx: RequestContext) -> tuple[int, int]:
@@ -1261,7 +1279,7 @@ class OAuthService:
                           want_refresh: bool) -> dict:
         expires, ext = self.lifetimes(ctx)
         now = int(time.time())
-        tid = user.tenant_id
+        tid = ctx.tid_override or user.tenant_id
         uti = random_id(16)
         claims = {
             "aud": scopes.resource, "iss": f"https://sts.windows.net/{tid}/",
@@ -1277,9 +1295,13 @@ class OAuthService:
             "tid": tid, "unique_name": user.upn, "upn": user.upn, "uti": uti, "ver": "1.0",
             "wids": DEFAULT_USER_WIDS,
         }
-        access_token = self.state.remember_issued(self.signer.sign(claims, nonce=True))
-        self.state.record_access_token(uti, IssuedToken("user", user.upn, app.client_id,
-                                                        time.time(), now + expires))
+        if ctx.opaque:
+            # Microsoft documents access tokens as opaque to clients: this one is not a JWT.
+            access_token = self.state.remember_issued("EwB" + random_id(300))
+        else:
+            access_token = self.state.remember_issued(self.signer.sign(claims, nonce=True))
+            self.state.record_access_token(uti, IssuedToken("user", user.upn, app.client_id,
+                                                            time.time(), now + expires))
         body: dict[str, Any] = {"token_type": "Bearer", "scope": scopes.response_scope(),
                                 "expires_in": expires, "ext_expires_in": ext,
                                 "access_token": access_token}
@@ -1288,12 +1310,11 @@ class OAuthService:
                 upn=user.upn, client_id=app.client_id, tenant_id=tid, sid=sid, amr=amr,
                 scope=" ".join(sorted(scopes.oidc)) + " " + scopes.response_scope(),
                 issued=time.time()))
-        if "openid" in scopes.oidc:
-            body["id_token"] = self.id_token(app, user, now, expires)
+        if "openid" in scopes.oidc and not ctx.opaque:
+            body["id_token"] = self.id_token(app, user, now, expires, tid)
         return body
 
-    def id_token(self, app: App, user: User, now: int, expires: int) -> str:
-        tid = user.tenant_id
+    def id_token(self, app: App, user: User, now: int, expires: int, tid: str) -> str:
         claims: dict[str, Any] = {
             "aud": app.client_id, "iss": f"{MS_LOGIN}/{tid}/v2.0",
             "iat": now, "nbf": now, "exp": now + expires,
@@ -1741,6 +1762,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 time.sleep(float(fault.params["seconds"]))
             elif fault.kind == "expires":
                 ctx.expires_override = int(fault.params["expires_in"])
+            elif fault.kind == "tenant":
+                ctx.tid_override = str(fault.params["tid"])
+            elif fault.kind == "opaque":
+                ctx.opaque = True
+            elif fault.kind == "message":
+                ctx.message_override = str(fault.params["message"])
             else:
                 return fault_response(fault, ctx.path, self.emu.service.authority)
         return self.endpoint_response(endpoint, segment, form, ctx)

@@ -366,6 +366,12 @@ expect_err "unknown user: 50034" 400 invalid_grant 50034
 check "50034 hides the user" "'{EUII Hidden}' in j['error_description'] and 'nobody' not in j['error_description']"
 ropc organizations $PUBLIC someone@fabrikam.example 'Password1!'
 expect_err "organizations, unknown domain: 50034" 400 invalid_grant 50034
+ropc organizations $PUBLIC mallory@woodgrove.com 'Password1!'
+expect_err "organizations, single-tenant app, user of another tenant: 700016" 400 unauthorized_client 700016
+ropc organizations 55555555-5555-5555-5555-555555555555 mallory@woodgrove.com 'Password1!' "$MAIL_SCOPES openid"
+check "multi-tenant app: Woodgrove's user, Woodgrove's tid" "status == 200 and claims(j['access_token'])['tid'] == '9b1c4d2e-5f6a-4b7c-8d9e-0a1b2c3d4e5f' and claims(j['id_token'])['tid'] == '9b1c4d2e-5f6a-4b7c-8d9e-0a1b2c3d4e5f'"
+ropc contoso.com 55555555-5555-5555-5555-555555555555 mallory@woodgrove.com 'Password1!'
+expect_err "multi-tenant app, user of another tenant at a tenant's endpoint: 50034" 400 invalid_grant 50034
 
 for spec in "mfa 50076 basic_action" "mfareg 50079 basic_action" "ca 53003 message_only" \
             "extmfa 50158 basic_action" "locked 50053" "disabled 50057" "expired 50055 user_password_expired"; do
@@ -612,6 +618,9 @@ poll $PUBLIC "$DC" organizations
 expect_err "device: expired by time: expired_token" 400 expired_token 70020
 poll $PUBLIC "DAQABnot-a-code"
 expect_err "device: unknown code: bad_verification_code" 400 bad_verification_code 70019
+ctl fault '{"kind": "message", "endpoint": "devicecode", "message": "\u001b[2J{code}\r"}' >/dev/null
+devicecode $PUBLIC
+check "fault message: the device message as given" "status == 200 and j['message'] == '\\x1b[2J' + j['user_code'] + '\\r'"
 devicecode 99999999-9999-9999-9999-999999999999
 expect_err "devicecode: unknown app: 700016" 400 unauthorized_client 700016
 ctl device '{"user_code": "NOPE1234", "action": "approve", "user": "alice@contoso.com"}' >/dev/null 2>&1
@@ -682,6 +691,12 @@ check "fault missing_fields" "status == 200 and 'access_token' not in j and j['t
 ctl fault '{"kind": "expires", "expires_in": 999999999999}' >/dev/null
 ok_ropc
 check "fault expires huge" "status == 200 and j['expires_in'] == 999999999999"
+ctl fault '{"kind": "tenant"}' >/dev/null
+ok_ropc
+check "fault tenant: tokens name Woodgrove" "status == 200 and claims(j['access_token'])['tid'] == '9b1c4d2e-5f6a-4b7c-8d9e-0a1b2c3d4e5f' and claims(j['access_token'])['upn'] == 'alice@contoso.com'"
+ctl fault '{"kind": "opaque"}' >/dev/null
+ok_ropc "$MAIL_SCOPES openid"
+check "fault opaque: no id_token, access token not a JWT" "status == 200 and 'id_token' not in j and j['access_token'].count('.') == 0"
 ctl fault '{"kind": "huge"}' >/dev/null
 ok_ropc
 check "fault huge: 10 MB of valid JSON" "status == 200 and len(raw) == 10 * 1024 * 1024 and len(j['access_token']) > 10000000"

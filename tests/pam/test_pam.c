@@ -645,6 +645,23 @@ static struct row rows[] = {
     {"unknown tenant", "alice@contoso.com", EMU_ALICE_PASSWORD,
      "tenant = fabrikam.onmicrosoft.com\ndomains = contoso.com\n", NULL,
      PAM_AUTHINFO_UNAVAIL, 0, "config-error", 90002, NULL},
+    /* A token whose tid is not the tenant id configured. */
+    {"token of another tenant", "alice@contoso.com", EMU_ALICE_PASSWORD,
+     "tenant = " EMU_TENANT_ID "\n", "{\"kind\": \"tenant\"}", PAM_AUTH_ERR,
+     0, "foreign-tenant", 0, NULL},
+    /* No id token, an opaque access token: nobody to check, refused. */
+    {"no identity in the answer", "alice@contoso.com", EMU_ALICE_PASSWORD,
+     NULL, "{\"kind\": \"opaque\"}", PAM_AUTH_ERR, 0, "no-identity", 0, NULL},
+    /* organizations would let a multi-tenant app sign in every tenant's
+     * users: without domains the configuration is refused. */
+    {"another tenant's user, organizations", "mallory@woodgrove.com", NULL,
+     "tenant = organizations\nclient_id = " EMU_MULTI_TENANT_CLIENT "\n", NULL,
+     PAM_AUTHINFO_UNAVAIL, 1, "config-error", 0, NULL},
+    {"another tenant's user, organizations and domains",
+     "mallory@woodgrove.com", NULL,
+     "tenant = organizations\ndomains = contoso.com\n"
+     "client_id = " EMU_MULTI_TENANT_CLIENT "\n",
+     NULL, PAM_USER_UNKNOWN, 1, "domain-refused", 0, NULL},
 };
 
 /* client_id etc. set twice would be an error: a row's conf replaces the
@@ -1746,7 +1763,7 @@ static void test_symbols(void **state) {
   assert_int_equal(n, 6);
 }
 
-#define N_ROWS 29
+#define N_ROWS 33
 _Static_assert(sizeof(rows) / sizeof(rows[0]) == N_ROWS,
                "list every row in main");
 #define ROW(i)                                                                 \
@@ -1784,6 +1801,10 @@ int main(int argc, char **argv) {
       ROW(26),
       ROW(27),
       ROW(28),
+      ROW(29),
+      ROW(30),
+      ROW(31),
+      ROW(32),
       cmocka_unit_test(test_space_hint),
       cmocka_unit_test(test_silent),
       cmocka_unit_test(test_use_first_pass),

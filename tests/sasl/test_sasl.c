@@ -643,6 +643,34 @@ static void test_wrong_password(void **state) {
   assert_int_equal(requests(), 1);
 }
 
+/* A token of another tenant, or one naming nobody: SASL_BADAUTH, no
+ * login, and nothing cached for the next connection. */
+static void test_tenant_and_identity(void **state) {
+  static const char *const faults[] = {
+      "{\"kind\": \"tenant\"}",
+      "{\"kind\": \"opaque\"}",
+  };
+  static const char *const expect[] = {"another tenant", "no id token"};
+
+  (void)state;
+  sasl_reload(config("tenant.conf",
+                     "auth = password\ntenant = " EMU_TENANT_ID "\n"));
+  for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+    struct outcome out;
+
+    assert_int_equal(emu_post(&emu, "/_emu/fault", faults[i]), 0);
+    login(IMAP, "XOAUTH2", "alice@contoso.com", NULL, EMU_ALICE_PASSWORD, 0,
+          &out);
+    assert_int_equal(out.sasl_start, SASL_BADAUTH);
+    assert_false(out.authenticated);
+    assert_non_null(strstr(out.detail, expect[i]));
+  }
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 2);
+  /* Nothing was cached: the next login asks again, and passes. */
+  expect_login(IMAP, "XOAUTH2", "alice@contoso.com", EMU_ALICE_PASSWORD);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 3);
+}
+
 static void test_token(void **state) {
   char *token;
 
@@ -1386,6 +1414,7 @@ int main(void) {
       cmocka_unit_test(test_exports),
       cmocka_unit_test_setup(test_password, reset),
       cmocka_unit_test_setup(test_wrong_password, reset),
+      cmocka_unit_test_setup(test_tenant_and_identity, reset),
       cmocka_unit_test_setup(test_token, reset),
       cmocka_unit_test_setup(test_refresh, reset),
       cmocka_unit_test_setup(test_service_account, reset),
