@@ -50,7 +50,7 @@ static int write_conf(const char *dir, const char *name, const char *authority,
   fprintf(f,
           "authority = %s\ntenant = contoso.com\n"
           "client_id = " EMU_PUBLIC_CLIENT "\nca_file = %s\n"
-          "cache_dir = %s/cache\nretries = 0\ntimeout = 5\n"
+          "cache_dir = %s/cache\nretries = 0\ntimeout = 30\n"
           "connect_timeout = 2\nfailure_cache = 0\n",
           authority, ca, dir);
   return fclose(f);
