@@ -499,6 +499,15 @@ def parse_jwt(token: str) -> tuple[dict, dict, bytes, bytes]:
     return header, claims, b64url_decode(parts[2]), f"{parts[0]}.{parts[1]}".encode("ascii")
 
 
+def assertion_jti(token: str) -> Optional[str]:
+    """The jti of a client assertion as sent (not verified), for the request log."""
+    try:
+        jti = parse_jwt(token)[1].get("jti")
+    except (ValueError, UnicodeError):
+        return None
+    return jti if isinstance(jti, str) else None
+
+
 # --------------------------------------------------------------------------
 # mutable state: counters, faults, options, grants, request log
 
@@ -1682,8 +1691,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "time": round(started, 3), "method": method, "path": path, "endpoint": endpoint,
             "tenant": segment or None, "grant_type": None, "client_id": None, "username": None,
             "scope": None, "client_auth": None, "assertion_alg": None,
-            "assertion_thumbprint": None, "params": [], "status": None, "error_code": None,
-            "fault": None,
+            "assertion_thumbprint": None, "assertion_jti": None, "params": [],
+            "status": None, "error_code": None, "fault": None,
             "user_agent": self.headers.get("User-Agent"),
             "content_type": self.headers.get("Content-Type"),
         }
@@ -1787,6 +1796,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         record["username"] = username
         if parsed.get("client_assertion", [""])[0]:
             record["client_auth"] = "assertion"
+            record["assertion_jti"] = assertion_jti(parsed["client_assertion"][0])
         elif parsed.get("client_secret", [""])[0]:
             record["client_auth"] = "secret"
         elif (self.headers.get("Authorization") or "").lower().startswith("basic "):
@@ -1978,7 +1988,10 @@ def fault_response(fault: Fault, path: str, authority: str) -> Response:
         err = OAuthError("temporarily_unavailable" if status >= 500 else "invalid_request",
                          90033, "A transient error has occurred. Please try again.",
                          status=status)
-        return token_response(status, error_body(err, trace, corr, authority))
+        resp = token_response(status, error_body(err, trace, corr, authority))
+        if "retry_after" in p:
+            resp.headers.append(("Retry-After", str(p["retry_after"])))
+        return resp
     if fault.kind == "throttle":
         trace, corr = str(uuid.uuid4()), str(uuid.uuid4())
         err = OAuthError("temporarily_unavailable", 90055,
