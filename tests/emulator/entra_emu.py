@@ -1909,6 +1909,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ValueError("give {\"user\": UPN} or {\"client_id\": ID}")
         return json_response(200, {"ok": True, **self.emu.state.revoke(upn, client_id)})
 
+    def control_user(self, spec: dict) -> Response:
+        user = self.emu.dir.user(str(spec.get("user", "")))
+        if user is None:
+            return json_response(404, {"error": f"no such user {spec.get('user')}"})
+        flags = spec.get("flags")
+        if not isinstance(flags, list) or set(map(str, flags)) - USER_FLAGS:
+            raise ValueError(f"flags must be a list of {sorted(USER_FLAGS)}")
+        with self.emu.state.lock:
+            user.flags = set(map(str, flags))
+        return json_response(200, {"ok": True, "user": user.upn,
+                                   "flags": sorted(user.flags)})
+
     def control_device(self, spec: dict) -> Response:
         state = self.emu.state
         action = spec.get("action")
@@ -1947,6 +1959,7 @@ CONTROL_POSTS: dict[str, Callable[[Handler, dict], Response]] = {
     "fault": Handler.control_fault,
     "revoke": Handler.control_revoke,
     "device": Handler.control_device,
+    "user": Handler.control_user,
     "options": Handler.control_options,
     "shutdown": Handler.control_shutdown,
 }
