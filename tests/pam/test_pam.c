@@ -710,6 +710,29 @@ static void test_try_first_pass(void **state) {
   assert_int_equal(cv.prompts, 1);
 }
 
+/* Issue 12, item 7: a password that came from another module
+ * (use_first_pass, try_first_pass) is never kept as a verifier, neither for
+ * offline_grace nor for failure_cache; one typed here is. */
+static void test_first_pass_not_kept(void **state) {
+  struct conv cv;
+
+  (void)state;
+  fresh("offline_grace = 3600\n");
+  setenv("PAM_AUTHTOK", EMU_ALICE_PASSWORD, 1);
+  auth("msoauth-first", "alice@contoso.com", NULL, PAM_SUCCESS, &cv);
+  assert_int_equal(cache_files(), 0);
+  setenv("PAM_AUTHTOK", "the unix password", 1);
+  auth("msoauth-first", "alice@contoso.com", NULL, PAM_AUTH_ERR, &cv);
+  assert_int_equal(cache_files(), 0);
+  /* try_first_pass: the earlier module's wrong password is not kept, the
+   * one then typed here is. */
+  auth("msoauth-try", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+       &cv);
+  assert_int_equal(cv.prompts, 1);
+  assert_int_equal(cache_files(), 1);
+  unsetenv("PAM_AUTHTOK");
+}
+
 /* KEY=VALUE overrides, and an unknown bare word is ignored. */
 static void test_overrides(void **state) {
   struct conv cv;
@@ -1424,6 +1447,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_silent),
       cmocka_unit_test(test_use_first_pass),
       cmocka_unit_test(test_try_first_pass),
+      cmocka_unit_test(test_first_pass_not_kept),
       cmocka_unit_test(test_overrides),
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_profile),
