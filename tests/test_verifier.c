@@ -385,6 +385,7 @@ static void test_make_with_and_find(void **state) {
   assert_int_equal(msoauth_verifier_make_with(other, 20000, a, &c),
                    MSOAUTH_OK);
   assert_memory_not_equal(a + 21, c + 21, 22);
+  msoauth_free_wiped(&c);
   list[0] = a;
   list[1] = NULL;
   list[2] = "pbkdf2-sha256$x";
