@@ -1084,6 +1084,11 @@ static void test_entry_format_parse(void **state) {
                         "rt-SECRET-value");
     assert_string_equal(out.password_verifier,
                         "pbkdf2-sha256$20000$c2FsdA$aGFzaA");
+    /* The single failed verifier of earlier versions is still read. */
+    assert_int_equal(out.n_failed, 1);
+    assert_string_equal(out.failed[0].verifier,
+                        "pbkdf2-sha256$20000$ZmFpbA$aGFzaA");
+    assert_int_equal(out.failed[0].at, 1700000001);
     assert_int_equal(out.updated, 1700000000);
     assert_int_equal(out.n_access, 2);
     assert_string_equal(out.access[1].scope, "s2");
