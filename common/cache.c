@@ -239,10 +239,18 @@ void msoauth_cache_entry_clear(struct msoauth_cache_entry *entry) {
     return;
   msoauth_secret_free(&entry->refresh_token);
   msoauth_free_wiped(&entry->password_verifier);
-  msoauth_free_wiped(&entry->failed_verifier);
+  for (size_t i = 0; i < entry->n_failed; i++) {
+    msoauth_free_wiped(&entry->failed[i].verifier);
+    entry->failed[i].at = 0;
+  }
+  entry->n_failed = 0;
+  entry->locked_at = 0;
   msoauth_free_wiped(&entry->offline_verifier);
-  entry->failed_at = 0;
   entry->verified_at = 0;
+  free(entry->offline_identity);
+  entry->offline_identity = NULL;
+  free(entry->offline_groups);
+  entry->offline_groups = NULL;
   for (size_t i = 0; i < entry->n_access; i++)
     token_clear(&entry->access[i]);
   entry->n_access = 0;
@@ -374,6 +382,25 @@ static msoauth_rc add_verifier(struct msoauth_buf *buf, const char *name,
   return rc;
 }
 
+/* Appends ,"failed":[{"verifier":"...","at":N},...]. */
+static msoauth_rc add_failed(struct msoauth_buf *buf,
+                             const struct msoauth_cache_entry *entry) {
+  msoauth_rc rc = msoauth_buf_adds(buf, ",\"failed\":[");
+
+  for (size_t i = 0; !rc && i < entry->n_failed; i++) {
+    if (entry->failed[i].verifier == NULL)
+      return MSOAUTH_ERR_INVALID;
+    rc = msoauth_buf_adds(buf, i == 0 ? "{\"verifier\":" : ",{\"verifier\":");
+    if (!rc)
+      rc = add_string(buf, entry->failed[i].verifier);
+    if (!rc)
+      rc = msoauth_buf_addf(buf, ",\"at\":%lld}", entry->failed[i].at);
+  }
+  if (!rc)
+    rc = msoauth_buf_adds(buf, "]");
+  return rc;
+}
+
 static msoauth_rc add_token(struct msoauth_buf *buf,
                             const struct msoauth_cache_token *t, int first) {
   msoauth_rc rc;
@@ -417,11 +444,20 @@ msoauth_rc msoauth_cache_entry_format(const struct msoauth_cache_key *key,
                     msoauth_secret_value(entry->refresh_token));
   if (!rc && entry->password_verifier != NULL)
     rc = add_member(&buf, "password_verifier", entry->password_verifier);
-  if (!rc && entry->failed_verifier != NULL)
-    rc = add_verifier(&buf, "failed", entry->failed_verifier, entry->failed_at);
+  if (!rc && entry->n_failed > MSOAUTH_CACHE_FAILED_MAX)
+    rc = MSOAUTH_ERR_INVALID;
+  if (!rc && entry->n_failed > 0)
+    rc = add_failed(&buf, entry);
+  if (!rc && entry->locked_at != 0)
+    rc = msoauth_buf_addf(&buf, ",\"locked_at\":%lld", entry->locked_at);
   if (!rc && entry->offline_verifier != NULL)
     rc = add_verifier(&buf, "verified", entry->offline_verifier,
                       entry->verified_at);
+  if (!rc && entry->offline_verifier != NULL &&
+      entry->offline_identity != NULL)
+    rc = add_member(&buf, "verified_identity", entry->offline_identity);
+  if (!rc && entry->offline_verifier != NULL && entry->offline_groups != NULL)
+    rc = add_member(&buf, "verified_groups", entry->offline_groups);
   if (!rc)
     rc = msoauth_buf_adds(&buf, ",\"access_tokens\":[");
   for (size_t i = 0; !rc && i < entry->n_access; i++)
@@ -496,6 +532,10 @@ static void wipe_secrets(struct json_object *root) {
   msoauth_json_wipe_string(root, "password_verifier");
   msoauth_json_wipe_string(root, "failed_verifier");
   msoauth_json_wipe_string(root, "verified_verifier");
+  if (json_object_object_get_ex(root, "failed", &arr) &&
+      json_object_is_type(arr, json_type_array))
+    for (size_t i = 0; i < json_object_array_length(arr); i++)
+      msoauth_json_wipe_string(json_object_array_get_idx(arr, i), "verifier");
   if (!json_object_object_get_ex(root, "access_tokens", &arr) ||
       !json_object_is_type(arr, json_type_array))
     return;
@@ -579,6 +619,45 @@ static msoauth_rc get_verifier(struct json_object *root, const char *name,
   return MSOAUTH_OK;
 }
 
+/* The rejected passwords: "failed":[{"verifier","at"}...], or the single
+ * "failed_verifier" and "failed_at" of earlier versions. */
+static msoauth_rc parse_failed(struct json_object *root,
+                               struct msoauth_cache_entry *entry,
+                               struct msoauth_err *err) {
+  struct json_object *arr;
+  size_t n;
+  msoauth_rc rc = MSOAUTH_OK;
+
+  if (!json_object_object_get_ex(root, "failed", &arr)) {
+    rc = get_verifier(root, "failed_verifier", "failed_at",
+                      &entry->failed[0].verifier, &entry->failed[0].at, err);
+    entry->n_failed = entry->failed[0].verifier != NULL;
+    return rc;
+  }
+  if (!json_object_is_type(arr, json_type_array) ||
+      (n = json_object_array_length(arr)) > MSOAUTH_CACHE_FAILED_MAX)
+    return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "bad failed");
+  for (size_t i = 0; !rc && i < n; i++) {
+    struct json_object *obj = json_object_array_get_idx(arr, i);
+
+    if (!json_object_is_type(obj, json_type_object))
+      return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "bad failed[%zu]", i);
+    rc = get_verifier(obj, "verifier", "at", &entry->failed[i].verifier,
+                      &entry->failed[i].at, err);
+    if (!rc && entry->failed[i].verifier == NULL)
+      rc = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "bad failed[%zu]", i);
+    if (!rc)
+      entry->n_failed++;
+  }
+  return rc;
+}
+
+/* The optional string member name of root, copied into *value_r. */
+static msoauth_rc get_copy(struct json_object *root, const char *name,
+                           char **value_r, struct msoauth_err *err) {
+  return get_verifier(root, name, NULL, value_r, NULL, err);
+}
+
 /* The optional secrets of the entry itself. */
 static msoauth_rc parse_secrets(struct json_object *root,
                                 struct msoauth_cache_entry *entry,
@@ -590,11 +669,17 @@ static msoauth_rc parse_secrets(struct json_object *root,
   rc = get_verifier(root, "password_verifier", NULL,
                     &entry->password_verifier, NULL, err);
   if (!rc)
-    rc = get_verifier(root, "failed_verifier", "failed_at",
-                      &entry->failed_verifier, &entry->failed_at, err);
+    rc = parse_failed(root, entry, err);
+  if (!rc && get_int(root, "locked_at", &entry->locked_at) ==
+                 MSOAUTH_ERR_PROTOCOL)
+    rc = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "bad locked_at");
   if (!rc)
     rc = get_verifier(root, "verified_verifier", "verified_at",
                       &entry->offline_verifier, &entry->verified_at, err);
+  if (!rc)
+    rc = get_copy(root, "verified_identity", &entry->offline_identity, err);
+  if (!rc)
+    rc = get_copy(root, "verified_groups", &entry->offline_groups, err);
   return rc;
 }
 

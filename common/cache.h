@@ -40,13 +40,29 @@ struct msoauth_cache_token {
   long long expires_at;         /* unix seconds */
 };
 
+/* Most rejected passwords remembered per user (PAM's failure_cache). */
+#define MSOAUTH_CACHE_FAILED_MAX 4
+
+struct msoauth_cache_failed {
+  char *verifier; /* see verifier.h */
+  long long at;   /* when the platform rejected it, unix seconds */
+};
+
 struct msoauth_cache_entry {
   struct msoauth_secret *refresh_token; /* NULL when none */
   char *password_verifier;              /* see verifier.h; NULL when none */
-  char *failed_verifier;  /* PAM: a password the platform rejected; NULL */
-  long long failed_at;    /* when, unix seconds */
+  /* PAM: passwords the platform rejected, newest first */
+  struct msoauth_cache_failed failed[MSOAUTH_CACHE_FAILED_MAX];
+  size_t n_failed;
+  long long locked_at;    /* PAM: when the platform said "locked" (50053);
+                             0: not */
   char *offline_verifier; /* PAM: the last password verified online; NULL */
   long long verified_at;  /* when, unix seconds */
+  /* What was decided with it, for the offline grace to decide alike: the
+   * identity verified (NULL: unknown, never accepted offline) and the
+   * allowed_groups the token named then (comma-separated; NULL: none). */
+  char *offline_identity;
+  char *offline_groups;
   struct msoauth_cache_token access[MSOAUTH_CACHE_TOKENS_MAX];
   size_t n_access;
   long long updated; /* unix seconds of the last put */

@@ -2,7 +2,8 @@
  * grant.c - OAuth 2.0 grants against the Microsoft identity platform.
  *
  * Each grant builds a form, authenticates the client, sends one request (with
- * the retries http.c makes) and reads the answer: tokens on 200, a typed
+ * the retries http.c makes: for the password grant only where nothing was
+ * sent or the server asked for it) and reads the answer: tokens on 200, a typed
  * Entra error otherwise. Nothing here keeps state between calls.
  */
 #include "config_build.h"
@@ -196,13 +197,38 @@ static msoauth_rc post(struct msoauth_client *client, const char *url,
                              resp->body.len, err);
 }
 
-/* Completes form with the client's credential, POSTs it to the token
- * endpoint and reads the tokens. Frees form. */
+/* A token request's form: the grant's fields, to which each attempt adds
+ * the client's credential (a newly signed assertion each time: its jti is
+ * single-use). */
+struct token_form {
+  struct msoauth_client *client;
+  const struct msoauth_buf *fields;
+  const char *url;
+};
+
+static msoauth_rc make_token_form(void *arg, struct msoauth_buf *form,
+                                  struct msoauth_err *err) {
+  const struct token_form *tf = arg;
+  msoauth_rc rc;
+
+  rc = msoauth_buf_add(form, tf->fields->data, tf->fields->len);
+  if (rc)
+    return msoauth_fail(err, rc, "cannot build the request");
+  return add_client_auth(tf->client, form, tf->url, err);
+}
+
+/* POSTs the grant's fields (form) with the client's credential to the
+ * token endpoint, retrying as policy allows, and reads the tokens. Frees
+ * form. */
 static msoauth_rc token_request(struct msoauth_client *client,
-                                struct msoauth_buf *form, long long deadline_ms,
+                                struct msoauth_buf *form,
+                                enum msoauth_http_retry policy,
+                                long long deadline_ms,
                                 struct msoauth_tokens *tokens,
                                 struct msoauth_err *err) {
   struct msoauth_http_response resp;
+  struct msoauth_http_post req;
+  struct token_form tf;
   char *url = NULL;
   msoauth_rc rc;
 
@@ -213,9 +239,18 @@ static msoauth_rc token_request(struct msoauth_client *client,
     msoauth_fail(err, rc, "out of memory");
     goto out;
   }
-  rc = add_client_auth(client, form, url, err);
-  if (!rc)
-    rc = post(client, url, form, deadline_ms, &resp, err);
+  tf.client = client;
+  tf.fields = form;
+  tf.url = url;
+  req.url = url;
+  req.form = NULL;
+  req.make_form = make_token_form;
+  req.arg = &tf;
+  req.retry = policy;
+  rc = msoauth_http_post(client->http, &req, deadline_ms, &resp, err);
+  if (!rc && resp.status != 200)
+    rc = msoauth_entra_error(resp.status, msoauth_buf_str(&resp.body),
+                             resp.body.len, err);
   if (!rc)
     rc = msoauth_token_response_parse(msoauth_buf_str(&resp.body),
                                       resp.body.len, (long long)time(NULL),
@@ -303,7 +338,9 @@ msoauth_rc msoauth_grant_password(struct msoauth_client *client,
   if (rc)
     return msoauth_fail(err, rc, "cannot build the request");
   MSOAUTH_DEBUG(client->log, "ROPC for %s", username);
-  return token_request(client, &form, deadline_ms, tokens, err);
+  /* A password sent twice may count twice towards a lockout. */
+  return token_request(client, &form, MSOAUTH_HTTP_RETRY_UNSENT, deadline_ms,
+                       tokens, err);
 }
 
 msoauth_rc msoauth_grant_client_credentials(struct msoauth_client *client,
@@ -320,7 +357,8 @@ msoauth_rc msoauth_grant_client_credentials(struct msoauth_client *client,
     return msoauth_fail(err, rc, "cannot build the request");
   MSOAUTH_DEBUG(client->log, "client credentials for %s",
                 client->cfg->client_id);
-  return token_request(client, &form, deadline_ms, tokens, err);
+  return token_request(client, &form, MSOAUTH_HTTP_RETRY_FAILURES,
+                       deadline_ms, tokens, err);
 }
 
 msoauth_rc msoauth_grant_refresh(struct msoauth_client *client,
@@ -339,7 +377,8 @@ msoauth_rc msoauth_grant_refresh(struct msoauth_client *client,
   if (rc)
     return msoauth_fail(err, rc, "cannot build the request");
   MSOAUTH_DEBUG(client->log, "refresh token grant");
-  return token_request(client, &form, deadline_ms, tokens, err);
+  return token_request(client, &form, MSOAUTH_HTTP_RETRY_FAILURES,
+                       deadline_ms, tokens, err);
 }
 
 /* Copies the string member key, which must be present. */
@@ -446,5 +485,6 @@ msoauth_rc msoauth_grant_device_poll(struct msoauth_client *client,
                           msoauth_secret_value(dc->device_code));
   if (rc)
     return msoauth_fail(err, rc, "cannot build the request");
-  return token_request(client, &form, deadline_ms, tokens, err);
+  return token_request(client, &form, MSOAUTH_HTTP_RETRY_FAILURES,
+                       deadline_ms, tokens, err);
 }

@@ -85,6 +85,7 @@ struct outcome {
   msoauth_rc rc;
   int retry;
   long long wait_ms; /* -1: the usual backoff; else Retry-After */
+  int unsent;        /* no byte of the request left this process */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -780,6 +781,18 @@ static int certificate_error(CURLcode res) {
   }
 }
 
+/* Whether the failed transfer sent no byte of the request: no connection,
+ * or one that failed before the request went out. */
+static int nothing_sent(CURL *c) {
+  curl_off_t uploaded = -1;
+  long request = -1;
+
+  return curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &request) == CURLE_OK &&
+         curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &uploaded) ==
+             CURLE_OK &&
+         request == 0 && uploaded == 0;
+}
+
 /* The host a redirect points to, for the message; "" when unknown. */
 static void redirect_host(CURL *c, char *host, size_t size) {
   char *location = NULL, *h = NULL;
@@ -805,7 +818,7 @@ static struct outcome curl_failure(struct msoauth_http *http, CURLcode res,
                                    const struct attempt *a,
                                    struct msoauth_err *err) {
   const char *why = http->errbuf[0] ? http->errbuf : curl_easy_strerror(res);
-  struct outcome o = {MSOAUTH_ERR_UNAVAILABLE, 0, -1};
+  struct outcome o = {MSOAUTH_ERR_UNAVAILABLE, 0, -1, 0};
 
   if (a->too_big) {
     o.rc = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
@@ -814,11 +827,13 @@ static struct outcome curl_failure(struct msoauth_http *http, CURLcode res,
   } else if (a->nomem || res == CURLE_OUT_OF_MEMORY) {
     o.rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
   } else if (certificate_error(res)) {
-    o.rc = msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE,
+    /* Not "unreachable": someone answered who is not the platform, and
+     * offline_grace must not be at its mercy. */
+    o.rc = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
                         "%s: the server certificate was not trusted (%s)", url,
                         why);
   } else if (tls_error(res)) {
-    o.rc = msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE,
+    o.rc = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
                         "%s: TLS handshake failed (%s)", url, why);
   } else if (res == CURLE_UNSUPPORTED_PROTOCOL || res == CURLE_URL_MALFORMAT) {
     o.rc = msoauth_fail(err, MSOAUTH_ERR_INVALID, "%s: %s", url, why);
@@ -831,6 +846,7 @@ static struct outcome curl_failure(struct msoauth_http *http, CURLcode res,
      * the network may do better on the next try. */
     o.rc = msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE, "%s: %s", url, why);
     o.retry = 1;
+    o.unsent = nothing_sent(http->curl);
   }
   return o;
 }
@@ -839,7 +855,7 @@ static struct outcome curl_failure(struct msoauth_http *http, CURLcode res,
 static struct outcome http_answer(struct msoauth_http *http, long status,
                                   const char *url, const struct attempt *a,
                                   int attempts, struct msoauth_err *err) {
-  struct outcome o = {MSOAUTH_OK, 0, -1};
+  struct outcome o = {MSOAUTH_OK, 0, -1, 0};
   char host[256];
 
   if ((status >= 200 && status < 300) ||
@@ -902,6 +918,7 @@ static struct outcome attempt_once(struct msoauth_http *http, const char *url,
         "libcurl refused an option: %s", curl_easy_strerror(res));
     o.retry = 0;
     o.wait_ms = -1;
+    o.unsent = 1;
     return o;
   }
   res = curl_easy_perform(http->curl);
@@ -957,24 +974,59 @@ static int is_https(const char *url) {
   return strncasecmp(url, "https://", 8) == 0 && url[8] != '\0';
 }
 
-msoauth_rc msoauth_http_request(struct msoauth_http *http, const char *url,
-                                const struct msoauth_buf *form,
-                                long long deadline_ms,
-                                struct msoauth_http_response *resp,
-                                struct msoauth_err *err) {
+/* Whether policy allows another attempt after o. */
+static int may_retry(const struct outcome *o, enum msoauth_http_retry policy) {
+  if (!o->retry)
+    return 0;
+  if (policy == MSOAUTH_HTTP_RETRY_FAILURES)
+    return 1;
+  /* The server may have seen the request: only its own word (429 or 503
+   * with Retry-After) or a request that never left makes a retry safe. */
+  return o->unsent || o->wait_ms >= 0;
+}
+
+/* The form of one attempt: the fixed one, or one made now into *made. */
+static msoauth_rc attempt_form(const struct msoauth_http_post *req,
+                               struct msoauth_buf *made,
+                               const struct msoauth_buf **form_r,
+                               struct msoauth_err *err) {
+  msoauth_rc rc;
+
+  msoauth_buf_free(made);
+  if (req->make_form == NULL) {
+    *form_r = req->form;
+    return MSOAUTH_OK;
+  }
+  msoauth_buf_init(made, MSOAUTH_HTTP_FORM_MAX, 1);
+  rc = req->make_form(req->arg, made, err);
+  if (!rc && made->len > MSOAUTH_HTTP_FORM_MAX)
+    rc = msoauth_fail(err, MSOAUTH_ERR_INVALID, "the form is too large");
+  *form_r = made;
+  return rc;
+}
+
+msoauth_rc msoauth_http_post(struct msoauth_http *http,
+                             const struct msoauth_http_post *req,
+                             long long deadline_ms,
+                             struct msoauth_http_response *resp,
+                             struct msoauth_err *err) {
   long long backoff_ms = HTTP_BACKOFF_FIRST_MS, wait;
-  struct outcome o = {MSOAUTH_OK, 0, -1};
+  struct outcome o = {MSOAUTH_OK, 0, -1, 0};
+  const struct msoauth_buf *form = NULL;
+  struct msoauth_buf made;
+  const char *url = req != NULL ? req->url : NULL;
 
   resp->status = 0;
   resp->attempts = 0;
   /* The body holds tokens: wiped when freed. */
   msoauth_buf_init(&resp->body, MSOAUTH_HTTP_BODY_MAX, 1);
+  msoauth_buf_init(&made, MSOAUTH_HTTP_FORM_MAX, 1);
   if (http == NULL || url == NULL)
     return msoauth_fail(err, MSOAUTH_ERR_INVALID, "no handle or URL");
   if (!is_https(url))
     return msoauth_fail(err, MSOAUTH_ERR_INVALID,
                         "refusing %s: only https:// URLs are used", url);
-  if (form != NULL && form->len > MSOAUTH_HTTP_FORM_MAX)
+  if (req->form != NULL && req->form->len > MSOAUTH_HTTP_FORM_MAX)
     return msoauth_fail(err, MSOAUTH_ERR_INVALID, "the form is too large");
   for (;;) {
     if (deadline_ms - msoauth_now_ms() < HTTP_MIN_LEFT_MS) {
@@ -983,10 +1035,13 @@ msoauth_rc msoauth_http_request(struct msoauth_http *http, const char *url,
                             "no time left for a request to %s", url);
       break;
     }
+    o.rc = attempt_form(req, &made, &form, err);
+    if (o.rc)
+      break;
     pthread_mutex_lock(&http->lock);
     o = attempt_once(http, url, form, deadline_ms, resp, err);
     pthread_mutex_unlock(&http->lock);
-    if (!o.retry || resp->attempts > http->retries)
+    if (!may_retry(&o, req->retry) || resp->attempts > http->retries)
       break;
     wait = next_wait(&o, &backoff_ms, deadline_ms, err);
     if (wait < 0)
@@ -994,9 +1049,21 @@ msoauth_rc msoauth_http_request(struct msoauth_http *http, const char *url,
     MSOAUTH_DEBUG(&http->log, "retrying %s in %lld ms", url, wait);
     sleep_ms(wait);
   }
+  msoauth_buf_free(&made);
   if (o.rc)
     msoauth_buf_free(&resp->body);
   else
     msoauth_err_clear(err); /* a failed attempt before may have filled it */
   return o.rc;
+}
+
+msoauth_rc msoauth_http_request(struct msoauth_http *http, const char *url,
+                                const struct msoauth_buf *form,
+                                long long deadline_ms,
+                                struct msoauth_http_response *resp,
+                                struct msoauth_err *err) {
+  struct msoauth_http_post req = {url, form, NULL, NULL,
+                                  MSOAUTH_HTTP_RETRY_FAILURES};
+
+  return msoauth_http_post(http, &req, deadline_ms, resp, err);
 }

@@ -3,7 +3,9 @@
  *
  * HTTPS only, peer and host always verified, redirects never followed, bodies
  * capped, every request bounded by a deadline, retries on network errors, 5xx
- * and 429 (Retry-After honoured when it fits the deadline). CA certificates
+ * and 429 (Retry-After honoured when it fits the deadline), or, for a request
+ * that must not be repeated needlessly, only where nothing was sent or the
+ * server asked for it (msoauth_http_post). CA certificates
  * are read into memory when the handle is made, so a caller that chroots
  * later still verifies TLS. libcurl is initialised by the first request,
  * never before. No signal handler is touched. Handles share one connection
@@ -62,7 +64,7 @@ long long msoauth_now_ms(void);
  * 2xx or 4xx answer in *resp (the caller reads the status), or
  * MSOAUTH_ERR_UNAVAILABLE (network, 5xx), MSOAUTH_ERR_THROTTLED (429),
  * MSOAUTH_ERR_TIMEOUT, MSOAUTH_ERR_PROTOCOL (redirect, body too large,
- * malformed answer), MSOAUTH_ERR_INVALID (not an https:// URL: no request
+ * malformed answer, a TLS handshake failure or an untrusted certificate), MSOAUTH_ERR_INVALID (not an https:// URL: no request
  * made). *resp is initialised here (its body is wiped when freed: it holds
  * tokens; status is 0 when no complete answer came); free it with
  * msoauth_http_response_free whatever the result. form is only read, and
@@ -73,6 +75,38 @@ msoauth_rc msoauth_http_request(struct msoauth_http *http, const char *url,
                                 long long deadline_ms,
                                 struct msoauth_http_response *resp,
                                 struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+/* Which failures a POST may be retried after. */
+enum msoauth_http_retry {
+  /* network errors, 5xx and 429: a request the server may see twice */
+  MSOAUTH_HTTP_RETRY_FAILURES = 0,
+  /* only when no byte of the request was sent (no connection), or on a 429
+   * or 503 with Retry-After: a request whose repetition counts against
+   * someone (a password: on-premises AD counts each as a failure) */
+  MSOAUTH_HTTP_RETRY_UNSENT = 1,
+};
+
+/* A POST (or a GET with neither form nor make_form). With make_form, the
+ * form is made anew for each attempt (a signed client assertion is never
+ * sent twice): make_form(arg, form, err) fills form, empty and made with
+ * msoauth_buf_init(form, MSOAUTH_HTTP_FORM_MAX, 1), which is wiped after
+ * the attempt; a failure of make_form ends the request with its result. */
+struct msoauth_http_post {
+  const char *url;
+  const struct msoauth_buf *form; /* used when make_form is NULL */
+  msoauth_rc (*make_form)(void *arg, struct msoauth_buf *form,
+                          struct msoauth_err *err);
+  void *arg;
+  enum msoauth_http_retry retry;
+};
+
+/* msoauth_http_request for req, with its form maker and retry policy. */
+msoauth_rc msoauth_http_post(struct msoauth_http *http,
+                             const struct msoauth_http_post *req,
+                             long long deadline_ms,
+                             struct msoauth_http_response *resp,
+                             struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
 void msoauth_http_response_free(struct msoauth_http_response *resp);

@@ -74,3 +74,8 @@ int msoauth_rc_unreachable(msoauth_rc rc) {
   return rc == MSOAUTH_ERR_UNAVAILABLE || rc == MSOAUTH_ERR_THROTTLED ||
          rc == MSOAUTH_ERR_TIMEOUT || rc == MSOAUTH_ERR_PROTOCOL;
 }
+
+int msoauth_rc_no_answer(msoauth_rc rc) {
+  return rc == MSOAUTH_ERR_UNAVAILABLE || rc == MSOAUTH_ERR_THROTTLED ||
+         rc == MSOAUTH_ERR_TIMEOUT;
+}

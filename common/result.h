@@ -53,7 +53,8 @@ typedef enum {
   /* the identity platform could not be used */
   MSOAUTH_ERR_UNAVAILABLE = 50, /* network error, timeout, 5xx */
   MSOAUTH_ERR_THROTTLED = 51,   /* 429 beyond the time budget */
-  MSOAUTH_ERR_PROTOCOL = 52,    /* malformed, oversized or unexpected answer */
+  MSOAUTH_ERR_PROTOCOL = 52,    /* malformed, oversized or unexpected answer,
+                                   a redirect, a TLS or certificate failure */
   MSOAUTH_ERR_TIMEOUT = 53,     /* the `timeout` budget ran out */
 } msoauth_rc;
 
@@ -85,5 +86,12 @@ void msoauth_err_clear(struct msoauth_err *err);
 /* Whether rc means the identity platform could not be reached or used
  * (unavailable, throttled, timeout, protocol), as opposed to a refusal. */
 int msoauth_rc_unreachable(msoauth_rc rc);
+
+/* Whether rc means no answer came at all: no connection, a timeout, a 5xx
+ * or a 429 (unavailable, throttled, timeout), the only failures for which
+ * PAM's offline_grace may accept a password. A TLS or certificate failure, a
+ * redirect or a malformed answer (MSOAUTH_ERR_PROTOCOL) is not: whoever
+ * answered instead of the platform must not decide when the grace applies. */
+int msoauth_rc_no_answer(msoauth_rc rc);
 
 #endif

@@ -49,23 +49,38 @@ static msoauth_rc derive(const struct msoauth_secret *password,
   return MSOAUTH_OK;
 }
 
+static msoauth_rc parse(const char *verifier, struct parsed *p);
+
 msoauth_rc msoauth_verifier_make(const struct msoauth_secret *password,
                                  char **verifier_r) {
+  return msoauth_verifier_make_with(password, MSOAUTH_VERIFIER_ITERATIONS,
+                                    NULL, verifier_r);
+}
+
+msoauth_rc msoauth_verifier_make_with(const struct msoauth_secret *password,
+                                      long iterations, const char *like,
+                                      char **verifier_r) {
   unsigned char salt[SALT_LEN];
   unsigned char hash[HASH_LEN];
+  struct parsed p;
   struct msoauth_buf out;
   msoauth_rc rc;
 
   *verifier_r = NULL;
   msoauth_buf_init(&out, VERIFIER_MAX, 1);
-  if (password == NULL)
+  if (password == NULL || iterations < ITERATIONS_MIN ||
+      iterations > ITERATIONS_MAX)
     return MSOAUTH_ERR_INVALID;
-  if (RAND_bytes(salt, sizeof(salt)) != 1)
+  if (like != NULL && parse(like, &p) == MSOAUTH_OK &&
+      p.iterations == iterations)
+    memcpy(salt, p.salt, SALT_LEN);
+  else if (RAND_bytes(salt, sizeof(salt)) != 1)
     return MSOAUTH_ERR_NOMEM;
-  rc = derive(password, salt, MSOAUTH_VERIFIER_ITERATIONS, hash);
+  msoauth_wipe(&p, sizeof(p));
+  rc = derive(password, salt, iterations, hash);
   if (rc)
     goto out;
-  rc = msoauth_buf_addf(&out, PREFIX "%ld$", (long)MSOAUTH_VERIFIER_ITERATIONS);
+  rc = msoauth_buf_addf(&out, PREFIX "%ld$", iterations);
   if (!rc)
     rc = msoauth_base64_encode(&out, salt, sizeof(salt), 1);
   if (!rc)
@@ -167,6 +182,39 @@ out:
   msoauth_wipe(hash, sizeof(hash));
   msoauth_wipe(&p, sizeof(p));
   return rc;
+}
+
+int msoauth_verifier_find(const char *const *verifiers, size_t n,
+                          const struct msoauth_secret *password) {
+  struct parsed p[8];
+  unsigned char hash[8][HASH_LEN];
+  int ok[8] = {0};
+  int found = -1;
+
+  if (password == NULL || n > 8)
+    return -1;
+  for (size_t i = 0; i < n && found < 0; i++) {
+    size_t j;
+
+    if (verifiers[i] == NULL || parse(verifiers[i], &p[i]) != MSOAUTH_OK)
+      continue;
+    /* The same salt and cost as one already derived: the same hash. */
+    for (j = 0; j < i; j++)
+      if (ok[j] && p[j].iterations == p[i].iterations &&
+          memcmp(p[j].salt, p[i].salt, SALT_LEN) == 0)
+        break;
+    if (j < i)
+      memcpy(hash[i], hash[j], HASH_LEN);
+    else if (derive(password, p[i].salt, p[i].iterations, hash[i]) !=
+             MSOAUTH_OK)
+      continue;
+    ok[i] = 1;
+    if (CRYPTO_memcmp(hash[i], p[i].hash, HASH_LEN) == 0)
+      found = (int)i;
+  }
+  msoauth_wipe(hash, sizeof(hash));
+  msoauth_wipe(p, sizeof(p));
+  return found;
 }
 
 /* ------------------------------------------------------------ memo */

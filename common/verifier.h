@@ -10,16 +10,40 @@
 #ifndef MSOAUTH_VERIFIER_H
 #define MSOAUTH_VERIFIER_H
 
+#include <stddef.h>
+
 #include "result.h"
 #include "secret.h"
 
+/* The cost of the verifier a cached token is kept under (token.c), checked
+ * on every cached use (remembered per process: see the memo below). */
 #define MSOAUTH_VERIFIER_ITERATIONS 20000
+/* The cost of the verifiers of a user's real password kept by PAM
+ * (failure_cache, offline_grace): OWASP's figure for PBKDF2-HMAC-SHA256
+ * (2023). About 180 ms on the machine of docs/BENCHMARKS.md. Verifiers
+ * carry their own count, so older, cheaper ones still check. */
+#define MSOAUTH_VERIFIER_ITERATIONS_PASSWORD 600000
 
 /* Makes a verifier of password with a fresh random salt. The caller owns
  * *verifier_r (not a secret, but still wiped when freed). */
 msoauth_rc msoauth_verifier_make(const struct msoauth_secret *password,
                                  char **verifier_r)
     __attribute__((warn_unused_result));
+
+/* msoauth_verifier_make with the given iterations (within the bounds a
+ * verifier may hold). With like not NULL and of the same iterations, its
+ * salt is used again: the few passwords rejected for one user share a salt,
+ * so that one derivation checks them all (msoauth_verifier_find). */
+msoauth_rc msoauth_verifier_make_with(const struct msoauth_secret *password,
+                                      long iterations, const char *like,
+                                      char **verifier_r)
+    __attribute__((warn_unused_result));
+
+/* The index of the first of verifiers[0..n) that password matches, or -1
+ * (a malformed or NULL verifier never matches). One PBKDF2 per distinct salt
+ * and iteration count. */
+int msoauth_verifier_find(const char *const *verifiers, size_t n,
+                          const struct msoauth_secret *password);
 
 /* MSOAUTH_OK when password matches verifier (compared in constant time),
  * MSOAUTH_ERR_BAD_CREDENTIALS when not, MSOAUTH_ERR_INVALID for a malformed

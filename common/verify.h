@@ -29,6 +29,10 @@ struct msoauth_verified {
 
 void msoauth_verified_clear(struct msoauth_verified *v);
 
+/* The password came from another module (PAM_AUTHTOK, use_first_pass or
+ * try_first_pass): no verifier of it is ever kept. */
+#define MSOAUTH_VERIFY_FOREIGN 0x1u
+
 /*
  * Verifies password for user (len bytes; the identity rules apply first,
  * and an empty password fails with MSOAUTH_ERR_EMPTY_SECRET; neither sends
@@ -42,6 +46,7 @@ void msoauth_verified_clear(struct msoauth_verified *v);
 msoauth_rc msoauth_password_verify(struct msoauth_ctx *ctx, const char *user,
                                    size_t len,
                                    const struct msoauth_secret *password,
+                                   unsigned flags,
                                    struct msoauth_verified *out,
                                    struct msoauth_err *err)
     __attribute__((warn_unused_result));

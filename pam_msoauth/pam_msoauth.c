@@ -511,7 +511,9 @@ static msoauth_rc verify(struct call *c, struct msoauth_ctx *ctx,
                          int *pam_r) {
   msoauth_rc rc;
 
-  rc = msoauth_password_verify(ctx, c->user, strlen(c->user), *pw, v, err);
+  /* The core never keeps a verifier of another module's password. */
+  rc = msoauth_password_verify(ctx, c->user, strlen(c->user), *pw,
+                               from_item ? MSOAUTH_VERIFY_FOREIGN : 0, v, err);
   if (rc != MSOAUTH_ERR_BAD_CREDENTIALS || !from_item ||
       !c->args.try_first_pass)
     return rc;
@@ -522,7 +524,8 @@ static msoauth_rc verify(struct call *c, struct msoauth_ctx *ctx,
   if (*pam_r != PAM_SUCCESS)
     return rc;
   msoauth_verified_clear(v);
-  return msoauth_password_verify(ctx, c->user, strlen(c->user), *pw, v, err);
+  return msoauth_password_verify(ctx, c->user, strlen(c->user), *pw, 0, v,
+                                 err);
 }
 
 /* The identity rules first (no prompt, no request when they refuse), then

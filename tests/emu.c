@@ -339,8 +339,13 @@ const char *emu_write_config(struct emu *emu, const char *name,
 const struct emu_fault emu_faults[] = {
     {"{\"kind\": \"delay\", \"seconds\": 6}", 0, 1, EMU_FAULT_TIMEOUT - 0.2,
      EMU_FAULT_TIMEOUT + 1, "time limit"},
-    {"{\"kind\": \"status\", \"status\": 500, \"count\": 2}", 1, 3, 0,
-     EMU_FAULT_TIMEOUT, NULL},
+    /* The password grant is not sent again after a 5xx without
+     * Retry-After (on-premises AD would count it twice), but is after a
+     * 503 with Retry-After. */
+    {"{\"kind\": \"status\", \"status\": 500, \"count\": 2}", 0, 1, 0,
+     EMU_FAULT_TIMEOUT, "HTTP 500"},
+    {"{\"kind\": \"status\", \"status\": 503, \"retry_after\": 1}", 1, 2,
+     0.95, EMU_FAULT_TIMEOUT, NULL},
     {"{\"kind\": \"throttle\", \"retry_after\": 1}", 1, 2, 0.95,
      EMU_FAULT_TIMEOUT, NULL},
     /* Beyond the budget: no sleep at all, let alone past the timeout. */
@@ -360,10 +365,11 @@ const struct emu_fault emu_faults[] = {
      1, 0, EMU_FAULT_TIMEOUT, "expires_in"},
     {"{\"kind\": \"huge\", \"count\": -1}", 0, 1, 0, EMU_FAULT_TIMEOUT,
      "larger than"},
-    /* Retried as network errors; libcurl may also resend once on a reused
-     * connection that died, so the count is not fixed. */
-    {"{\"kind\": \"close\", \"count\": -1}", 0, -1, 0, EMU_FAULT_TIMEOUT,
+    /* An answer cut short: the password went out, it is not sent again. */
+    {"{\"kind\": \"close\", \"count\": -1}", 0, 1, 0, EMU_FAULT_TIMEOUT,
      "closed"},
+    /* libcurl itself resends once on a reused connection closed before any
+     * byte of an answer (a keep-alive race), so the count is not fixed. */
     {"{\"kind\": \"drop\", \"count\": -1}", 0, -1, 0, EMU_FAULT_TIMEOUT,
      "Empty reply"},
     {"{\"kind\": \"redirect\", \"count\": -1}", 0, 1, 0, EMU_FAULT_TIMEOUT,

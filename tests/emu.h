@@ -95,7 +95,8 @@ struct emu_fault {
 #define EMU_FAULT_TIMEOUT 3.0
 #define EMU_FAULT_CONFIG "timeout = 3\nretries = 2\n"
 
-/* Slow answer, 5xx then success, 429 within and beyond the budget,
+/* Slow answer, 5xx (not retried: the password grant), 503 with Retry-After
+ * then success, 429 within and beyond the budget,
  * malformed, wrong types, missing fields, bad expires_in, 10 MiB, closed
  * mid-body, dropped, redirected. */
 extern const struct emu_fault emu_faults[];

@@ -271,12 +271,19 @@ static int make_entry(struct msoauth_cache_entry *entry, const char *rt,
   if (rt != NULL && msoauth_secret_from_str(rt, &entry->refresh_token))
     ret = -1;
   entry->password_verifier = strdup("pbkdf2-sha256$20000$c2FsdA$aGFzaA");
-  entry->failed_verifier = strdup("pbkdf2-sha256$20000$ZmFpbA$aGFzaA");
-  entry->failed_at = now - 10;
+  entry->failed[0].verifier = strdup("pbkdf2-sha256$20000$ZmFpbA$aGFzaA");
+  entry->failed[0].at = now - 10;
+  entry->failed[1].verifier = strdup("pbkdf2-sha256$20000$ZmFpbA$aGFzaB");
+  entry->failed[1].at = now - 12;
+  entry->n_failed = 2;
+  entry->locked_at = now - 5;
   entry->offline_verifier = strdup("pbkdf2-sha256$20000$b2Zm$aGFzaA");
   entry->verified_at = now - 20;
-  if (entry->password_verifier == NULL || entry->failed_verifier == NULL ||
-      entry->offline_verifier == NULL)
+  entry->offline_identity = strdup("alice@contoso.com");
+  entry->offline_groups = strdup("aaaaaaaa-0000-0000-0000-000000000001");
+  if (entry->password_verifier == NULL || entry->failed[0].verifier == NULL ||
+      entry->failed[1].verifier == NULL || entry->offline_verifier == NULL ||
+      entry->offline_identity == NULL || entry->offline_groups == NULL)
     ret = -1;
   for (size_t i = 0; ret == 0 && i < n_tokens; i++) {
     char scope[64];
@@ -315,11 +322,16 @@ static int same_entry(const struct msoauth_cache_entry *a,
                       const struct msoauth_cache_entry *b) {
   if (!same_secret(a->refresh_token, b->refresh_token) ||
       !same_str(a->password_verifier, b->password_verifier) ||
-      !same_str(a->failed_verifier, b->failed_verifier) ||
       !same_str(a->offline_verifier, b->offline_verifier) ||
-      a->failed_at != b->failed_at || a->verified_at != b->verified_at ||
-      a->n_access != b->n_access)
+      !same_str(a->offline_identity, b->offline_identity) ||
+      !same_str(a->offline_groups, b->offline_groups) ||
+      a->n_failed != b->n_failed || a->locked_at != b->locked_at ||
+      a->verified_at != b->verified_at || a->n_access != b->n_access)
     return 0;
+  for (size_t i = 0; i < a->n_failed; i++)
+    if (!same_str(a->failed[i].verifier, b->failed[i].verifier) ||
+        a->failed[i].at != b->failed[i].at)
+      return 0;
   for (size_t i = 0; i < a->n_access; i++) {
     if (!same_str(a->access[i].scope, b->access[i].scope) ||
         !same_secret(a->access[i].token, b->access[i].token) ||
@@ -1303,6 +1315,11 @@ static void test_entry_format_parse(void **state) {
                         "rt-SECRET-value");
     assert_string_equal(out.password_verifier,
                         "pbkdf2-sha256$20000$c2FsdA$aGFzaA");
+    /* The single failed verifier of earlier versions is still read. */
+    assert_int_equal(out.n_failed, 1);
+    assert_string_equal(out.failed[0].verifier,
+                        "pbkdf2-sha256$20000$ZmFpbA$aGFzaA");
+    assert_int_equal(out.failed[0].at, 1700000001);
     assert_int_equal(out.updated, 1700000000);
     assert_int_equal(out.n_access, 2);
     assert_string_equal(out.access[1].scope, "s2");

@@ -14,6 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
 
 #include "config.h"
@@ -457,6 +463,220 @@ static void test_token_response_parse(void **state) {
   }
 }
 
+/* ------------------------------------------------------------ retries */
+
+/* A password sent again after the server may have seen it counts again
+ * towards a lockout: ROPC is not retried after a 5xx without Retry-After or
+ * an answer cut short. Other grants still are. */
+static void test_ropc_retries(void **state) {
+  struct fixture f;
+
+  (void)state;
+  fixture_open(&f, "retries = 2\ntimeout = 8\n");
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\":\"status\",\"status\":500,\"count\":2}"),
+                   0);
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_UNAVAILABLE);
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+
+  /* 503 without Retry-After, an answer cut mid-body: one request each. */
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\":\"status\",\"status\":503,\"count\":2}"),
+                   0);
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_UNAVAILABLE);
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\":\"close\",\"count\":2}"),
+                   0);
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_UNAVAILABLE);
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+
+  /* The server's own word: 503 or 429 with Retry-After. */
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\":\"status\",\"status\":503,"
+                            "\"retry_after\":1}"),
+                   0);
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\":\"throttle\",\"retry_after\":1}"),
+                   0);
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+  fixture_close(&f);
+
+  /* Client credentials keep the retries on 5xx. */
+  fixture_open(&f, "client_id = " EMU_SECRET_CLIENT "\n"
+                   "client_secret = " EMU_CLIENT_SECRET "\n"
+                   "auth = app\nretries = 2\ntimeout = 8\n");
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\":\"status\",\"status\":500,\"count\":2}"),
+                   0);
+  assert_int_equal(msoauth_grant_client_credentials(&f.client, f.cfg->scope,
+                                                    deadline(), &f.tokens,
+                                                    &f.err),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_count(&emu, "grant:client_credentials"), 3);
+  fixture_close(&f);
+}
+
+/* A port that refuses connections until the first retry is announced (a
+ * debug line of http.c), then relays to the emulator. */
+struct relay {
+  int fd;
+  int port;
+  int open;
+  volatile int stop;
+  pthread_t thread;
+};
+
+static struct relay relay;
+
+static int emu_port(void) {
+  const char *colon = strrchr(emu.url, ':');
+
+  return colon != NULL ? (int)strtol(colon + 1, NULL, 10) : -1;
+}
+
+/* Copies what is readable from a to b; 0 when a closed. */
+static int pump(int a, int b) {
+  char buf[16384];
+  ssize_t n = read(a, buf, sizeof(buf));
+
+  return n > 0 && write(b, buf, (size_t)n) == n;
+}
+
+static void *relay_run(void *arg) {
+  struct sockaddr_in to;
+  int c, e;
+
+  (void)arg;
+  c = accept(relay.fd, NULL, NULL);
+  e = socket(AF_INET, SOCK_STREAM, 0);
+  memset(&to, 0, sizeof(to));
+  to.sin_family = AF_INET;
+  to.sin_port = htons((unsigned short)emu_port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (c >= 0 && e >= 0 && connect(e, (struct sockaddr *)&to, sizeof(to)) == 0) {
+    struct pollfd p[2] = {{c, POLLIN, 0}, {e, POLLIN, 0}};
+
+    while (!relay.stop) {
+      if (poll(p, 2, 100) <= 0)
+        continue;
+      if ((p[0].revents && !pump(c, e)) || (p[1].revents && !pump(e, c)))
+        break;
+    }
+  }
+  if (c >= 0)
+    close(c);
+  if (e >= 0)
+    close(e);
+  return NULL;
+}
+
+static void relay_sink(void *arg, enum msoauth_level level, const char *msg) {
+  (void)arg;
+  (void)level;
+  if (!relay.open && strstr(msg, "retrying") != NULL) {
+    relay.open = 1;
+    assert_int_equal(listen(relay.fd, 4), 0);
+    assert_int_equal(pthread_create(&relay.thread, NULL, relay_run, NULL), 0);
+  }
+}
+
+/* Nothing was sent when the connection was refused: ROPC tries again. */
+static void test_ropc_retry_unsent(void **state) {
+  struct msoauth_log log = {relay_sink, NULL, MSOAUTH_LOG_DEBUG};
+  struct sockaddr_in a;
+  socklen_t len = sizeof(a);
+  struct fixture f;
+  char conf[1024];
+  const char *path;
+
+  (void)state;
+  memset(&relay, 0, sizeof(relay));
+  memset(&a, 0, sizeof(a));
+  relay.fd = socket(AF_INET, SOCK_STREAM, 0);
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(relay.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  assert_int_equal(getsockname(relay.fd, (struct sockaddr *)&a, &len), 0);
+  relay.port = ntohs(a.sin_port);
+  snprintf(conf, sizeof(conf),
+           "authority = https://127.0.0.1:%d\ntenant = contoso.com\n"
+           "client_id = " EMU_PUBLIC_CLIENT "\nca_file = %s\n"
+           "cache_dir = %s/cache\nretries = 2\ntimeout = 8\n",
+           relay.port, emu.ca, emu.dir);
+  path = emu_write_file(&emu, "relay.conf", conf, 0600);
+  memset(&f, 0, sizeof(f));
+  assert_int_equal(msoauth_config_load(path, NULL, NULL, 0, 0, NULL, &f.cfg,
+                                       &f.err),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_client_init(&f.client, f.cfg, &log, &f.err),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_true(relay.open);
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  fixture_close(&f);
+  relay.stop = 1;
+  pthread_join(relay.thread, NULL);
+  close(relay.fd);
+}
+
+/* Each attempt of a grant signs a new assertion: a retried one carries a
+ * new jti (the emulator refuses a replay). */
+static void test_assertion_per_attempt(void **state) {
+  struct fixture f;
+  char extra[1024], *log, *p;
+  char jti[3][64];
+  int n = 0;
+
+  (void)state;
+  snprintf(extra, sizeof(extra),
+           "client_id = " EMU_CERT_CLIENT "\n"
+           "client_certificate_file = %s/client-" EMU_CERT_CLIENT ".crt\n"
+           "client_key_file = %s/client-" EMU_CERT_CLIENT ".key\n"
+           "auth = app\nretries = 2\ntimeout = 8\n",
+           emu.dir, emu.dir);
+  fixture_open(&f, extra);
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\":\"status\",\"status\":500,\"count\":2}"),
+                   0);
+  assert_int_equal(msoauth_grant_client_credentials(&f.client, f.cfg->scope,
+                                                    deadline(), &f.tokens,
+                                                    &f.err),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_count(&emu, "grant:client_credentials"), 3);
+  log = emu_get(&emu, "/_emu/requests?last=3");
+  assert_non_null(log);
+  for (p = strstr(log, "\"assertion_jti\":\""); p != NULL && n < 3;
+       p = strstr(p + 1, "\"assertion_jti\":\"")) {
+    char *q = p + strlen("\"assertion_jti\":\"");
+    size_t k = strcspn(q, "\"");
+
+    assert_true(k > 0 && k < sizeof(jti[0]));
+    memcpy(jti[n], q, k);
+    jti[n++][k] = '\0';
+  }
+  free(log);
+  assert_int_equal(n, 3);
+  assert_string_not_equal(jti[0], jti[1]);
+  assert_string_not_equal(jti[1], jti[2]);
+  assert_string_not_equal(jti[0], jti[2]);
+  fixture_close(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_token_response_parse),
@@ -471,6 +691,9 @@ int main(void) {
       cmocka_unit_test(test_device_code),
       cmocka_unit_test(test_device_code_slow_down),
       cmocka_unit_test(test_wire_client_auth),
+      cmocka_unit_test(test_ropc_retries),
+      cmocka_unit_test(test_ropc_retry_unsent),
+      cmocka_unit_test(test_assertion_per_attempt),
   };
 
   return cmocka_run_group_tests(tests, setup, teardown);

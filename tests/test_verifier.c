@@ -359,8 +359,75 @@ static void test_memo_capacity(void **state) {
   msoauth_verifier_memo_free(&memo);
 }
 
+/* Issue 12, item 7: a chosen cost travels in the string; a like of the
+ * same cost lends its salt, so one derivation checks several verifiers. */
+static void test_make_with_and_find(void **state) {
+  struct msoauth_secret *pw = NULL, *other = NULL, *third = NULL;
+  char *a = NULL, *b = NULL, *c = NULL;
+  const char *list[4];
+
+  (void)state;
+  assert_int_equal(msoauth_secret_from_str("first wrong", &pw), MSOAUTH_OK);
+  assert_int_equal(msoauth_secret_from_str("second wrong", &other),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_secret_from_str("never seen", &third), MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_make_with(pw, 30000, NULL, &a),
+                   MSOAUTH_OK);
+  assert_non_null(strstr(a, "pbkdf2-sha256$30000$"));
+  assert_int_equal(msoauth_verifier_make_with(other, 30000, a, &b),
+                   MSOAUTH_OK);
+  /* The same salt (the third part), another hash. */
+  assert_memory_equal(a, b, (size_t)(strrchr(a, '$') - a));
+  assert_string_not_equal(a, b);
+  assert_int_equal(msoauth_verifier_check(a, pw), MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_check(b, other), MSOAUTH_OK);
+  /* Another cost: a salt of its own. */
+  assert_int_equal(msoauth_verifier_make_with(other, 20000, a, &c),
+                   MSOAUTH_OK);
+  assert_memory_not_equal(a + 21, c + 21, 22);
+  msoauth_free_wiped(&c);
+  list[0] = a;
+  list[1] = NULL;
+  list[2] = "pbkdf2-sha256$x";
+  list[3] = b;
+  assert_int_equal(msoauth_verifier_find(list, 4, pw), 0);
+  assert_int_equal(msoauth_verifier_find(list, 4, other), 3);
+  assert_int_equal(msoauth_verifier_find(list, 4, third), -1);
+  assert_int_equal(msoauth_verifier_find(list, 0, pw), -1);
+  /* Out of bounds costs are refused. */
+  assert_int_equal(msoauth_verifier_make_with(pw, 999, NULL, &c),
+                   MSOAUTH_ERR_INVALID);
+  assert_null(c);
+  assert_int_equal(msoauth_verifier_make_with(pw, 10000001, NULL, &c),
+                   MSOAUTH_ERR_INVALID);
+  msoauth_free_wiped(&a);
+  msoauth_free_wiped(&b);
+  msoauth_secret_free(&pw);
+  msoauth_secret_free(&other);
+  msoauth_secret_free(&third);
+}
+
+/* The cost of PAM's verifiers is current guidance (OWASP, 2023). */
+static void test_password_cost(void **state) {
+  struct msoauth_secret *pw = NULL;
+  char *v = NULL;
+
+  (void)state;
+  assert_true(MSOAUTH_VERIFIER_ITERATIONS_PASSWORD >= 600000);
+  assert_int_equal(msoauth_secret_from_str("pw", &pw), MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_make_with(
+                       pw, MSOAUTH_VERIFIER_ITERATIONS_PASSWORD, NULL, &v),
+                   MSOAUTH_OK);
+  assert_non_null(strstr(v, "pbkdf2-sha256$600000$"));
+  assert_int_equal(msoauth_verifier_check(v, pw), MSOAUTH_OK);
+  msoauth_free_wiped(&v);
+  msoauth_secret_free(&pw);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_make_with_and_find),
+      cmocka_unit_test(test_password_cost),
       cmocka_unit_test(test_make_and_check),
       cmocka_unit_test(test_wrong_password),
       cmocka_unit_test(test_embedded_nul),

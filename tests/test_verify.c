@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -41,14 +43,12 @@ struct fixture {
   struct msoauth_verified v;
 };
 
-/* A PAM-style context on a fresh cache, with extra configuration lines. */
-static void open_ctx(struct fixture *f, const char *extra) {
-  char cmd[400];
+/* A PAM-style context on the cache as it is, with extra configuration
+ * lines (another configuration of the same host). */
+static void reopen_ctx(struct fixture *f, const char *extra) {
   const char *path;
 
   memset(f, 0, sizeof(*f));
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s/cache'", emu.dir);
-  assert_int_equal(system(cmd), 0);
   path = emu_write_config(&emu, "verify.conf", extra);
   assert_non_null(path);
   assert_int_equal(msoauth_config_load(path, NULL, NULL, 0, MSOAUTH_CONFIG_PAM,
@@ -56,6 +56,15 @@ static void open_ctx(struct fixture *f, const char *extra) {
                    MSOAUTH_OK);
   assert_int_equal(msoauth_ctx_new(f->cfg, NULL, &f->ctx, &f->err), MSOAUTH_OK);
   assert_int_equal(emu_reset(&emu), 0);
+}
+
+/* The same on a fresh cache. */
+static void open_ctx(struct fixture *f, const char *extra) {
+  char cmd[400];
+
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s/cache'", emu.dir);
+  assert_int_equal(system(cmd), 0);
+  reopen_ctx(f, extra);
 }
 
 static void close_ctx(struct fixture *f) {
@@ -71,7 +80,7 @@ static msoauth_rc verify(struct fixture *f, const char *user,
 
   assert_int_equal(msoauth_secret_from_str(password, &secret), MSOAUTH_OK);
   msoauth_verified_clear(&f->v);
-  rc = msoauth_password_verify(f->ctx, user, strlen(user), secret, &f->v,
+  rc = msoauth_password_verify(f->ctx, user, strlen(user), secret, 0, &f->v,
                                &f->err);
   msoauth_secret_free(&secret);
   return rc;
@@ -345,6 +354,340 @@ static void test_tenant_and_identity(void **state) {
   close_ctx(&f);
 }
 
+/* ------------------------------------------------------------ issue 12 */
+
+#define GRACE "offline_grace = 600\ntimeout = 2\nretries = 0\n"
+#define UNREACHABLE "{\"kind\":\"status\",\"status\":503,\"count\":-1}"
+
+/* Sets the emulator's flags of user (a JSON list). */
+static void set_flags(const char *user, const char *flags) {
+  char json[256];
+
+  snprintf(json, sizeof(json), "{\"user\":\"%s\",\"flags\":%s}", user, flags);
+  assert_int_equal(emu_post(&emu, "/_emu/user", json), 0);
+}
+
+/* The text of every cache entry, concatenated (the caller frees it). */
+static char *cache_text(void) {
+  char dir[300], path[600], *all = calloc(1, 1);
+  struct dirent *de;
+  size_t len = 0;
+  DIR *d;
+
+  snprintf(dir, sizeof(dir), "%s/cache", emu.dir);
+  assert_non_null(all);
+  d = opendir(dir);
+  while (d != NULL && (de = readdir(d)) != NULL) {
+    char buf[65536];
+    size_t n;
+    FILE *fp;
+
+    if (strstr(de->d_name, ".json") == NULL)
+      continue;
+    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+    fp = fopen(path, "r");
+    assert_non_null(fp);
+    n = fread(buf, 1, sizeof(buf), fp);
+    fclose(fp);
+    all = realloc(all, len + n + 1);
+    assert_non_null(all);
+    memcpy(all + len, buf, n);
+    len += n;
+    all[len] = '\0';
+  }
+  if (d != NULL)
+    closedir(d);
+  return all;
+}
+
+static int cache_has(const char *what) {
+  char *text = cache_text();
+  int has = strstr(text, what) != NULL;
+
+  free(text);
+  return has;
+}
+
+struct refusal_case {
+  const char *name;
+  const char *extra;    /* more configuration */
+  const char *flags;    /* the emulator's flags of alice for the refusal */
+  const char *password; /* the password of the refusal */
+  msoauth_rc rc;
+};
+
+/* Item 2: an explicit "no" of the platform erases the offline verifier,
+ * also with failure_cache = 0. */
+static void test_refusal_ends_grace(void **state) {
+  static const struct refusal_case cases[] = {
+      {"wrong password", "", NULL, "Wrong-Password-1",
+       MSOAUTH_ERR_BAD_CREDENTIALS},
+      {"wrong password, failure_cache = 0", "failure_cache = 0\n", NULL,
+       "Wrong-Password-1", MSOAUTH_ERR_BAD_CREDENTIALS},
+      {"disabled", "", "[\"disabled\"]", EMU_ALICE_PASSWORD,
+       MSOAUTH_ERR_DISABLED},
+      {"disabled, failure_cache = 0", "failure_cache = 0\n", "[\"disabled\"]",
+       EMU_ALICE_PASSWORD, MSOAUTH_ERR_DISABLED},
+      {"expired", "", "[\"password_expired\"]", EMU_ALICE_PASSWORD,
+       MSOAUTH_ERR_PASSWORD_EXPIRED},
+      {"mfa", "", "[\"mfa\"]", EMU_ALICE_PASSWORD, MSOAUTH_ERR_MFA_REQUIRED},
+      {"external mfa", "", "[\"external_mfa\"]", EMU_ALICE_PASSWORD,
+       MSOAUTH_ERR_MFA_REQUIRED},
+      {"conditional access", "", "[\"conditional_access\"]",
+       EMU_ALICE_PASSWORD, MSOAUTH_ERR_CONDITIONAL_ACCESS},
+      {"locked", "failure_cache = 0\n", "[\"locked\"]", EMU_ALICE_PASSWORD,
+       MSOAUTH_ERR_LOCKED},
+  };
+  char extra[256];
+  struct fixture f;
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const struct refusal_case *c = &cases[i];
+
+    fprintf(stderr, "# %s\n", c->name);
+    snprintf(extra, sizeof(extra), GRACE "%s", c->extra);
+    open_ctx(&f, extra);
+    assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                     MSOAUTH_OK);
+    if (c->flags != NULL)
+      set_flags("alice@contoso.com", c->flags);
+    assert_int_equal(verify(&f, "alice@contoso.com", c->password), c->rc);
+    set_flags("alice@contoso.com", "[]");
+    assert_int_equal(emu_post(&emu, "/_emu/fault", UNREACHABLE), 0);
+    assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                     MSOAUTH_ERR_UNAVAILABLE);
+    assert_false(f.v.offline);
+    assert_int_equal(emu_reset(&emu), 0);
+    close_ctx(&f);
+  }
+}
+
+/* A group refusal erases it too (allowed_groups changed, then back). */
+static void test_group_refusal_ends_grace(void **state) {
+  struct fixture f;
+
+  (void)state;
+  open_ctx(&f, GRACE "allowed_groups = " GROUP_1 "\n");
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  close_ctx(&f);
+  reopen_ctx(&f, GRACE "allowed_groups = cccccccc-0000-0000-0000-000000000009\n");
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_GROUP);
+  close_ctx(&f);
+  reopen_ctx(&f, GRACE "allowed_groups = " GROUP_1 "\n");
+  assert_int_equal(emu_post(&emu, "/_emu/fault", UNREACHABLE), 0);
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_UNAVAILABLE);
+  assert_int_equal(emu_reset(&emu), 0);
+  close_ctx(&f);
+}
+
+/* The group and identity decision travels with the verifier: offline, the
+ * rules of today decide on what was verified online. */
+static void test_offline_decision(void **state) {
+  struct fixture f;
+
+  (void)state;
+  /* Verified in GROUP_1; offline, the same rules accept. */
+  open_ctx(&f, GRACE "allowed_groups = " GROUP_1 "\n");
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_post(&emu, "/_emu/fault", UNREACHABLE), 0);
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_true(f.v.offline);
+  close_ctx(&f);
+  /* allowed_groups now names another group only: refused offline. */
+  reopen_ctx(&f, GRACE "allowed_groups = cccccccc-0000-0000-0000-000000000009\n");
+  assert_int_equal(emu_post(&emu, "/_emu/fault", UNREACHABLE), 0);
+  assert_int_not_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                       MSOAUTH_OK);
+  assert_false(f.v.offline);
+  assert_int_equal(emu_reset(&emu), 0);
+  close_ctx(&f);
+
+  /* Verified without allowed_groups; then configured: refused offline. */
+  open_ctx(&f, GRACE);
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  close_ctx(&f);
+  reopen_ctx(&f, GRACE "allowed_groups = " GROUP_1 "\n");
+  assert_int_equal(emu_post(&emu, "/_emu/fault", UNREACHABLE), 0);
+  assert_int_not_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                       MSOAUTH_OK);
+  assert_false(f.v.offline);
+  assert_int_equal(emu_reset(&emu), 0);
+  close_ctx(&f);
+
+  /* An alias resolved online is the primary offline too... */
+  open_ctx(&f, GRACE "alias_policy = resolve\n");
+  assert_int_equal(verify(&f, "alice.smith@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_post(&emu, "/_emu/fault", UNREACHABLE), 0);
+  assert_int_equal(verify(&f, "alice.smith@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_true(f.v.offline);
+  assert_string_equal(f.v.identity, "alice@contoso.com");
+  close_ctx(&f);
+  /* ... and refused offline once alias_policy = reject. */
+  reopen_ctx(&f, GRACE);
+  assert_int_equal(emu_post(&emu, "/_emu/fault", UNREACHABLE), 0);
+  assert_int_not_equal(
+      verify(&f, "alice.smith@contoso.com", EMU_ALICE_PASSWORD), MSOAUTH_OK);
+  assert_false(f.v.offline);
+  assert_int_equal(emu_reset(&emu), 0);
+  close_ctx(&f);
+}
+
+/* A certificate the platform would not present is not "unreachable": the
+ * offline grace does not apply. The emulator comes back on the same port
+ * (the same cache key) with another identity. */
+static void test_offline_not_after_tls_failure(void **state) {
+  static const char *const identities[] = {"other-ca", "wrong-host"};
+  char port[16];
+  struct fixture f;
+
+  (void)state;
+  snprintf(port, sizeof(port), "%s", strrchr(emu.url, ':') + 1);
+  for (size_t i = 0; i < 2; i++) {
+    const char *args[] = {"--port", port, "--tls-identity", identities[i],
+                          NULL};
+    const char *normal[] = {"--port", port, NULL};
+
+    open_ctx(&f, GRACE);
+    assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                     MSOAUTH_OK);
+    assert_int_equal(emu_restart(&emu, args), 0);
+    assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                     MSOAUTH_ERR_PROTOCOL);
+    assert_false(f.v.offline);
+    assert_non_null(strstr(f.err.detail, "certificate"));
+    close_ctx(&f);
+    assert_int_equal(emu_restart(&emu, normal), 0);
+  }
+}
+
+/* Item 7: the verifiers of a real password cost 600,000 iterations. */
+static void test_verifier_cost(void **state) {
+  struct fixture f;
+
+  (void)state;
+  open_ctx(&f, GRACE);
+  assert_int_equal(verify(&f, "alice@contoso.com", "Wrong-Password-1"),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_true(cache_has("pbkdf2-sha256$600000$"));
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_true(cache_has("\"verified_verifier\":\"pbkdf2-sha256$600000$"));
+  close_ctx(&f);
+}
+
+/* Item 7: a rejected password's verifier is dropped once failure_cache
+ * has passed, at the next attempt of any kind. */
+static void test_failure_dropped_when_expired(void **state) {
+  struct fixture f;
+
+  (void)state;
+  open_ctx(&f, "failure_cache = 2\ntimeout = 2\nretries = 0\n");
+  assert_int_equal(verify(&f, "alice@contoso.com", "Wrong-Password-1"),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_true(cache_has("failed"));
+  sleep(3);
+  /* The platform unreachable: nothing learnt, but the stale verifier
+   * goes. */
+  assert_int_equal(emu_post(&emu, "/_emu/fault", UNREACHABLE), 0);
+  assert_int_equal(verify(&f, "alice@contoso.com", "Another-Password-2"),
+                   MSOAUTH_ERR_UNAVAILABLE);
+  assert_false(cache_has("failed"));
+  assert_false(cache_has("pbkdf2"));
+  assert_int_equal(emu_reset(&emu), 0);
+  close_ctx(&f);
+}
+
+/* Item 11: a few rejected passwords per user, not one; the oldest of
+ * five is forgotten. */
+static void test_failed_passwords_kept(void **state) {
+  static const char *const stale[] = {"Stale-1", "Stale-2", "Stale-3",
+                                      "Stale-4", "Stale-5"};
+  struct fixture f;
+
+  (void)state;
+  open_ctx(&f, NULL);
+  assert_int_equal(verify(&f, "alice@contoso.com", stale[0]),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(verify(&f, "alice@contoso.com", stale[1]),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+  /* Two clients with two stale passwords: both refused locally. */
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(verify(&f, "alice@contoso.com", stale[i % 2]),
+                     MSOAUTH_ERR_BAD_CREDENTIALS);
+    assert_true(f.v.cached_failure);
+  }
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+  for (int i = 2; i < 5; i++)
+    assert_int_equal(verify(&f, "alice@contoso.com", stale[i]),
+                     MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(emu_count(&emu, "grant:password"), 5);
+  /* Four are kept: the first went, the last four stay. */
+  assert_int_equal(verify(&f, "alice@contoso.com", stale[4]),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(verify(&f, "alice@contoso.com", stale[1]),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(emu_count(&emu, "grant:password"), 5);
+  assert_int_equal(verify(&f, "alice@contoso.com", stale[0]),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_false(f.v.cached_failure);
+  assert_int_equal(emu_count(&emu, "grant:password"), 6);
+  close_ctx(&f);
+}
+
+/* Item 11: a lockout (50053) is remembered for min(60 s, failure_cache):
+ * the next attempts, whatever the password, are refused without a request.
+ */
+static void test_lockout_remembered(void **state) {
+  struct fixture f;
+
+  (void)state;
+  open_ctx(&f, NULL);
+  set_flags("alice@contoso.com", "[\"locked\"]");
+  assert_int_equal(verify(&f, "alice@contoso.com", "Wrong-Password-1"),
+                   MSOAUTH_ERR_LOCKED);
+  assert_false(f.v.cached_failure);
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_LOCKED);
+  assert_true(f.v.cached_failure);
+  assert_non_null(strstr(f.err.detail, "not asked again"));
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  close_ctx(&f);
+
+  /* failure_cache = 2: two seconds, then asked again. */
+  open_ctx(&f, "failure_cache = 2\n");
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_LOCKED);
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_LOCKED);
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  sleep(3);
+  set_flags("alice@contoso.com", "[]");
+  assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+  close_ctx(&f);
+
+  /* failure_cache = 0: no memory at all. */
+  open_ctx(&f, "failure_cache = 0\n");
+  set_flags("alice@contoso.com", "[\"locked\"]");
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                     MSOAUTH_ERR_LOCKED);
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+  set_flags("alice@contoso.com", "[]");
+  close_ctx(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_always_online),
@@ -357,6 +700,14 @@ int main(void) {
       cmocka_unit_test(test_offline_not_for_refusals),
       cmocka_unit_test(test_store_tokens),
       cmocka_unit_test(test_tenant_and_identity),
+      cmocka_unit_test(test_refusal_ends_grace),
+      cmocka_unit_test(test_group_refusal_ends_grace),
+      cmocka_unit_test(test_offline_decision),
+      cmocka_unit_test(test_offline_not_after_tls_failure),
+      cmocka_unit_test(test_verifier_cost),
+      cmocka_unit_test(test_failure_dropped_when_expired),
+      cmocka_unit_test(test_failed_passwords_kept),
+      cmocka_unit_test(test_lockout_remembered),
   };
 
   return cmocka_run_group_tests(tests, setup, teardown);

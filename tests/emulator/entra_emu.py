@@ -504,6 +504,15 @@ def parse_jwt(token: str) -> tuple[dict, dict, bytes, bytes]:
     return header, claims, b64url_decode(parts[2]), f"{parts[0]}.{parts[1]}".encode("ascii")
 
 
+def assertion_jti(token: str) -> Optional[str]:
+    """The jti of a client assertion as sent (not verified), for the request log."""
+    try:
+        jti = parse_jwt(token)[1].get("jti")
+    except (ValueError, UnicodeError):
+        return None
+    return jti if isinstance(jti, str) else None
+
+
 # --------------------------------------------------------------------------
 # mutable state: counters, faults, options, grants, request log
 
@@ -1703,8 +1712,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "time": round(started, 3), "method": method, "path": path, "endpoint": endpoint,
             "tenant": segment or None, "grant_type": None, "client_id": None, "username": None,
             "scope": None, "client_auth": None, "assertion_alg": None,
-            "assertion_thumbprint": None, "params": [], "status": None, "error_code": None,
-            "fault": None,
+            "assertion_thumbprint": None, "assertion_jti": None, "params": [],
+            "status": None, "error_code": None, "fault": None,
             "user_agent": self.headers.get("User-Agent"),
             "content_type": self.headers.get("Content-Type"),
         }
@@ -1814,6 +1823,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         record["username"] = username
         if parsed.get("client_assertion", [""])[0]:
             record["client_auth"] = "assertion"
+            record["assertion_jti"] = assertion_jti(parsed["client_assertion"][0])
         elif parsed.get("client_secret", [""])[0]:
             record["client_auth"] = "secret"
         elif (self.headers.get("Authorization") or "").lower().startswith("basic "):
@@ -1926,6 +1936,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ValueError("give {\"user\": UPN} or {\"client_id\": ID}")
         return json_response(200, {"ok": True, **self.emu.state.revoke(upn, client_id)})
 
+    def control_user(self, spec: dict) -> Response:
+        user = self.emu.dir.user(str(spec.get("user", "")))
+        if user is None:
+            return json_response(404, {"error": f"no such user {spec.get('user')}"})
+        flags = spec.get("flags")
+        if not isinstance(flags, list) or set(map(str, flags)) - USER_FLAGS:
+            raise ValueError(f"flags must be a list of {sorted(USER_FLAGS)}")
+        with self.emu.state.lock:
+            user.flags = set(map(str, flags))
+        return json_response(200, {"ok": True, "user": user.upn,
+                                   "flags": sorted(user.flags)})
+
     def control_device(self, spec: dict) -> Response:
         state = self.emu.state
         action = spec.get("action")
@@ -1964,6 +1986,7 @@ CONTROL_POSTS: dict[str, Callable[[Handler, dict], Response]] = {
     "fault": Handler.control_fault,
     "revoke": Handler.control_revoke,
     "device": Handler.control_device,
+    "user": Handler.control_user,
     "options": Handler.control_options,
     "shutdown": Handler.control_shutdown,
 }
@@ -2005,7 +2028,10 @@ def fault_response(fault: Fault, path: str, authority: str) -> Response:
         err = OAuthError("temporarily_unavailable" if status >= 500 else "invalid_request",
                          90033, "A transient error has occurred. Please try again.",
                          status=status)
-        return token_response(status, error_body(err, trace, corr, authority))
+        resp = token_response(status, error_body(err, trace, corr, authority))
+        if "retry_after" in p:
+            resp.headers.append(("Retry-After", str(p["retry_after"])))
+        return resp
     if fault.kind == "throttle":
         trace, corr = str(uuid.uuid4()), str(uuid.uuid4())
         err = OAuthError("temporarily_unavailable", 90055,

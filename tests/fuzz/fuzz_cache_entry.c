@@ -35,7 +35,8 @@ static int secret_eq(const struct msoauth_secret *a,
 
 static int is_empty(const struct msoauth_cache_entry *e) {
   return e->refresh_token == NULL && e->password_verifier == NULL &&
-         e->failed_verifier == NULL && e->offline_verifier == NULL &&
+         e->n_failed == 0 && e->locked_at == 0 &&
+         e->offline_verifier == NULL &&
          e->n_access == 0;
 }
 
@@ -43,10 +44,19 @@ static void check_same(const struct msoauth_cache_entry *a,
                        const struct msoauth_cache_entry *b) {
   FUZZ_CHECK(secret_eq(a->refresh_token, b->refresh_token));
   FUZZ_CHECK(str_eq(a->password_verifier, b->password_verifier));
-  FUZZ_CHECK(str_eq(a->failed_verifier, b->failed_verifier));
-  FUZZ_CHECK(a->failed_verifier == NULL || a->failed_at == b->failed_at);
+  FUZZ_CHECK(a->n_failed == b->n_failed);
+  for (size_t i = 0; i < a->n_failed; i++) {
+    FUZZ_CHECK(str_eq(a->failed[i].verifier, b->failed[i].verifier));
+    FUZZ_CHECK(a->failed[i].at == b->failed[i].at);
+  }
+  FUZZ_CHECK(a->locked_at == b->locked_at);
   FUZZ_CHECK(str_eq(a->offline_verifier, b->offline_verifier));
   FUZZ_CHECK(a->offline_verifier == NULL || a->verified_at == b->verified_at);
+  /* The decision travels with the verifier, and only with it. */
+  FUZZ_CHECK(a->offline_verifier == NULL ||
+             str_eq(a->offline_identity, b->offline_identity));
+  FUZZ_CHECK(a->offline_verifier == NULL ||
+             str_eq(a->offline_groups, b->offline_groups));
   FUZZ_CHECK(a->n_access == b->n_access);
   for (size_t i = 0; i < a->n_access; i++) {
     FUZZ_CHECK(str_eq(a->access[i].scope, b->access[i].scope));

@@ -219,6 +219,8 @@ static int round_of(long i) {
 }
 
 static int write_confs(const char *dir) {
+  /* timeout covers the PBKDF2 checks before the request too: under
+   * valgrind and a busy machine (make -j check) each takes seconds. */
   static const char extra[] = "auth = password\nretries = 0\ntimeout = 30\n"
                               "connect_timeout = 2\nfailure_cache = 0\n";
   const char *p = emu_write_config(&emu, "up.conf", extra);
