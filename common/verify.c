@@ -408,6 +408,8 @@ static int refusal(msoauth_rc rc) {
   case MSOAUTH_ERR_GROUP:
   case MSOAUTH_ERR_ALIAS:
   case MSOAUTH_ERR_CROSS_DOMAIN:
+  case MSOAUTH_ERR_TENANT:
+  case MSOAUTH_ERR_NO_IDENTITY:
     return 1;
   default:
     return 0;

@@ -463,6 +463,37 @@ static void test_refusal_ends_grace(void **state) {
   }
 }
 
+/* A token of another tenant, or one that names nobody, is refused by our
+ * rules: that ends the grace too. */
+static void test_answer_refusal_ends_grace(void **state) {
+  static const struct {
+    const char *fault;
+    msoauth_rc rc;
+  } cases[] = {
+      {"{\"kind\": \"tenant\"}", MSOAUTH_ERR_TENANT},
+      {"{\"kind\": \"opaque\"}", MSOAUTH_ERR_NO_IDENTITY},
+  };
+  struct fixture f;
+
+  (void)state;
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    fprintf(stderr, "# %s\n", cases[i].fault);
+    open_ctx(&f, GRACE "tenant = " EMU_TENANT_ID "\n");
+    assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                     MSOAUTH_OK);
+    assert_int_equal(emu_post(&emu, "/_emu/fault", cases[i].fault), 0);
+    assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                     cases[i].rc);
+    assert_int_equal(emu_reset(&emu), 0);
+    assert_int_equal(emu_post(&emu, "/_emu/fault", UNREACHABLE), 0);
+    assert_int_equal(verify(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                     MSOAUTH_ERR_UNAVAILABLE);
+    assert_false(f.v.offline);
+    assert_int_equal(emu_reset(&emu), 0);
+    close_ctx(&f);
+  }
+}
+
 /* A group refusal erases it too (allowed_groups changed, then back). */
 static void test_group_refusal_ends_grace(void **state) {
   struct fixture f;
@@ -702,6 +733,7 @@ int main(void) {
       cmocka_unit_test(test_tenant_and_identity),
       cmocka_unit_test(test_refusal_ends_grace),
       cmocka_unit_test(test_group_refusal_ends_grace),
+      cmocka_unit_test(test_answer_refusal_ends_grace),
       cmocka_unit_test(test_offline_decision),
       cmocka_unit_test(test_offline_not_after_tls_failure),
       cmocka_unit_test(test_verifier_cost),
