@@ -488,7 +488,8 @@ static int auth_finish(struct call *c, msoauth_rc rc,
     snprintf(detail, sizeof(detail), "%s",
              err->detail[0] != '\0' ? err->detail : msoauth_strerror(rc));
     if (v != NULL && v->cached_failure)
-      result = "bad-password-cached";
+      result = rc == MSOAUTH_ERR_LOCKED ? "locked-cached"
+                                        : "bad-password-cached";
     else if (rc == MSOAUTH_ERR_BAD_CREDENTIALS && pw != NULL && edge_space(pw))
       hint = " (the password begins or ends with white space, which Entra "
              "ID does not accept; it was sent as typed)";

@@ -1241,6 +1241,13 @@ static void test_failure_cache(void **state) {
     auth("msoauth", "alice@contoso.com", "last year's password", PAM_AUTH_ERR,
          &cv);
   assert_int_equal(emu_count(&emu, "grant:password"), 3);
+  /* A lockout is remembered briefly: said so, and not asked again. */
+  fresh("failure_cache = 300\n");
+  log = auth("msoauth", "locked@contoso.com", "Password1!", PAM_MAXTRIES, &cv);
+  assert_non_null(strstr(log, "result=locked aadsts=50053"));
+  log = auth("msoauth", "locked@contoso.com", "Password1!", PAM_MAXTRIES, &cv);
+  assert_non_null(strstr(log, "result=locked-cached"));
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
 }
 
 static void test_allowed_groups(void **state) {
