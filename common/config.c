@@ -917,6 +917,16 @@ static int parse_line(struct loader *ld, char *s, int line, void *arg) {
 
 /* Reads and splits the configuration file; 0 when there is something to
  * apply. */
+/* Whether a proxy URL carries user information (user:password@host). */
+static int proxy_has_credentials(const char *url) {
+  const char *host = strstr(url, "://");
+  size_t len;
+
+  host = host != NULL ? host + 3 : url;
+  len = strcspn(host, "/?#");
+  return memchr(host, '@', len) != NULL;
+}
+
 static int read_config(struct loader *ld) {
   struct msoauth_err e;
   msoauth_rc rc;
@@ -933,14 +943,24 @@ static int read_config(struct loader *ld) {
     each_line(ld, ld->path, ld->text.data, ld->text.len, parse_line, NULL);
   if (ld->nomem)
     return -1;
-  /* A client secret in the file makes the file itself a secret. */
-  for (size_t i = 0; i < ld->n_entries; i++) {
-    if (ld->entries[i].id == KEY_CLIENT_SECRET &&
-        (ld->mode & (S_IRGRP | S_IROTH))) {
+  /* A client secret, or a proxy password, in the file makes the file
+   * itself a secret. */
+  for (size_t i = 0; i < ld->n_entries && (ld->mode & (S_IRGRP | S_IROTH));
+       i++) {
+    const struct entry *e = &ld->entries[i];
+
+    if (e->id == KEY_CLIENT_SECRET) {
       problem(ld, MSOAUTH_ERR_CONFIG,
               "%s:%d: client_secret: the file is readable by group or others "
               "(run: chmod 600 %s)",
-              ld->path, ld->entries[i].line, ld->path);
+              ld->path, e->line, ld->path);
+      break;
+    }
+    if (e->id == KEY_PROXY && proxy_has_credentials(e->value)) {
+      problem(ld, MSOAUTH_ERR_CONFIG,
+              "%s:%d: proxy: the URL holds credentials and the file is "
+              "readable by group or others (run: chmod 600 %s)",
+              ld->path, e->line, ld->path);
       break;
     }
   }

@@ -781,6 +781,31 @@ static void test_file_checks(void **state) {
   assert_non_null(strstr(err.detail, path));
   assert_null(strstr(err.detail, SECRET));
 
+  /* So does a proxy URL with a password; one without stays readable. */
+  assert_int_equal(
+      write_file("t.conf", MIN "proxy = http://relay:" SECRET "@proxy:3128\n",
+                 strlen(MIN "proxy = http://relay:" SECRET "@proxy:3128\n"),
+                 0644),
+      0);
+  assert_int_equal(
+      msoauth_config_load(conf, NULL, NULL, 0, 0, NULL, &cfg, &err),
+      MSOAUTH_ERR_CONFIG);
+  assert_null(cfg);
+  snprintf(path, sizeof(path),
+           "%s:3: proxy: the URL holds credentials and the file is readable "
+           "by group or others",
+           conf);
+  assert_non_null(strstr(err.detail, path));
+  assert_null(strstr(err.detail, SECRET));
+  assert_int_equal(
+      write_file("t.conf", MIN "proxy = http://proxy.example:3128/\n",
+                 strlen(MIN "proxy = http://proxy.example:3128/\n"), 0644),
+      0);
+  assert_int_equal(
+      msoauth_config_load(conf, NULL, NULL, 0, 0, NULL, &cfg, &err),
+      MSOAUTH_OK);
+  msoauth_config_free(&cfg);
+
   /* Without one, others may read it, but never write it. */
   assert_int_equal(write_file("t.conf", MIN, strlen(MIN), 0644), 0);
   assert_int_equal(
