@@ -12,6 +12,9 @@
  * Prints one line, "result=NAME prompted=yes|no curl_at_prompt=yes|no
  * curl_started=yes|no", and exits 0; 2 on a usage error.
  *
+ * The conversation is every test's (pam_driver.c); the password is read
+ * at the prompt.
+ *
  * The program defines curl_global_init itself (exported): the module's
  * call lands here first, so the driver knows whether libcurl was started
  * before the prompt. The real one is then called.
@@ -24,6 +27,8 @@
 
 #include <curl/curl.h>
 #include <security/pam_appl.h>
+
+#include "pam_driver.h"
 
 static int aborting;
 static int prompted;
@@ -44,33 +49,22 @@ CURLcode curl_global_init(long flags) {
   return real(flags);
 }
 
-static int conv(int n, const struct pam_message **msg,
-                struct pam_response **resp, void *arg) {
-  struct pam_response *r;
-  char line[1024];
-  (void)arg;
+/* At each prompt: whether libcurl was started before it; the password
+ * is read from standard input when it is asked for. */
+static int at_prompt(struct pamd *d, int style) {
+  static char line[1024];
 
-  for (int i = 0; i < n; i++)
-    if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF ||
-        msg[i]->msg_style == PAM_PROMPT_ECHO_ON) {
-      prompted = 1;
-      curl_at_prompt = curl_inits > 0;
-    }
+  prompted = 1;
+  curl_at_prompt = curl_inits > 0;
   if (aborting)
-    return PAM_CONV_ERR;
-  r = calloc((size_t)n, sizeof(*r));
-  if (r == NULL)
-    return PAM_BUF_ERR;
-  for (int i = 0; i < n; i++) {
-    if (msg[i]->msg_style != PAM_PROMPT_ECHO_OFF)
-      continue;
+    return -1;
+  if (style == PAM_PROMPT_ECHO_OFF && d->prompts < PAMD_PASSWORDS) {
     if (fgets(line, sizeof(line), stdin) == NULL)
       line[0] = '\0';
     line[strcspn(line, "\n")] = '\0';
-    r[i].resp = strdup(line);
+    d->passwords[d->prompts] = line;
   }
-  *resp = r;
-  return PAM_SUCCESS;
+  return 0;
 }
 
 static const char *name_of(int ret) {
@@ -91,8 +85,7 @@ static const char *name_of(int ret) {
 }
 
 int main(int argc, char **argv) {
-  struct pam_conv c = {conv, NULL};
-  pam_handle_t *pamh = NULL;
+  struct pamd driver = {.on_prompt = at_prompt};
   int ret;
 
   if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "abort") != 0)) {
@@ -100,13 +93,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   aborting = argc == 4;
-  ret = pam_start(argv[1], argv[2], &c, &pamh);
-  if (ret == PAM_SUCCESS)
-    ret = pam_authenticate(pamh, 0);
+  driver.user = argv[2];
+  ret = pamd_authenticate(argv[1], argv[2], &driver);
   printf("result=%s prompted=%s curl_at_prompt=%s curl_started=%s\n",
          name_of(ret), prompted ? "yes" : "no", curl_at_prompt ? "yes" : "no",
          curl_inits > 0 ? "yes" : "no");
-  if (pamh != NULL)
-    pam_end(pamh, ret);
   return 0;
 }
