@@ -21,13 +21,10 @@
  */
 #include "config_build.h"
 
-#include <arpa/inet.h>
 #include <dlfcn.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <sasl/sasl.h>
@@ -104,30 +101,11 @@ static int write_str(int fd, const char *s) {
   return write(fd, s, len) == (ssize_t)len ? 0 : -1;
 }
 
-static int imap_connect(long port) {
-  struct sockaddr_in sa;
-  struct timeval tv = {30, 0};
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-  if (fd < 0)
-    return -1;
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((unsigned short)port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 /* AUTHENTICATE XOAUTH2 with the initial response b64; 0 when the server
  * says OK. An error challenge gets the empty answer XOAUTH2 wants. */
 static int imap_login(long port, const char *b64) {
   char line[4096];
-  int fd = imap_connect(port), ok = -1;
+  int fd = saslc_connect(port, 30), ok = -1;
 
   if (fd < 0 || read_line(fd, line, sizeof(line)) != 0 ||
       write_str(fd, "a1 AUTHENTICATE XOAUTH2 ") != 0 ||

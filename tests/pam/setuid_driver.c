@@ -15,39 +15,23 @@
  * The conversation is every test's (pam_driver.c); the password is read
  * at the prompt.
  *
- * The program defines curl_global_init itself (exported): the module's
- * call lands here first, so the driver knows whether libcurl was started
- * before the prompt. The real one is then called.
+ * The program defines curl_global_init itself (exported, curl_spy.c): the
+ * module's call lands there first, so the driver knows whether libcurl
+ * was started before the prompt. The real one is then called.
  */
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <security/pam_appl.h>
 
+#include "../curl_spy.h"
 #include "pam_driver.h"
 
 static int aborting;
 static int prompted;
 static int curl_at_prompt;
-static int curl_inits;
-
-__attribute__((visibility("default"))) CURLcode curl_global_init(long flags);
-
-CURLcode curl_global_init(long flags) {
-  void *lib = dlopen("libcurl.so.4", RTLD_LAZY | RTLD_NOLOAD);
-  CURLcode (*real)(long) = NULL;
-
-  curl_inits++;
-  if (lib != NULL)
-    *(void **)&real = dlsym(lib, "curl_global_init");
-  if (real == NULL || real == curl_global_init)
-    return CURLE_FAILED_INIT;
-  return real(flags);
-}
 
 /* At each prompt: whether libcurl was started before it; the password
  * is read from standard input when it is asked for. */
@@ -55,7 +39,7 @@ static int at_prompt(struct pamd *d, int style) {
   static char line[1024];
 
   prompted = 1;
-  curl_at_prompt = curl_inits > 0;
+  curl_at_prompt = curl_spy_inits > 0;
   if (aborting)
     return -1;
   if (style == PAM_PROMPT_ECHO_OFF && d->prompts < PAMD_PASSWORDS) {
@@ -97,6 +81,6 @@ int main(int argc, char **argv) {
   ret = pamd_authenticate(argv[1], argv[2], &driver);
   printf("result=%s prompted=%s curl_at_prompt=%s curl_started=%s\n",
          name_of(ret), prompted ? "yes" : "no", curl_at_prompt ? "yes" : "no",
-         curl_inits > 0 ? "yes" : "no");
+         curl_spy_inits > 0 ? "yes" : "no");
   return 0;
 }

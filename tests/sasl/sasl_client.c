@@ -3,8 +3,13 @@
  * sasl_client.c - the test side's libsasl2 client (see sasl_client.h).
  */
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "sasl_client.h"
 
@@ -145,4 +150,23 @@ void saslc_answer(sasl_interact_t *p) {
     p->len = (unsigned)strlen(p->result);
     saslc.prompts_answered++;
   }
+}
+
+int saslc_connect(long port, long timeout_s) {
+  struct sockaddr_in sa;
+  struct timeval tv = {timeout_s, 0};
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+  if (fd < 0)
+    return -1;
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons((unsigned short)port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
 }

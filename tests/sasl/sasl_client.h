@@ -3,7 +3,7 @@
  * client registers (the plugin directory, the xoauth2_config option, the
  * log; the name, authorization name and password, or prompts for them).
  * test_sasl, sasl_loop, setuid_client and bench_sasl all sign in through
- * it.
+ * it, and reach the mail server with saslc_connect.
  *
  * One client a process: the program sets saslc (what the callbacks hand
  * out) before it loads libsasl2 or opens a connection. Nothing here reads
@@ -47,6 +47,10 @@ void saslc_done(void);
  * not 0: saslc_answer fills them in. Returns sasl_client_new's result. */
 int saslc_new(const char *service, const char *host, const char *remote,
               int prompts, sasl_conn_t **conn);
+
+/* A TCP connection to 127.0.0.1:port whose reads give up after timeout_s
+ * seconds: the mail server's side. Returns the socket, or -1. */
+int saslc_connect(long port, long timeout_s);
 
 /* Answers libsasl2's prompts p (up to SASL_CB_LIST_END) from saslc. */
 void saslc_answer(sasl_interact_t *p);

@@ -15,35 +15,19 @@
  * callback, so libsasl2 logs as it does by default.
  *
  * Like tests/pam/setuid_driver.c, the program defines and exports
- * curl_global_init, to see when the plugin starts libcurl.
+ * curl_global_init (curl_spy.c), to see when the plugin starts libcurl.
  */
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <sasl/sasl.h>
 
+#include "../curl_spy.h"
 #include "sasl_client.h"
 
 static char password[1024];
-static int curl_inits;
-
-__attribute__((visibility("default"))) CURLcode curl_global_init(long flags);
-
-CURLcode curl_global_init(long flags) {
-  void *lib = dlopen("libcurl.so.4", RTLD_LAZY | RTLD_NOLOAD);
-  CURLcode (*real)(long) = NULL;
-
-  curl_inits++;
-  if (lib != NULL)
-    *(void **)&real = dlsym(lib, "curl_global_init");
-  if (real == NULL || real == curl_global_init)
-    return CURLE_FAILED_INIT;
-  return real(flags);
-}
 
 int main(int argc, char **argv) {
   sasl_conn_t *conn = NULL;
@@ -62,13 +46,13 @@ int main(int argc, char **argv) {
     password[0] = '\0';
   password[strcspn(password, "\n")] = '\0';
   rc = saslc_load(argv[2]);
-  at_init = curl_inits > 0;
+  at_init = curl_spy_inits > 0;
   if (rc == SASL_OK)
     rc = saslc_new("smtp", "smtp.example.org", "127.0.0.1;587", 0, &conn);
   if (rc == SASL_OK)
     rc = sasl_client_start(conn, "XOAUTH2", NULL, &out, &len, &mech);
   printf("result=%d curl_at_init=%s curl_started=%s response=%s\n", rc,
-         at_init ? "yes" : "no", curl_inits > 0 ? "yes" : "no",
+         at_init ? "yes" : "no", curl_spy_inits > 0 ? "yes" : "no",
          out != NULL && memmem(out, len, "auth=Bearer ey", 14) != NULL ? "yes"
                                                                        : "no");
   sasl_dispose(&conn);

@@ -19,16 +19,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -174,26 +171,6 @@ struct session {
   size_t len;
 };
 
-static int connect_port(int port) {
-  struct sockaddr_in sa;
-  struct timeval tv = {20, 0};
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-  if (fd < 0)
-    return -1;
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((unsigned short)port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-/* Reads one line (without CRLF) into line; -1 on EOF or error. */
 static int read_line(struct session *s, char *line, size_t size) {
   for (;;) {
     char *nl = memchr(s->buf, '\n', s->len);
@@ -385,7 +362,7 @@ static void login(enum proto p, const char *mechlist, const char *user,
   saslc.pass = pass;
   last_log[0] = '\0';
   log_ctl = 0;
-  s.fd = connect_port(ports[p]);
+  s.fd = saslc_connect(ports[p], 20);
   assert_true(s.fd >= 0);
   assert_int_equal(greet(&s, p), 0);
   snprintf(remote, sizeof(remote), "127.0.0.1;%d", ports[p]);
