@@ -41,8 +41,8 @@ static void keep_message(struct pamd *d, int style, const char *text) {
   }
 }
 
-int pamd_conv(int n, const struct pam_message **msg,
-              struct pam_response **resp, void *arg) {
+int pamd_conv(int n, const struct pam_message **msg, struct pam_response **resp,
+              void *arg) {
   struct pamd *d = arg;
   struct pam_response *r = calloc((size_t)n, sizeof(*r));
   int ret = PAM_SUCCESS;

@@ -40,8 +40,8 @@ struct pamd {
 
 /* A struct pam_conv conversation function; arg: a struct pamd. Replies
  * are wiped and freed when it fails. */
-int pamd_conv(int n, const struct pam_message **msg,
-              struct pam_response **resp, void *arg);
+int pamd_conv(int n, const struct pam_message **msg, struct pam_response **resp,
+              void *arg);
 
 /* Clears what d saw (the counters and messages), not its answers. */
 void pamd_rewind(struct pamd *d);

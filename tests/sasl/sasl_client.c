@@ -92,8 +92,14 @@ static int cb_secret(sasl_conn_t *conn, void *context, int id,
   return SASL_OK;
 }
 
-/* libsasl2 keeps the global list until sasl_client_done. */
-static sasl_callback_t global_cbs[4];
+/* The log callback comes first: without saslc.log, the list starts
+ * after it. */
+static const sasl_callback_t global_cbs[] = {
+    {SASL_CB_LOG, (cb_fn)(void (*)(void))cb_log, NULL},
+    {SASL_CB_GETPATH, (cb_fn)(void (*)(void))cb_getpath, NULL},
+    {SASL_CB_GETOPT, (cb_fn)(void (*)(void))cb_getopt, NULL},
+    {SASL_CB_LIST_END, NULL, NULL},
+};
 
 /* Per connection: procedures (as Postfix), or none (as mbsync). */
 static const sasl_callback_t conn_cbs[] = {
@@ -110,21 +116,12 @@ static const sasl_callback_t prompt_cbs[] = {
 };
 
 int saslc_load(const char *config) {
-  size_t n = 0;
   int rc;
 
   if (saslc.loaded)
     saslc_done();
   saslc.config = config;
-  if (saslc.log != NULL)
-    global_cbs[n++] = (sasl_callback_t){
-        SASL_CB_LOG, (cb_fn)(void (*)(void))cb_log, NULL};
-  global_cbs[n++] = (sasl_callback_t){
-      SASL_CB_GETPATH, (cb_fn)(void (*)(void))cb_getpath, NULL};
-  global_cbs[n++] = (sasl_callback_t){
-      SASL_CB_GETOPT, (cb_fn)(void (*)(void))cb_getopt, NULL};
-  global_cbs[n] = (sasl_callback_t){SASL_CB_LIST_END, NULL, NULL};
-  rc = sasl_client_init(global_cbs);
+  rc = sasl_client_init(saslc.log != NULL ? global_cbs : global_cbs + 1);
   saslc.loaded = rc == SASL_OK;
   return rc;
 }
