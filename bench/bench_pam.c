@@ -21,35 +21,15 @@
 
 #include <security/pam_appl.h>
 
+#include "pam_driver.h"
 #include "util.h"
 
-static const char *password;
-
-static int conv_fn(int n, const struct pam_message **msg,
-                   struct pam_response **resp, void *arg) {
-  struct pam_response *r = calloc((size_t)n, sizeof(*r));
-
-  (void)arg;
-  if (r == NULL)
-    return PAM_BUF_ERR;
-  for (int i = 0; i < n; i++)
-    if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF)
-      r[i].resp = strdup(password);
-  *resp = r;
-  return PAM_SUCCESS;
-}
+/* The conversation answers the password (tests/pam/pam_driver.c). */
+static struct pamd driver;
 
 /* One authentication; returns its PAM result. */
 static int authenticate(const char *service, const char *user) {
-  struct pam_conv conv = {conv_fn, NULL};
-  pam_handle_t *pamh = NULL;
-  int rc = pam_start(service, user, &conv, &pamh);
-
-  if (rc == PAM_SUCCESS)
-    rc = pam_authenticate(pamh, 0);
-  if (pamh != NULL)
-    pam_end(pamh, rc);
-  return rc;
+  return pamd_authenticate(service, user, &driver);
 }
 
 static int mode_loop(const char *service, const char *user, long n) {
@@ -98,17 +78,17 @@ int main(int argc, char **argv) {
   long n;
 
   if (argc == 5 && strcmp(argv[1], "rss") == 0) {
-    password = argv[4];
+    driver.passwords[0] = argv[4];
     return mode_rss(argv[2], argv[3]);
   }
   if (argc == 6 && strcmp(argv[1], "loop") == 0 &&
       (n = bench_count(argv[5], 10000000L)) > 0) {
-    password = argv[4];
+    driver.passwords[0] = argv[4];
     return mode_loop(argv[2], argv[3], n);
   }
   if (argc == 5 && strcmp(argv[1], "users") == 0 &&
       (n = bench_count(argv[3], 100000L)) > 0) {
-    password = argv[4];
+    driver.passwords[0] = argv[4];
     return mode_users(argv[2], n);
   }
   fprintf(stderr, "usage: bench_pam loop SERVICE USER PASS N\n"

@@ -3,7 +3,8 @@
  * application, like Postfix's smtp client, loading the plugins found in
  * PLUGDIR (the driver links the built libxoauth2.so and the system's
  * libplain.so there) with the msoauth.conf CONF (SASL option
- * xoauth2_config). The password callback hands out PASS.
+ * xoauth2_config). The password callback hands out PASS. The callbacks
+ * are the tests' client (tests/sasl/sasl_client.c).
  *
  *   bench_sasl login PLUGDIR CONF USER PASS [IMAP_PORT]
  *       one XOAUTH2 client start; with IMAP_PORT, the whole login to the
@@ -20,96 +21,24 @@
  */
 #include "config_build.h"
 
-#include <arpa/inet.h>
 #include <dlfcn.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <sasl/sasl.h>
 #include <sasl/saslplug.h>
 #include <sasl/saslutil.h>
 
+#include "sasl_client.h"
 #include "util.h"
 
-static const char *plugin_dir;
-static const char *opt_config;
-static const char *cb_user;
-static const char *cb_pass;
-
-static int cb_getpath(void *context, const char **path) {
-  (void)context;
-  *path = plugin_dir;
-  return SASL_OK;
-}
-
-static int cb_getopt(void *context, const char *plugin, const char *option,
-                     const char **result, unsigned *len) {
-  (void)context;
-  (void)plugin;
-  if (strcmp(option, "xoauth2_config") != 0)
-    return SASL_FAIL;
-  *result = opt_config;
-  if (len != NULL)
-    *len = (unsigned)strlen(opt_config);
-  return SASL_OK;
-}
-
-static int cb_log(void *context, int level, const char *message) {
-  (void)context;
+static int bench_log(int level, const char *message) {
   if (level <= SASL_LOG_ERR)
     fprintf(stderr, "bench_sasl: %s\n", message);
   return SASL_OK;
 }
-
-static int cb_simple(void *context, int id, const char **result,
-                     unsigned *len) {
-  const char *value = id == SASL_CB_USER ? "" : cb_user;
-
-  (void)context;
-  *result = value;
-  if (len != NULL)
-    *len = (unsigned)strlen(value);
-  return SASL_OK;
-}
-
-static int cb_secret(sasl_conn_t *conn, void *context, int id,
-                     sasl_secret_t **psecret) {
-  static sasl_secret_t *secret;
-  size_t len = strlen(cb_pass);
-
-  (void)conn;
-  (void)context;
-  (void)id;
-  if (secret == NULL) {
-    secret = malloc(sizeof(*secret) + len + 1);
-    if (secret == NULL)
-      return SASL_NOMEM;
-    secret->len = (unsigned long)len;
-    memcpy(secret->data, cb_pass, len + 1);
-  }
-  *psecret = secret;
-  return SASL_OK;
-}
-
-typedef int (*cb_fn)(void);
-
-static const sasl_callback_t global_cbs[] = {
-    {SASL_CB_LOG, (cb_fn)(void (*)(void))cb_log, NULL},
-    {SASL_CB_GETPATH, (cb_fn)(void (*)(void))cb_getpath, NULL},
-    {SASL_CB_GETOPT, (cb_fn)(void (*)(void))cb_getopt, NULL},
-    {SASL_CB_LIST_END, NULL, NULL},
-};
-
-static const sasl_callback_t conn_cbs[] = {
-    {SASL_CB_AUTHNAME, (cb_fn)(void (*)(void))cb_simple, NULL},
-    {SASL_CB_USER, (cb_fn)(void (*)(void))cb_simple, NULL},
-    {SASL_CB_PASS, (cb_fn)(void (*)(void))cb_secret, NULL},
-    {SASL_CB_LIST_END, NULL, NULL},
-};
 
 /* One client start with mech; the initial response goes to out (may be
  * NULL), base64-encoded. Returns 0 on SASL_OK or SASL_CONTINUE. */
@@ -119,7 +48,7 @@ static int start_one(const char *mech, char *out, size_t size) {
   unsigned clientoutlen = 0, outlen = 0;
   int rc;
 
-  rc = sasl_client_new("imap", "localhost", NULL, NULL, conn_cbs, 0, &conn);
+  rc = saslc_new("imap", "localhost", NULL, 0, &conn);
   if (rc == SASL_OK)
     rc = sasl_client_start(conn, mech, NULL, &clientout, &clientoutlen,
                            &chosen);
@@ -172,30 +101,11 @@ static int write_str(int fd, const char *s) {
   return write(fd, s, len) == (ssize_t)len ? 0 : -1;
 }
 
-static int imap_connect(long port) {
-  struct sockaddr_in sa;
-  struct timeval tv = {30, 0};
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-  if (fd < 0)
-    return -1;
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((unsigned short)port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
 /* AUTHENTICATE XOAUTH2 with the initial response b64; 0 when the server
  * says OK. An error challenge gets the empty answer XOAUTH2 wants. */
 static int imap_login(long port, const char *b64) {
   char line[4096];
-  int fd = imap_connect(port), ok = -1;
+  int fd = saslc_connect(port, 30), ok = -1;
 
   if (fd < 0 || read_line(fd, line, sizeof(line)) != 0 ||
       write_str(fd, "a1 AUTHENTICATE XOAUTH2 ") != 0 ||
@@ -226,13 +136,13 @@ static int mode_login(int argc, char **argv) {
 
   if (argc > 6 && (port = bench_count(argv[6], 65535)) < 0)
     return 2;
-  if (sasl_client_init(global_cbs) != SASL_OK)
+  if (saslc_load(saslc.config) != SASL_OK)
     return 1;
   if (start_one("XOAUTH2", b64, sizeof(b64)) != 0)
     return 1;
   if (port > 0 && imap_login(port, b64) != 0)
     return 1;
-  sasl_client_done();
+  saslc_done();
   return 0;
 }
 
@@ -254,14 +164,14 @@ static void show_step(client_sasl_mechanism_t *m,
 static int mode_hot(const char *mech, long n) {
   long long t0;
 
-  if (sasl_client_init(global_cbs) != SASL_OK || start_one(mech, NULL, 0))
+  if (saslc_load(saslc.config) != SASL_OK || start_one(mech, NULL, 0))
     return 1;
   sasl_client_plugin_info(mech, show_step, NULL);
   t0 = bench_now_ns();
   if (bench_hot_loop(mech, n) != 0)
     return 1;
   printf("ns_per_start %.0f\n", (double)(bench_now_ns() - t0) / (double)n);
-  sasl_client_done();
+  saslc_done();
   return 0;
 }
 
@@ -269,21 +179,21 @@ static int mode_rss(const char *mech) {
   struct bench_rss before, after;
 
   bench_rss_sample(&before);
-  if (sasl_client_init(global_cbs) != SASL_OK || start_one(mech, NULL, 0))
+  if (saslc_load(saslc.config) != SASL_OK || start_one(mech, NULL, 0))
     return 1;
   bench_rss_sample(&after);
   bench_rss_print(&before, &after);
-  sasl_client_done();
+  saslc_done();
   return 0;
 }
 
 static int mode_heap(const char *mech, long n) {
-  if (sasl_client_init(global_cbs) != SASL_OK)
+  if (saslc_load(saslc.config) != SASL_OK)
     return 1;
   for (long i = 0; i < n; i++)
     if (start_one(mech, NULL, 0) != 0)
       return 1;
-  sasl_client_done();
+  saslc_done();
   return 0;
 }
 
@@ -299,17 +209,18 @@ int main(int argc, char **argv) {
 
   if (argc < 6)
     return usage();
-  plugin_dir = argv[2];
-  opt_config = argv[3];
+  saslc.plugin_dir = argv[2];
+  saslc.config = argv[3];
+  saslc.log = bench_log;
   if (strcmp(argv[1], "login") == 0) {
-    cb_user = argv[4];
-    cb_pass = argv[5];
+    saslc.user = argv[4];
+    saslc.pass = argv[5];
     return mode_login(argc, argv);
   }
   if (argc < 7)
     return usage();
-  cb_user = argv[5];
-  cb_pass = argv[6];
+  saslc.user = argv[5];
+  saslc.pass = argv[6];
   if (strcmp(argv[1], "rss") == 0)
     return mode_rss(argv[4]);
   if (argc < 8 || (n = bench_count(argv[7], 10000000L)) < 0)

@@ -24,23 +24,11 @@
 
 #include "config.h"
 #include "emu.h"
+#include "fixture.h"
 #include "grant.h"
 #include "jwt.h"
 
-static struct emu emu;
-
 #define MAIL_SCOPE "https://outlook.office.com/IMAP.AccessAsUser.All offline_access"
-
-static int setup(void **state) {
-  (void)state;
-  return emu_start(&emu, NULL);
-}
-
-static int teardown(void **state) {
-  (void)state;
-  emu_stop(&emu);
-  return 0;
-}
 
 /* A client for the emulator with extra configuration lines. */
 struct fixture {
@@ -51,13 +39,8 @@ struct fixture {
 };
 
 static void fixture_open(struct fixture *f, const char *extra) {
-  const char *path = emu_write_config(&emu, "grant.conf", extra);
-
   memset(f, 0, sizeof(*f));
-  assert_non_null(path);
-  assert_int_equal(msoauth_config_load(path, NULL, NULL, 0, 0, NULL, &f->cfg,
-                                       &f->err),
-                   MSOAUTH_OK);
+  fixture_config("grant.conf", extra, 0, &f->cfg, &f->err);
   assert_int_equal(msoauth_client_init(&f->client, f->cfg, NULL, &f->err),
                    MSOAUTH_OK);
   assert_int_equal(emu_reset(&emu), 0);
@@ -696,5 +679,5 @@ int main(void) {
       cmocka_unit_test(test_assertion_per_attempt),
   };
 
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

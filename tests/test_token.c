@@ -28,21 +28,9 @@
 
 #include "config.h"
 #include "emu.h"
+#include "fixture.h"
 #include "token.h"
 #include "verifier.h"
-
-static struct emu emu;
-
-static int setup(void **state) {
-  (void)state;
-  return emu_start(&emu, NULL);
-}
-
-static int teardown(void **state) {
-  (void)state;
-  emu_stop(&emu);
-  return 0;
-}
 
 struct fixture {
   struct msoauth_config *cfg;
@@ -55,23 +43,13 @@ struct fixture {
  * NULL). */
 static void load_ctx(struct fixture *f, const char *extra,
                      const struct msoauth_log *log) {
-  const char *path;
-
   memset(f, 0, sizeof(*f));
-  path = emu_write_config(&emu, "token.conf", extra);
-  assert_non_null(path);
-  assert_int_equal(
-      msoauth_config_load(path, NULL, NULL, 0, 0, NULL, &f->cfg, &f->err),
-      MSOAUTH_OK);
-  assert_int_equal(msoauth_ctx_new(f->cfg, log, &f->ctx, &f->err), MSOAUTH_OK);
+  fixture_ctx("token.conf", extra, 0, log, &f->cfg, &f->ctx, &f->err);
 }
 
 /* A context on a fresh cache directory, with extra configuration lines. */
 static void open_ctx(struct fixture *f, const char *extra) {
-  char cmd[400];
-
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s/cache'", emu.dir);
-  assert_int_equal(system(cmd), 0);
+  fixture_cold_cache();
   load_ctx(f, extra, NULL);
   assert_int_equal(emu_reset(&emu), 0);
 }
@@ -839,5 +817,5 @@ int main(void) {
       cmocka_unit_test_teardown(test_full_disk_tmpfs, tmpfs_teardown),
   };
 
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

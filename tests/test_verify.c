@@ -19,22 +19,10 @@
 
 #include "config.h"
 #include "emu.h"
+#include "fixture.h"
 #include "verify.h"
 
 #define GROUP_1 "aaaaaaaa-0000-0000-0000-000000000001"
-
-static struct emu emu;
-
-static int setup(void **state) {
-  (void)state;
-  return emu_start(&emu, NULL);
-}
-
-static int teardown(void **state) {
-  (void)state;
-  emu_stop(&emu);
-  return 0;
-}
 
 struct fixture {
   struct msoauth_config *cfg;
@@ -46,24 +34,15 @@ struct fixture {
 /* A PAM-style context on the cache as it is, with extra configuration
  * lines (another configuration of the same host). */
 static void reopen_ctx(struct fixture *f, const char *extra) {
-  const char *path;
-
   memset(f, 0, sizeof(*f));
-  path = emu_write_config(&emu, "verify.conf", extra);
-  assert_non_null(path);
-  assert_int_equal(msoauth_config_load(path, NULL, NULL, 0, MSOAUTH_CONFIG_PAM,
-                                       NULL, &f->cfg, &f->err),
-                   MSOAUTH_OK);
-  assert_int_equal(msoauth_ctx_new(f->cfg, NULL, &f->ctx, &f->err), MSOAUTH_OK);
+  fixture_ctx("verify.conf", extra, MSOAUTH_CONFIG_PAM, NULL, &f->cfg, &f->ctx,
+              &f->err);
   assert_int_equal(emu_reset(&emu), 0);
 }
 
 /* The same on a fresh cache. */
 static void open_ctx(struct fixture *f, const char *extra) {
-  char cmd[400];
-
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s/cache'", emu.dir);
-  assert_int_equal(system(cmd), 0);
+  fixture_cold_cache();
   reopen_ctx(f, extra);
 }
 
@@ -742,5 +721,5 @@ int main(void) {
       cmocka_unit_test(test_lockout_remembered),
   };
 
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

@@ -21,22 +21,9 @@
 #include <security/pam_appl.h>
 
 #include "../emu.h"
+#include "pam_driver.h"
 
-static const char *answer;
-
-static int conv_fn(int n, const struct pam_message **msg,
-                   struct pam_response **resp, void *arg) {
-  struct pam_response *r = calloc((size_t)n, sizeof(*r));
-
-  (void)arg;
-  if (r == NULL)
-    return PAM_BUF_ERR;
-  for (int i = 0; i < n; i++)
-    if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF)
-      r[i].resp = strdup(answer);
-  *resp = r;
-  return PAM_SUCCESS;
-}
+static struct pamd driver;
 
 static int write_conf(const char *dir, const char *name, const char *authority,
                       const char *ca) {
@@ -70,21 +57,22 @@ static int round_of(long i) {
 
   /* (run_pamtest_conv of libpamtest 1.1.4 does not compile: a misplaced
    * parenthesis.) */
+  pamd_rewind(&driver);
   switch (i % 3) {
   case 0:
-    answer = EMU_ALICE_PASSWORD;
-    perr = _pamtest_conv("loop", "alice@contoso.com", conv_fn, NULL, good, 3,
-                         NULL);
+    driver.passwords[0] = EMU_ALICE_PASSWORD;
+    perr = _pamtest_conv("loop", "alice@contoso.com", pamd_conv, &driver, good,
+                         3, NULL);
     break;
   case 1:
-    answer = "not her password";
-    perr =
-        _pamtest_conv("loop", "alice@contoso.com", conv_fn, NULL, bad, 1, NULL);
+    driver.passwords[0] = "not her password";
+    perr = _pamtest_conv("loop", "alice@contoso.com", pamd_conv, &driver, bad,
+                         1, NULL);
     break;
   default:
-    answer = EMU_ALICE_PASSWORD;
-    perr = _pamtest_conv("loop-down", "alice@contoso.com", conv_fn, NULL, down,
-                         1, NULL);
+    driver.passwords[0] = EMU_ALICE_PASSWORD;
+    perr = _pamtest_conv("loop-down", "alice@contoso.com", pamd_conv, &driver,
+                         down, 1, NULL);
     break;
   }
   if (perr != PAMTEST_ERR_OK) {

@@ -12,65 +12,43 @@
  * Prints one line, "result=NAME prompted=yes|no curl_at_prompt=yes|no
  * curl_started=yes|no", and exits 0; 2 on a usage error.
  *
- * The program defines curl_global_init itself (exported): the module's
- * call lands here first, so the driver knows whether libcurl was started
- * before the prompt. The real one is then called.
+ * The conversation is every test's (pam_driver.c); the password is read
+ * at the prompt.
+ *
+ * The program defines curl_global_init itself (exported, curl_spy.c): the
+ * module's call lands there first, so the driver knows whether libcurl
+ * was started before the prompt. The real one is then called.
  */
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <security/pam_appl.h>
+
+#include "../curl_spy.h"
+#include "pam_driver.h"
 
 static int aborting;
 static int prompted;
 static int curl_at_prompt;
-static int curl_inits;
 
-__attribute__((visibility("default"))) CURLcode curl_global_init(long flags);
+/* At each prompt: whether libcurl was started before it; the password
+ * is read from standard input when it is asked for. */
+static int at_prompt(struct pamd *d, int style) {
+  static char line[1024];
 
-CURLcode curl_global_init(long flags) {
-  void *lib = dlopen("libcurl.so.4", RTLD_LAZY | RTLD_NOLOAD);
-  CURLcode (*real)(long) = NULL;
-
-  curl_inits++;
-  if (lib != NULL)
-    *(void **)&real = dlsym(lib, "curl_global_init");
-  if (real == NULL || real == curl_global_init)
-    return CURLE_FAILED_INIT;
-  return real(flags);
-}
-
-static int conv(int n, const struct pam_message **msg,
-                struct pam_response **resp, void *arg) {
-  struct pam_response *r;
-  char line[1024];
-  (void)arg;
-
-  for (int i = 0; i < n; i++)
-    if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF ||
-        msg[i]->msg_style == PAM_PROMPT_ECHO_ON) {
-      prompted = 1;
-      curl_at_prompt = curl_inits > 0;
-    }
+  prompted = 1;
+  curl_at_prompt = curl_spy_inits > 0;
   if (aborting)
-    return PAM_CONV_ERR;
-  r = calloc((size_t)n, sizeof(*r));
-  if (r == NULL)
-    return PAM_BUF_ERR;
-  for (int i = 0; i < n; i++) {
-    if (msg[i]->msg_style != PAM_PROMPT_ECHO_OFF)
-      continue;
+    return -1;
+  if (style == PAM_PROMPT_ECHO_OFF && d->prompts < PAMD_PASSWORDS) {
     if (fgets(line, sizeof(line), stdin) == NULL)
       line[0] = '\0';
     line[strcspn(line, "\n")] = '\0';
-    r[i].resp = strdup(line);
+    d->passwords[d->prompts] = line;
   }
-  *resp = r;
-  return PAM_SUCCESS;
+  return 0;
 }
 
 static const char *name_of(int ret) {
@@ -91,8 +69,7 @@ static const char *name_of(int ret) {
 }
 
 int main(int argc, char **argv) {
-  struct pam_conv c = {conv, NULL};
-  pam_handle_t *pamh = NULL;
+  struct pamd driver = {.on_prompt = at_prompt};
   int ret;
 
   if (argc < 3 || argc > 4 || (argc == 4 && strcmp(argv[3], "abort") != 0)) {
@@ -100,13 +77,10 @@ int main(int argc, char **argv) {
     return 2;
   }
   aborting = argc == 4;
-  ret = pam_start(argv[1], argv[2], &c, &pamh);
-  if (ret == PAM_SUCCESS)
-    ret = pam_authenticate(pamh, 0);
+  driver.user = argv[2];
+  ret = pamd_authenticate(argv[1], argv[2], &driver);
   printf("result=%s prompted=%s curl_at_prompt=%s curl_started=%s\n",
          name_of(ret), prompted ? "yes" : "no", curl_at_prompt ? "yes" : "no",
-         curl_inits > 0 ? "yes" : "no");
-  if (pamh != NULL)
-    pam_end(pamh, ret);
+         curl_spy_inits > 0 ? "yes" : "no");
   return 0;
 }

@@ -34,6 +34,7 @@
 #include "config.h"
 #include "../emu.h"
 #include "../leak.h"
+#include "pam_driver.h"
 #include "http.h"
 #include "secret.h"
 #include "token.h"
@@ -343,64 +344,19 @@ static void fresh(const char *extra) {
  * test_no_secret_leaks. */
 static struct leak_sinks sinks;
 
-#define MAX_MSGS 8
-#define MSG_LEN 512
-
-/* What the conversation gives and captures. */
-struct conv {
-  const char *passwords[4]; /* answers to PAM_PROMPT_ECHO_OFF, in order */
-  size_t prompts;           /* how many were asked */
-  const char *user;         /* the answer to PAM_PROMPT_ECHO_ON (login:) */
-  size_t user_prompts;      /* how many were asked */
-  char errors[MAX_MSGS][MSG_LEN];
-  size_t n_errors;
-  char infos[MAX_MSGS][MSG_LEN];
-  size_t n_infos;
-};
-
+/* The conversation is pamd_conv (pam_driver.h); its messages also go
+ * to the sinks first. */
 static int conv_fn(int n, const struct pam_message **msg,
                    struct pam_response **resp, void *arg) {
-  struct conv *cv = arg;
-  struct pam_response *r = calloc((size_t)n, sizeof(*r));
-
-  if (r == NULL)
-    return PAM_BUF_ERR;
   for (int i = 0; i < n; i++) {
-    switch (msg[i]->msg_style) {
-    case PAM_PROMPT_ECHO_OFF:
-      if (cv->prompts >= 4 || cv->passwords[cv->prompts] == NULL) {
-        free(r);
-        return PAM_CONV_ERR;
-      }
-      r[i].resp = strdup(cv->passwords[cv->prompts++]);
-      break;
-    case PAM_PROMPT_ECHO_ON:
-      cv->user_prompts++;
-      if (cv->user == NULL) {
-        free(r);
-        return PAM_CONV_ERR;
-      }
-      r[i].resp = strdup(cv->user);
-      break;
-    case PAM_ERROR_MSG:
-    case PAM_TEXT_INFO:
-      if (leak_sink(&sinks, "conversation", msg[i]->msg, strlen(msg[i]->msg)) !=
-          0) {
-        free(r);
-        return PAM_BUF_ERR;
-      }
-      if (msg[i]->msg_style == PAM_TEXT_INFO) {
-        if (cv->n_infos < MAX_MSGS)
-          snprintf(cv->infos[cv->n_infos++], MSG_LEN, "%s", msg[i]->msg);
-      } else if (cv->n_errors < MAX_MSGS)
-        snprintf(cv->errors[cv->n_errors++], MSG_LEN, "%s", msg[i]->msg);
-      break;
-    default:
-      break;
-    }
+    int style = msg[i]->msg_style;
+
+    if ((style == PAM_ERROR_MSG || style == PAM_TEXT_INFO) &&
+        leak_sink(&sinks, "conversation", msg[i]->msg, strlen(msg[i]->msg)) !=
+            0)
+      return PAM_BUF_ERR;
   }
-  *resp = r;
-  return PAM_SUCCESS;
+  return pamd_conv(n, msg, resp, arg);
 }
 
 /* stderr, where pam_wrapper writes pam_syslog lines, into a file. */
@@ -498,7 +454,7 @@ static int cache_files(void) {
 
 /* Runs the operations ops[0..n) on one handle, expecting rvs; returns the
  * captured log. */
-static const char *run_ops(const char *svc, const char *user, struct conv *cv,
+static const char *run_ops(const char *svc, const char *user, struct pamd *cv,
                            const enum pamtest_ops *ops, const int *rvs,
                            size_t n) {
   struct pam_testcase tc[8];
@@ -527,7 +483,7 @@ static const char *run_ops(const char *svc, const char *user, struct conv *cv,
 
 /* One pam_authenticate with password typed at the prompt. */
 static const char *auth(const char *svc, const char *user, const char *password,
-                        int expected, struct conv *cv) {
+                        int expected, struct pamd *cv) {
   enum pamtest_ops op = PAMTEST_AUTHENTICATE;
 
   memset(cv, 0, sizeof(*cv));
@@ -704,7 +660,7 @@ static void write_row_conf(const struct row *r) {
 }
 
 static void check_row(const struct row *r) {
-  struct conv cv;
+  struct pamd cv;
   char want[600];
   const char *log;
 
@@ -746,7 +702,7 @@ static void test_row(void **state) {
 
 /* The white-space hint of a refused password. */
 static void test_space_hint(void **state) {
-  struct conv cv;
+  struct pamd cv;
   const char *log;
 
   (void)state;
@@ -768,7 +724,7 @@ static void test_space_hint(void **state) {
 static void test_silent(void **state) {
   struct pam_testcase tc[] = {
       pam_test_flags(PAMTEST_AUTHENTICATE, PAM_AUTH_ERR, PAM_SILENT)};
-  struct conv cv;
+  struct pamd cv;
 
   (void)state;
   fresh(NULL);
@@ -786,7 +742,7 @@ static void test_silent(void **state) {
 /* ------------------------------------------------------------ arguments */
 
 static void test_use_first_pass(void **state) {
-  struct conv cv;
+  struct pamd cv;
   const char *log;
 
   (void)state;
@@ -809,7 +765,7 @@ static void test_use_first_pass(void **state) {
 }
 
 static void test_try_first_pass(void **state) {
-  struct conv cv;
+  struct pamd cv;
 
   (void)state;
   fresh(NULL);
@@ -833,7 +789,7 @@ static void test_try_first_pass(void **state) {
  * (use_first_pass, try_first_pass) is never kept as a verifier, neither for
  * offline_grace nor for failure_cache; one typed here is. */
 static void test_first_pass_not_kept(void **state) {
-  struct conv cv;
+  struct pamd cv;
 
   (void)state;
   fresh("offline_grace = 3600\n");
@@ -854,7 +810,7 @@ static void test_first_pass_not_kept(void **state) {
 
 /* KEY=VALUE overrides, and an unknown bare word is ignored. */
 static void test_overrides(void **state) {
-  struct conv cv;
+  struct pamd cv;
   const char *log;
 
   (void)state;
@@ -874,7 +830,7 @@ static void test_overrides(void **state) {
 static void test_bad_arguments(void **state) {
   static const char *const services[] = {"msoauth-badarg", "msoauth-badval",
                                          "msoauth-noconf"};
-  struct conv cv;
+  struct pamd cv;
   const char *log;
 
   (void)state;
@@ -890,7 +846,7 @@ static void test_bad_arguments(void **state) {
 }
 
 static void test_profile(void **state) {
-  struct conv cv;
+  struct pamd cv;
 
   (void)state;
   fresh("[strict]\ndomains = bravo.com\n");
@@ -902,7 +858,7 @@ static void test_profile(void **state) {
 }
 
 static void test_debug(void **state) {
-  struct conv cv;
+  struct pamd cv;
   const char *log;
 
   (void)state;
@@ -957,7 +913,7 @@ static const struct fault_case fault_cases[] = {
 static void check_fault(const struct fault_case *fc) {
   const char *args[] = {"--tls-identity", fc->tls, NULL};
   struct emu other;
-  struct conv cv;
+  struct pamd cv;
   const char *log;
   char want[128];
   long long start, elapsed;
@@ -1000,7 +956,7 @@ static void check_fault(const struct fault_case *fc) {
 /* Answers that cannot be used fail closed: PAM_AUTHINFO_UNAVAIL (never a
  * success, never "bad password"), nothing kept, in time. */
 static void test_faults(void **state) {
-  struct conv cv;
+  struct pamd cv;
 
   (void)state;
   /* Without a fault, the same login keeps a cache file: the check below
@@ -1016,7 +972,7 @@ static void test_faults(void **state) {
 /* timeout=2 as a module argument (the file says 5): a slow answer fails
  * within timeout + 1 s. */
 static void test_timeout_argument(void **state) {
-  struct conv cv;
+  struct pamd cv;
   const char *log;
   long long start, elapsed;
 
@@ -1040,7 +996,7 @@ static void test_timeout_argument(void **state) {
 
 /* retries=2 timeout=5 as module arguments. */
 static void test_retries(void **state) {
-  struct conv cv;
+  struct pamd cv;
   const char *log;
   long long start, elapsed;
 
@@ -1121,7 +1077,7 @@ static void test_hostile_names(void **state) {
       "alice\x9b@contoso.com",         /* a lone continuation byte */
       "alice@contoso.com\xc3",         /* truncated */
   };
-  struct conv cv;
+  struct pamd cv;
   const char *log;
 
   (void)state;
@@ -1146,7 +1102,7 @@ static void test_hostile_names(void **state) {
  * rules. */
 static void test_name_by_conversation(void **state) {
   struct pam_testcase tc[] = {pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS)};
-  struct conv cv;
+  struct pamd cv;
 
   (void)state;
   fresh(NULL);
@@ -1186,7 +1142,7 @@ static void test_hostile_passwords(void **state) {
       "\x1b[2J\r\nPWRAP_ERROR[x] - SYSLOG(3): result=success",
       at_max,
   };
-  struct conv cv;
+  struct pamd cv;
   const char *log;
 
   (void)state;
@@ -1218,7 +1174,7 @@ static void test_hostile_passwords(void **state) {
 
 /* Ten retries of a stale password make one request. */
 static void test_failure_cache(void **state) {
-  struct conv cv;
+  struct pamd cv;
   const char *log;
 
   (void)state;
@@ -1251,7 +1207,7 @@ static void test_failure_cache(void **state) {
 }
 
 static void test_allowed_groups(void **state) {
-  struct conv cv;
+  struct pamd cv;
 
   (void)state;
   fresh("allowed_groups = 99999999-0000-0000-0000-000000000009, " GROUP1 "\n");
@@ -1300,7 +1256,7 @@ static msoauth_rc refresh_for_alice(void) {
 }
 
 static void test_store_tokens(void **state) {
-  struct conv cv;
+  struct pamd cv;
 
   (void)state;
   fresh(NULL);
@@ -1327,7 +1283,7 @@ static void test_phases(void **state) {
                                              PAMTEST_CLOSE_SESSION};
   static const int permitted[] = {PAM_SUCCESS, PAM_SUCCESS, PAM_SUCCESS,
                                   PAM_SUCCESS};
-  struct conv cv;
+  struct pamd cv;
 
   (void)state;
   fresh(NULL);
@@ -1353,7 +1309,7 @@ static void test_phases(void **state) {
 
 /* What the module answered in account, as the probe services show it:
  * "success", "ignore", or "none" when the stack ended at the module. */
-static const char *probe_answer(const struct conv *cv) {
+static const char *probe_answer(const struct pamd *cv) {
   for (size_t i = 0; i < cv->n_infos; i++)
     if (strncmp(cv->infos[i], "probe: ", 7) == 0)
       return cv->infos[i] + 7;
@@ -1364,7 +1320,7 @@ static const char *probe_answer(const struct conv *cv) {
  * pam_end. */
 static pam_handle_t *keep_handle(const char *svc, const char *user,
                                  const char *password, int expected,
-                                 struct conv *cv) {
+                                 struct pamd *cv) {
   static const enum pamtest_ops ops[] = {PAMTEST_AUTHENTICATE,
                                          PAMTEST_KEEPHANDLE};
   struct pam_testcase tc[2];
@@ -1385,7 +1341,7 @@ static pam_handle_t *keep_handle(const char *svc, const char *user,
 }
 
 /* pam_acct_mgmt on a kept handle; returns the probe's answer. */
-static const char *account_on(pam_handle_t *ph, struct conv *cv,
+static const char *account_on(pam_handle_t *ph, struct pamd *cv,
                               int expected) {
   int rv;
 
@@ -1419,7 +1375,7 @@ static void test_account_ours(void **state) {
   static const char *const refused[] = {
       "disabled@contoso.com", "expired@contoso.com", "mfa@contoso.com",
       "ca@contoso.com"};
-  struct conv cv;
+  struct pamd cv;
 
   (void)state;
   fresh(NULL);
@@ -1458,7 +1414,7 @@ static void test_account_not_ours(void **state) {
                                       "root", "al@contoso.com"};
   char path[400], extra[500];
   pam_handle_t *ph;
-  struct conv cv;
+  struct pamd cv;
 
   (void)state;
   snprintf(path, sizeof(path), "%s/aliases", topdir);
@@ -1507,7 +1463,7 @@ static void test_account_not_ours(void **state) {
  * default) leaves it as typed; account follows PAM_USER either way. */
 static void test_canonical_user(void **state) {
   pam_handle_t *ph;
-  struct conv cv;
+  struct pamd cv;
   const char *log;
 
   (void)state;
@@ -1561,7 +1517,7 @@ static void test_secret_arguments(void **state) {
                                          "msoauth-secret-spaced"};
   static const enum pamtest_ops account = PAMTEST_ACCOUNT;
   static const int unavail = PAM_AUTHINFO_UNAVAIL;
-  struct conv cv;
+  struct pamd cv;
   const char *log;
 
   (void)state;
@@ -1608,7 +1564,7 @@ static void test_example_sshd(void **state) {
   static const int blocked[] = {PAM_AUTH_ERR, PAM_PERM_DENIED};
   static const enum pamtest_ops account = PAMTEST_ACCOUNT;
   static const int ok = PAM_SUCCESS;
-  struct conv cv;
+  struct pamd cv;
 
   (void)state;
   if (getenv("MSOAUTH_SRCDIR") == NULL)
@@ -1635,7 +1591,7 @@ static void test_example_sshd(void **state) {
 /* The stack of conf/pam.d/sshd: local users fall through, Entra users stop
  * at pam_msoauth. */
 static void test_fall_through(void **state) {
-  struct conv cv;
+  struct pamd cv;
 
   (void)state;
   fresh(NULL);
@@ -1649,7 +1605,7 @@ static void test_fall_through(void **state) {
 /* Success within the grace while the emulator is down, failure after it,
  * and never for a wrong password. Runs last: it restarts the emulator. */
 static void test_offline_grace(void **state) {
-  struct conv cv;
+  struct pamd cv;
   const char *log;
 
   (void)state;
@@ -1685,7 +1641,7 @@ static void leak_paths(void) {
   static const enum pamtest_ops ops[] = {PAMTEST_AUTHENTICATE, PAMTEST_SETCRED,
                                          PAMTEST_ACCOUNT};
   static const int good[] = {PAM_SUCCESS, PAM_SUCCESS, PAM_SUCCESS};
-  struct conv cv;
+  struct pamd cv;
 
   fresh("log_level = debug\nstore_tokens = yes\noffline_grace = 3600\n"
         "failure_cache = 300\nallowed_groups = " GROUP1 "\n");

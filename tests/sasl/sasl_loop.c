@@ -32,6 +32,7 @@
 #include <sasl/sasl.h>
 
 #include "../emu.h"
+#include "sasl_client.h"
 
 #define USER "alice@contoso.com"
 #define CHALLENGE                                                              \
@@ -42,89 +43,19 @@ enum round_kind { GOOD = 0, WRONG = 1, REFUSED = 2, DOWN = 3, KINDS = 4 };
 
 static char plugin_dir[1024];
 static char conf_up[512], conf_down[512];
-static const char *opt_config; /* the configuration of the loaded plugin */
-static const char *password;   /* what SASL_CB_PASS hands out */
 static struct emu emu;
 
-typedef int (*cb_fn)(void);
-
-static int cb_getpath(void *context, const char **path) {
-  (void)context;
-  *path = plugin_dir;
-  return SASL_OK;
-}
-
-static int cb_getopt(void *context, const char *plugin, const char *option,
-                     const char **result, unsigned *len) {
-  (void)context;
-  (void)plugin;
-  if (strcmp(option, "xoauth2_config") != 0)
-    return SASL_FAIL;
-  *result = opt_config;
-  if (len != NULL)
-    *len = (unsigned)strlen(opt_config);
-  return SASL_OK;
-}
-
-static int cb_log(void *context, int level, const char *message) {
-  (void)context;
+static int loop_log(int level, const char *message) {
   if (getenv("SASL_LOOP_VERBOSE") != NULL)
     fprintf(stderr, "sasl log %d: %s\n", level, message);
   return SASL_OK;
 }
 
-static int cb_simple(void *context, int id, const char **result,
-                     unsigned *len) {
-  (void)context;
-  *result = id == SASL_CB_USER ? "" : USER;
-  if (len != NULL)
-    *len = (unsigned)strlen(*result);
-  return SASL_OK;
-}
-
-static int cb_secret(sasl_conn_t *conn, void *context, int id,
-                     sasl_secret_t **psecret) {
-  static sasl_secret_t *secret; /* libsasl2 does not free it */
-  size_t len = strlen(password);
-
-  (void)conn;
-  (void)context;
-  (void)id;
-  free(secret);
-  secret = malloc(sizeof(*secret) + len + 1);
-  if (secret == NULL)
-    return SASL_NOMEM;
-  secret->len = (unsigned long)len;
-  memcpy(secret->data, password, len + 1);
-  *psecret = secret;
-  return SASL_OK;
-}
-
-static const sasl_callback_t global_cbs[] = {
-    {SASL_CB_LOG, (cb_fn)(void (*)(void))cb_log, NULL},
-    {SASL_CB_GETPATH, (cb_fn)(void (*)(void))cb_getpath, NULL},
-    {SASL_CB_GETOPT, (cb_fn)(void (*)(void))cb_getopt, NULL},
-    {SASL_CB_LIST_END, NULL, NULL},
-};
-
-static const sasl_callback_t conn_cbs[] = {
-    {SASL_CB_AUTHNAME, (cb_fn)(void (*)(void))cb_simple, NULL},
-    {SASL_CB_USER, (cb_fn)(void (*)(void))cb_simple, NULL},
-    {SASL_CB_PASS, (cb_fn)(void (*)(void))cb_secret, NULL},
-    {SASL_CB_LIST_END, NULL, NULL},
-};
-
 /* Loads the plugin with config unless it is loaded with it already. */
 static int load(const char *config) {
-  static int loaded;
-
-  if (loaded && opt_config == config)
+  if (saslc.loaded && saslc.config == config)
     return 0;
-  if (loaded)
-    sasl_client_done();
-  opt_config = config;
-  loaded = sasl_client_init(global_cbs) == SASL_OK;
-  return loaded ? 0 : -1;
+  return saslc_load(config) == SASL_OK ? 0 : -1;
 }
 
 /* Whether the emulator says token (len bytes) is active: the server's
@@ -198,10 +129,10 @@ static int round_of(long i) {
   int rc, failed = 0;
 
   if (load(kind == DOWN ? conf_down : conf_up) != 0 ||
-      sasl_client_new("smtp", "smtp.example.org", NULL, "127.0.0.1;587",
-                      conn_cbs, 0, &conn) != SASL_OK)
+      saslc_new("smtp", "smtp.example.org", "127.0.0.1;587", 0, &conn) !=
+          SASL_OK)
     return -1;
-  password = kind == WRONG ? "not her password" : EMU_ALICE_PASSWORD;
+  saslc.pass = kind == WRONG ? "not her password" : EMU_ALICE_PASSWORD;
   rc = sasl_client_start(conn, want_mech, NULL, &out, &len, &mech);
   if (rc != want_start[kind]) {
     fprintf(stderr, "sasl_loop: round %ld (%s): start gave %d, not %d: %s\n", i,
@@ -269,6 +200,9 @@ int main(int argc, char **argv) {
   }
   snprintf(plugin_dir, sizeof(plugin_dir), "%s/sasl_xoauth2/.libs",
            builddir != NULL ? builddir : ".");
+  saslc.plugin_dir = plugin_dir;
+  saslc.user = USER;
+  saslc.log = loop_log;
   if (emu_start(&emu, NULL) != 0)
     return 1;
   if (write_confs(dir) != 0) {
@@ -278,7 +212,7 @@ int main(int argc, char **argv) {
   for (long i = 0; i < count; i++)
     if (round_of(i) != 0)
       failures++;
-  sasl_client_done();
+  saslc_done();
   /* The first good round and every wrong one make a password grant; the
    * refused round sends the good round's cached token and drops it, so
    * each later good round redeems the refresh token. */

@@ -11,95 +11,23 @@
  * response=yes|no" (N: sasl_client_start's result; response: an initial
  * response holding a bearer token), and exits 0; 2 on a usage error.
  *
+ * The callbacks are those of every test client (sasl_client.c): no log
+ * callback, so libsasl2 logs as it does by default.
+ *
  * Like tests/pam/setuid_driver.c, the program defines and exports
- * curl_global_init, to see when the plugin starts libcurl.
+ * curl_global_init (curl_spy.c), to see when the plugin starts libcurl.
  */
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <sasl/sasl.h>
 
-static const char *plugin_dir, *config, *user;
+#include "../curl_spy.h"
+#include "sasl_client.h"
+
 static char password[1024];
-static int curl_inits;
-
-__attribute__((visibility("default"))) CURLcode curl_global_init(long flags);
-
-CURLcode curl_global_init(long flags) {
-  void *lib = dlopen("libcurl.so.4", RTLD_LAZY | RTLD_NOLOAD);
-  CURLcode (*real)(long) = NULL;
-
-  curl_inits++;
-  if (lib != NULL)
-    *(void **)&real = dlsym(lib, "curl_global_init");
-  if (real == NULL || real == curl_global_init)
-    return CURLE_FAILED_INIT;
-  return real(flags);
-}
-
-typedef int (*cb_fn)(void);
-
-static int cb_getpath(void *context, const char **path) {
-  (void)context;
-  *path = plugin_dir;
-  return SASL_OK;
-}
-
-static int cb_getopt(void *context, const char *plugin, const char *option,
-                     const char **result, unsigned *len) {
-  (void)context;
-  (void)plugin;
-  if (strcmp(option, "xoauth2_config") != 0)
-    return SASL_FAIL;
-  *result = config;
-  if (len != NULL)
-    *len = (unsigned)strlen(config);
-  return SASL_OK;
-}
-
-static int cb_simple(void *context, int id, const char **result,
-                     unsigned *len) {
-  (void)context;
-  *result = id == SASL_CB_USER ? "" : user;
-  if (len != NULL)
-    *len = (unsigned)strlen(*result);
-  return SASL_OK;
-}
-
-static int cb_secret(sasl_conn_t *conn, void *context, int id,
-                     sasl_secret_t **psecret) {
-  static sasl_secret_t *secret; /* libsasl2 does not free it */
-  size_t len = strlen(password);
-
-  (void)conn;
-  (void)context;
-  (void)id;
-  free(secret);
-  secret = malloc(sizeof(*secret) + len + 1);
-  if (secret == NULL)
-    return SASL_NOMEM;
-  secret->len = (unsigned long)len;
-  memcpy(secret->data, password, len + 1);
-  *psecret = secret;
-  return SASL_OK;
-}
-
-static const sasl_callback_t global_cbs[] = {
-    {SASL_CB_GETPATH, (cb_fn)(void (*)(void))cb_getpath, NULL},
-    {SASL_CB_GETOPT, (cb_fn)(void (*)(void))cb_getopt, NULL},
-    {SASL_CB_LIST_END, NULL, NULL},
-};
-
-static const sasl_callback_t conn_cbs[] = {
-    {SASL_CB_AUTHNAME, (cb_fn)(void (*)(void))cb_simple, NULL},
-    {SASL_CB_USER, (cb_fn)(void (*)(void))cb_simple, NULL},
-    {SASL_CB_PASS, (cb_fn)(void (*)(void))cb_secret, NULL},
-    {SASL_CB_LIST_END, NULL, NULL},
-};
 
 int main(int argc, char **argv) {
   sasl_conn_t *conn = NULL;
@@ -111,24 +39,24 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: setuid_client PLUGIN_DIR CONFIG USER\n");
     return 2;
   }
-  plugin_dir = argv[1];
-  config = argv[2];
-  user = argv[3];
+  saslc.plugin_dir = argv[1];
+  saslc.user = argv[3];
+  saslc.pass = password;
   if (fgets(password, sizeof(password), stdin) == NULL)
     password[0] = '\0';
   password[strcspn(password, "\n")] = '\0';
-  rc = sasl_client_init(global_cbs);
-  at_init = curl_inits > 0;
+  rc = saslc_load(argv[2]);
+  at_init = curl_spy_inits > 0;
   if (rc == SASL_OK)
-    rc = sasl_client_new("smtp", "smtp.example.org", NULL, "127.0.0.1;587",
-                         conn_cbs, 0, &conn);
+    rc = saslc_new("smtp", "smtp.example.org", "127.0.0.1;587", 0, &conn);
   if (rc == SASL_OK)
     rc = sasl_client_start(conn, "XOAUTH2", NULL, &out, &len, &mech);
   printf("result=%d curl_at_init=%s curl_started=%s response=%s\n", rc,
-         at_init ? "yes" : "no", curl_inits > 0 ? "yes" : "no",
+         at_init ? "yes" : "no", curl_spy_inits > 0 ? "yes" : "no",
          out != NULL && memmem(out, len, "auth=Bearer ey", 14) != NULL ? "yes"
                                                                        : "no");
   sasl_dispose(&conn);
-  sasl_client_done();
+  saslc_done();
+  explicit_bzero(password, sizeof(password));
   return 0;
 }

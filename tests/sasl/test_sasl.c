@@ -19,16 +19,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,6 +37,7 @@
 #include "config.h"
 #include "emu.h"
 #include "leak.h"
+#include "sasl_client.h"
 #include "token.h"
 
 #define SVC_PASSWORD "Service-Account-Pw1"
@@ -55,15 +53,8 @@ static pid_t standin_pid;
 static int ports[3];
 static char plugin_dir[1024];
 
-/* What the SASL callbacks hand out for the current login. */
-static const char *opt_config;
-static const char *cb_user;    /* SASL_CB_AUTHNAME */
-static const char *cb_authzid; /* SASL_CB_USER; NULL: none */
-static const char *cb_pass;    /* SASL_CB_PASS; NULL: none */
-/* Lengths of what the callbacks hand out, for values holding a NUL;
- * 0: strlen. */
-static size_t cb_user_len, cb_authzid_len, cb_pass_len;
-static int prompts_answered;
+/* What the SASL callbacks hand out for the current login: saslc
+ * (sasl_client.h). */
 static char last_log[2048];
 /* Every SASL log line and error detail of the whole run, for
  * test_no_secret_leaks. */
@@ -152,8 +143,8 @@ static int has_ctl(const char *s) {
   return !leak_printable(s, strlen(s));
 }
 
-static int cb_log(void *context, int level, const char *message) {
-  (void)context;
+/* saslc.log: every SASL log line of the run. */
+static int sasl_log(int level, const char *message) {
   if (has_ctl(message)) {
     log_ctl++;
     fprintf(stderr, "# control character in the SASL log: \"%s\"\n", message);
@@ -167,106 +158,9 @@ static int cb_log(void *context, int level, const char *message) {
   return SASL_OK;
 }
 
-static int cb_getpath(void *context, const char **path) {
-  (void)context;
-  *path = plugin_dir;
-  return SASL_OK;
-}
-
-static int cb_getopt(void *context, const char *plugin, const char *option,
-                     const char **result, unsigned *len) {
-  (void)context;
-  (void)plugin;
-  if (strcmp(option, "xoauth2_config") == 0 && opt_config != NULL) {
-    *result = opt_config;
-    if (len != NULL)
-      *len = (unsigned)strlen(opt_config);
-    return SASL_OK;
-  }
-  return SASL_FAIL;
-}
-
-static int cb_simple(void *context, int id, const char **result,
-                     unsigned *len) {
-  const char *value = id == SASL_CB_USER ? cb_authzid : cb_user;
-  size_t n = id == SASL_CB_USER ? cb_authzid_len : cb_user_len;
-
-  (void)context;
-  if (value == NULL && id == SASL_CB_USER)
-    value = ""; /* no authorization id: act as oneself */
-  if (value == NULL)
-    return SASL_FAIL;
-  *result = value;
-  if (len != NULL)
-    *len = (unsigned)(n != 0 ? n : strlen(value));
-  return SASL_OK;
-}
-
-static int cb_secret(sasl_conn_t *conn, void *context, int id,
-                     sasl_secret_t **psecret) {
-  static sasl_secret_t *secret;
-  size_t len;
-
-  (void)conn;
-  (void)context;
-  (void)id;
-  if (cb_pass == NULL)
-    return SASL_FAIL;
-  len = cb_pass_len != 0 ? cb_pass_len : strlen(cb_pass);
-  free(secret);
-  secret = malloc(sizeof(*secret) + len + 1);
-  if (secret == NULL)
-    return SASL_NOMEM;
-  secret->len = (unsigned long)len;
-  memcpy(secret->data, cb_pass, len);
-  secret->data[len] = '\0';
-  *psecret = secret;
-  return SASL_OK;
-}
-
-typedef int (*cb_fn)(void);
-
-static const sasl_callback_t global_cbs[] = {
-    {SASL_CB_LOG, (cb_fn)(void (*)(void))cb_log, NULL},
-    {SASL_CB_GETPATH, (cb_fn)(void (*)(void))cb_getpath, NULL},
-    {SASL_CB_GETOPT, (cb_fn)(void (*)(void))cb_getopt, NULL},
-    {SASL_CB_LIST_END, NULL, NULL},
-};
-
-/* Per connection: procedures (as Postfix), or none (as mbsync). */
-static const sasl_callback_t conn_cbs[] = {
-    {SASL_CB_AUTHNAME, (cb_fn)(void (*)(void))cb_simple, NULL},
-    {SASL_CB_USER, (cb_fn)(void (*)(void))cb_simple, NULL},
-    {SASL_CB_PASS, (cb_fn)(void (*)(void))cb_secret, NULL},
-    {SASL_CB_LIST_END, NULL, NULL},
-};
-static const sasl_callback_t prompt_cbs[] = {
-    {SASL_CB_AUTHNAME, NULL, NULL},
-    {SASL_CB_USER, NULL, NULL},
-    {SASL_CB_PASS, NULL, NULL},
-    {SASL_CB_LIST_END, NULL, NULL},
-};
-
-static void answer_prompts(sasl_interact_t *p) {
-  for (; p->id != SASL_CB_LIST_END; p++) {
-    const char *v = p->id == SASL_CB_PASS   ? cb_pass
-                    : p->id == SASL_CB_USER ? cb_authzid
-                                            : cb_user;
-    p->result = v != NULL ? v : "";
-    p->len = (unsigned)strlen(p->result);
-    prompts_answered++;
-  }
-}
-
 /* Loads the plugin anew with config (its configuration is read at init). */
 static void sasl_reload(const char *config) {
-  static int active;
-
-  if (active)
-    sasl_client_done();
-  opt_config = config;
-  assert_int_equal(sasl_client_init(global_cbs), SASL_OK);
-  active = 1;
+  assert_int_equal(saslc_load(config), SASL_OK);
 }
 
 /* ------------------------------------------------------------ protocol */
@@ -277,26 +171,6 @@ struct session {
   size_t len;
 };
 
-static int connect_port(int port) {
-  struct sockaddr_in sa;
-  struct timeval tv = {20, 0};
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-  if (fd < 0)
-    return -1;
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons((unsigned short)port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-/* Reads one line (without CRLF) into line; -1 on EOF or error. */
 static int read_line(struct session *s, char *line, size_t size) {
   for (;;) {
     char *nl = memchr(s->buf, '\n', s->len);
@@ -411,7 +285,7 @@ static void exchange(struct session *s, enum proto p, sasl_conn_t *conn,
     rc = sasl_client_start(conn, mechlist, &prompts, &clientout, &clientoutlen,
                            &mech);
     if (rc == SASL_INTERACT)
-      answer_prompts(prompts);
+      saslc_answer(prompts);
   } while (rc == SASL_INTERACT);
   out->sasl_start = rc;
   out->mech = mech;
@@ -483,18 +357,17 @@ static void login(enum proto p, const char *mechlist, const char *user,
 
   memset(out, 0, sizeof(*out));
   memset(&s, 0, sizeof(s));
-  cb_user = user;
-  cb_authzid = authzid;
-  cb_pass = pass;
+  saslc.user = user;
+  saslc.authzid = authzid;
+  saslc.pass = pass;
   last_log[0] = '\0';
   log_ctl = 0;
-  s.fd = connect_port(ports[p]);
+  s.fd = saslc_connect(ports[p], 20);
   assert_true(s.fd >= 0);
   assert_int_equal(greet(&s, p), 0);
   snprintf(remote, sizeof(remote), "127.0.0.1;%d", ports[p]);
-  assert_int_equal(sasl_client_new(p == SMTP ? "smtp" : proto_names[p],
-                                   "localhost", NULL, remote,
-                                   prompts ? prompt_cbs : conn_cbs, 0, &conn),
+  assert_int_equal(saslc_new(p == SMTP ? "smtp" : proto_names[p], "localhost",
+                             remote, prompts, &conn),
                    SASL_OK);
   /* What Postfix asks inside TLS under the examples'
    * smtp_sasl_tls_security_options = noanonymous (the stand-in's ports
@@ -827,11 +700,11 @@ static void test_identity_refusals(void **state) {
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct outcome out;
 
-    cb_user_len = cases[i].user_len;
-    cb_authzid_len = cases[i].authzid_len;
+    saslc.user_len = cases[i].user_len;
+    saslc.authzid_len = cases[i].authzid_len;
     login(IMAP, "XOAUTH2", cases[i].user, cases[i].authzid, EMU_ALICE_PASSWORD,
           0, &out);
-    cb_user_len = cb_authzid_len = 0;
+    saslc.user_len = saslc.authzid_len = 0;
     if (strstr(out.detail, cases[i].expect) == NULL || out.authenticated)
       fprintf(stderr, "# case %zu: start %d, \"%s\"\n", i, out.sasl_start,
               out.detail);
@@ -877,9 +750,9 @@ static void test_hostile_passwords(void **state) {
     long before = requests();
 
     /* An empty one through a length of 0 and strlen alike. */
-    cb_pass_len = cases[i].len;
+    saslc.pass_len = cases[i].len;
     login(IMAP, "XOAUTH2", "alice@contoso.com", NULL, cases[i].pass, 0, &out);
-    cb_pass_len = 0;
+    saslc.pass_len = 0;
     if (out.sasl_start != cases[i].sasl_rc ||
         strstr(out.detail, cases[i].expect) == NULL)
       fprintf(stderr, "# case %zu: start %d, \"%s\"\n", i, out.sasl_start,
@@ -1081,12 +954,10 @@ static void test_broken_config(void **state) {
     int rc;
 
     memset(&s, 0, sizeof(s));
-    cb_user = "alice@contoso.com";
-    cb_authzid = NULL;
-    cb_pass = "x";
-    assert_int_equal(
-        sasl_client_new("imap", "localhost", NULL, NULL, conn_cbs, 0, &conn),
-        SASL_OK);
+    saslc.user = "alice@contoso.com";
+    saslc.authzid = NULL;
+    saslc.pass = "x";
+    assert_int_equal(saslc_new("imap", "localhost", NULL, 0, &conn), SASL_OK);
     rc = sasl_client_start(conn, "XOAUTH2", NULL, &co, &colen, &mech);
     assert_int_equal(rc, SASL_CONFIGERR);
     assert_non_null(strstr(sasl_errdetail(conn), "no_such_key"));
@@ -1106,13 +977,11 @@ static int start_with(unsigned flags, sasl_ssf_t ssf, const char *mechlist,
   unsigned colen = 0;
   int rc;
 
-  cb_user = "alice@contoso.com";
-  cb_authzid = NULL;
-  cb_pass = EMU_ALICE_PASSWORD;
+  saslc.user = "alice@contoso.com";
+  saslc.authzid = NULL;
+  saslc.pass = EMU_ALICE_PASSWORD;
   *mech_r = NULL;
-  assert_int_equal(
-      sasl_client_new("smtp", "localhost", NULL, NULL, conn_cbs, 0, &conn),
-      SASL_OK);
+  assert_int_equal(saslc_new("smtp", "localhost", NULL, 0, &conn), SASL_OK);
   memset(&props, 0, sizeof(props));
   props.security_flags = flags;
   props.maxbufsize = 65536;
@@ -1133,9 +1002,7 @@ static int listed(unsigned flags, const char *mech) {
   unsigned len = 0;
   int count = 0, found;
 
-  assert_int_equal(
-      sasl_client_new("smtp", "localhost", NULL, NULL, conn_cbs, 0, &conn),
-      SASL_OK);
+  assert_int_equal(saslc_new("smtp", "localhost", NULL, 0, &conn), SASL_OK);
   memset(&props, 0, sizeof(props));
   props.security_flags = flags;
   assert_int_equal(sasl_setprop(conn, SASL_SEC_PROPS, &props), SASL_OK);
@@ -1195,12 +1062,12 @@ static void test_interact(void **state) {
 
   (void)state;
   sasl_reload(config("password.conf", "auth = password\n"));
-  prompts_answered = 0;
+  saslc.prompts_answered = 0;
   login(IMAP, "XOAUTH2", "alice@contoso.com", NULL, EMU_ALICE_PASSWORD, 1,
         &out);
   assert_true(out.authenticated);
   /* Name, authorization name and password were asked. */
-  assert_int_equal(prompts_answered, 3);
+  assert_int_equal(saslc.prompts_answered, 3);
   login(SMTP, "OAUTHBEARER", "alice@contoso.com", NULL, EMU_ALICE_PASSWORD, 1,
         &out);
   assert_true(out.authenticated);
@@ -1253,9 +1120,7 @@ static void test_cache_sharing(void **state) {
       if (pid == 0) {
         struct outcome out;
 
-        sasl_client_done();
-        opt_config = path;
-        if (sasl_client_init(global_cbs) != SASL_OK)
+        if (saslc_load(path) != SASL_OK)
           _exit(2);
         login(IMAP, "XOAUTH2", "alice@contoso.com", NULL, EMU_ALICE_PASSWORD, 0,
               &out);
@@ -1378,6 +1243,8 @@ static int group_setup(void **state) {
   /* The plugin of the build tree first, then the system's (PLAIN). */
   snprintf(plugin_dir, sizeof(plugin_dir), "%s/sasl_xoauth2/.libs:%s",
            env_or("MSOAUTH_BUILDDIR", "."), SASL_SYSTEM_PLUGINDIR);
+  saslc.plugin_dir = plugin_dir;
+  saslc.log = sasl_log;
   if (emu_start(&emu, NULL) != 0)
     return -1;
   if (chmod(emu.dir, 0755) != 0 || standin_start() != 0) {
@@ -1391,7 +1258,7 @@ static int group_setup(void **state) {
 
 static int group_teardown(void **state) {
   (void)state;
-  sasl_client_done();
+  saslc_done();
   standin_stop();
   /* TEST_SASL_KEEP keeps the logs (DIR/standin/dovecot.log) to read. */
   if (getenv("TEST_SASL_KEEP") != NULL) {
