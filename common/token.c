@@ -14,7 +14,7 @@
 
 #include "identity.h"
 #include "token.h"
-#include "verifier.h"
+#include "pwhash.h"
 
 /* Who the request is for and under which cache key its tokens are kept. */
 struct request {

@@ -11,7 +11,7 @@
 
 #include "identity.h"
 #include "jwt.h"
-#include "verifier.h"
+#include "pwhash.h"
 #include "verify.h"
 
 void msoauth_verified_clear(struct msoauth_verified *v) {

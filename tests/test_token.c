@@ -29,7 +29,7 @@
 #include "config.h"
 #include "emu.h"
 #include "token.h"
-#include "verifier.h"
+#include "pwhash.h"
 
 static struct emu emu;
 
