@@ -947,20 +947,20 @@ static int read_config(struct loader *ld) {
    * itself a secret. */
   for (size_t i = 0; i < ld->n_entries && (ld->mode & (S_IRGRP | S_IROTH));
        i++) {
-    const struct entry *e = &ld->entries[i];
+    const struct entry *ent = &ld->entries[i];
 
-    if (e->id == KEY_CLIENT_SECRET) {
+    if (ent->id == KEY_CLIENT_SECRET) {
       problem(ld, MSOAUTH_ERR_CONFIG,
               "%s:%d: client_secret: the file is readable by group or others "
               "(run: chmod 600 %s)",
-              ld->path, e->line, ld->path);
+              ld->path, ent->line, ld->path);
       break;
     }
-    if (e->id == KEY_PROXY && proxy_has_credentials(e->value)) {
+    if (ent->id == KEY_PROXY && proxy_has_credentials(ent->value)) {
       problem(ld, MSOAUTH_ERR_CONFIG,
               "%s:%d: proxy: the URL holds credentials and the file is "
               "readable by group or others (run: chmod 600 %s)",
-              ld->path, e->line, ld->path);
+              ld->path, ent->line, ld->path);
       break;
     }
   }
