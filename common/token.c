@@ -444,10 +444,22 @@ out:
   return rc;
 }
 
+/* Under the entry's lock: the access token of the profile's scope goes;
+ * the entry is written only when it held one. */
+static msoauth_rc drop_scope(struct msoauth_ctx *ctx,
+                             struct msoauth_cache_entry *entry, void *arg,
+                             int *put, struct msoauth_err *err) {
+  size_t before = entry->n_access;
+
+  (void)arg;
+  (void)err;
+  msoauth_cache_entry_drop(entry, ctx->cfg->scope);
+  *put = entry->n_access != before;
+  return MSOAUTH_OK;
+}
+
 msoauth_rc msoauth_token_forget(struct msoauth_ctx *ctx, const char *identity,
                                 struct msoauth_err *err) {
-  struct msoauth_cache_entry entry;
-  struct msoauth_cache_lock *lock = NULL;
   struct request req;
   msoauth_rc rc;
 
@@ -456,19 +468,8 @@ msoauth_rc msoauth_token_forget(struct msoauth_ctx *ctx, const char *identity,
     return MSOAUTH_OK;
   rc = request_init(ctx, &req, identity, strlen(identity), err);
   if (!rc)
-    rc = msoauth_cache_lock(ctx->cache, &req.key, req.deadline_ms, &lock, err);
-  if (rc)
-    goto out;
-  rc = msoauth_cache_get(ctx->cache, &req.key, &entry, err);
-  if (!rc) {
-    msoauth_cache_entry_drop(&entry, ctx->cfg->scope);
-    rc = msoauth_cache_put(ctx->cache, &req.key, &entry, err);
-  } else if (rc == MSOAUTH_ERR_NOT_FOUND) {
-    rc = MSOAUTH_OK;
-  }
-  msoauth_cache_entry_clear(&entry);
-  msoauth_cache_unlock(&lock);
-out:
+    rc = token_update(ctx, &req.key, req.deadline_ms, 0, drop_scope, NULL,
+                      err);
   free(req.identity);
   return rc;
 }
