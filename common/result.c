@@ -51,6 +51,10 @@ const char *msoauth_strerror(msoauth_rc rc) {
 }
 
 static void set(struct msoauth_err *err, msoauth_rc rc, enum msoauth_why why,
+                const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static void set(struct msoauth_err *err, msoauth_rc rc, enum msoauth_why why,
                 const char *fmt, va_list ap) {
   err->rc = rc;
   err->why = why;
