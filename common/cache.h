@@ -44,13 +44,13 @@ struct msoauth_cache_token {
 #define MSOAUTH_CACHE_FAILED_MAX 4
 
 struct msoauth_cache_failed {
-  char *verifier; /* see verifier.h */
+  char *verifier; /* see pwhash.h */
   long long at;   /* when the platform rejected it, unix seconds */
 };
 
 struct msoauth_cache_entry {
   struct msoauth_secret *refresh_token; /* NULL when none */
-  char *password_verifier;              /* see verifier.h; NULL when none */
+  char *password_verifier;              /* see pwhash.h; NULL when none */
   /* PAM: passwords the platform rejected, newest first */
   struct msoauth_cache_failed failed[MSOAUTH_CACHE_FAILED_MAX];
   size_t n_failed;

@@ -330,6 +330,12 @@ msoauth_rc msoauth_grant_password(struct msoauth_client *client,
   msoauth_rc rc;
 
   memset(tokens, 0, sizeof(*tokens));
+  /* The form carries C strings: a NUL would cut the password short, and
+   * "right password, NUL, anything" would then be accepted. */
+  if (memchr(msoauth_secret_value(password), '\0',
+             msoauth_secret_len(password)) != NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_INVALID,
+                        "the password for %s holds a NUL byte", username);
   rc = form_start_user(&form, "password", scope);
   if (!rc)
     rc = msoauth_form_add(&form, "username", username);

@@ -22,6 +22,7 @@ const char *msoauth_strerror(msoauth_rc rc) {
   case MSOAUTH_ERR_CROSS_DOMAIN:
     return "the service account cannot act for users of another domain";
   case MSOAUTH_ERR_EMPTY_SECRET: return "empty password";
+  case MSOAUTH_ERR_SECRET_TOO_LONG: return "password too long";
   case MSOAUTH_ERR_BAD_CREDENTIALS: return "wrong user name or password";
   case MSOAUTH_ERR_NO_USER: return "no such user in the tenant";
   case MSOAUTH_ERR_LOCKED: return "account locked";
@@ -49,15 +50,37 @@ const char *msoauth_strerror(msoauth_rc rc) {
   return "unknown error";
 }
 
+static void set(struct msoauth_err *err, msoauth_rc rc, enum msoauth_why why,
+                const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static void set(struct msoauth_err *err, msoauth_rc rc, enum msoauth_why why,
+                const char *fmt, va_list ap) {
+  err->rc = rc;
+  err->why = why;
+  vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+}
+
 msoauth_rc msoauth_fail(struct msoauth_err *err, msoauth_rc rc,
                         const char *fmt, ...) {
   va_list ap;
 
   if (err == NULL)
     return rc;
-  err->rc = rc;
   va_start(ap, fmt);
-  vsnprintf(err->detail, sizeof(err->detail), fmt, ap);
+  set(err, rc, MSOAUTH_WHY_NONE, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+msoauth_rc msoauth_fail_why(struct msoauth_err *err, msoauth_rc rc,
+                            enum msoauth_why why, const char *fmt, ...) {
+  va_list ap;
+
+  if (err == NULL)
+    return rc;
+  va_start(ap, fmt);
+  set(err, rc, why, fmt, ap);
   va_end(ap);
   return rc;
 }
@@ -66,6 +89,7 @@ void msoauth_err_clear(struct msoauth_err *err) {
   if (err == NULL)
     return;
   err->rc = MSOAUTH_OK;
+  err->why = MSOAUTH_WHY_NONE;
   err->aadsts = 0;
   err->detail[0] = '\0';
 }

@@ -27,6 +27,8 @@ typedef enum {
   MSOAUTH_ERR_ALIAS = 12,        /* an alias, with alias_policy = reject */
   MSOAUTH_ERR_CROSS_DOMAIN = 13, /* service account acting for another domain */
   MSOAUTH_ERR_EMPTY_SECRET = 14, /* empty password */
+  MSOAUTH_ERR_SECRET_TOO_LONG = 15, /* longer than MSOAUTH_SECRET_MAX: never
+                                       anyone's, never sent */
 
   /* answers of the identity platform */
   MSOAUTH_ERR_BAD_CREDENTIALS = 20, /* AADSTS50126 */
@@ -58,16 +60,30 @@ typedef enum {
   MSOAUTH_ERR_TIMEOUT = 53,     /* the `timeout` budget ran out */
 } msoauth_rc;
 
+/* Which rule said no, where a host needs more than the result to choose
+ * its words: the glue maps these, never the text of a detail. */
+enum msoauth_why {
+  MSOAUTH_WHY_NONE = 0,
+  MSOAUTH_WHY_GROUPS_OVERAGE = 1,    /* too many groups for the token to
+                                        list them */
+  MSOAUTH_WHY_GROUPS_NO_CLAIM = 2,   /* the token has no groups claim */
+  MSOAUTH_WHY_GROUPS_NOT_MEMBER = 3, /* in none of allowed_groups */
+  MSOAUTH_WHY_NO_REFRESH_TOKEN = 4,  /* a sign-in that must bring one did
+                                        not (offline_access refused) */
+};
+
 /* Longest detail message kept with an error. */
 #define MSOAUTH_ERR_DETAIL_MAX 256
 
 /*
- * What went wrong, for a human: the result, the first AADSTS code of the
- * identity platform's answer (0 when none) and a detail line that never holds
- * a secret. Callers may pass NULL where they do not care.
+ * What went wrong: the result, the rule behind it where one result covers
+ * several (why), the first AADSTS code of the identity platform's answer
+ * (0 when none) and, for a human, a detail line that never holds a secret.
+ * Callers may pass NULL where they do not care.
  */
 struct msoauth_err {
   msoauth_rc rc;
+  enum msoauth_why why;
   long aadsts;
   char detail[MSOAUTH_ERR_DETAIL_MAX];
 };
@@ -75,10 +91,16 @@ struct msoauth_err {
 /* A short, static, human sentence for rc. Never NULL. */
 const char *msoauth_strerror(msoauth_rc rc);
 
-/* Sets err (when not NULL) and returns rc, for `return msoauth_fail(...)`. */
+/* Sets err (when not NULL; why to MSOAUTH_WHY_NONE) and returns rc, for
+ * `return msoauth_fail(...)`. */
 msoauth_rc msoauth_fail(struct msoauth_err *err, msoauth_rc rc,
                         const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* msoauth_fail, saying which rule (why). */
+msoauth_rc msoauth_fail_why(struct msoauth_err *err, msoauth_rc rc,
+                            enum msoauth_why why, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Clears err (when not NULL) to MSOAUTH_OK. */
 void msoauth_err_clear(struct msoauth_err *err);

@@ -1,10 +1,13 @@
 /*
- * token.c - a token for (profile, identity, secret): rules, cache, grant.
+ * token.c - the composer of the token layer: rules, cache, grant, identity
+ * check and store, for a token for (profile, identity, secret).
  *
  * The identity rules decide first, without a request. Then the cache: a
  * valid access token is used as it is; a stale or missing one is acquired
  * under the entry's lock after reading the entry again, so processes that
- * race make one request between them.
+ * race make one request between them. The cache key, the identity check of
+ * returned tokens and the store under the lock are made here only; the
+ * other files of the layer (token_int.h) use them.
  */
 #include "config_build.h"
 
@@ -12,9 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "identity.h"
-#include "token.h"
-#include "verifier.h"
+#include "pwhash.h"
+#include "token_int.h"
 
 /* Who the request is for and under which cache key its tokens are kept. */
 struct request {
@@ -26,12 +28,12 @@ struct request {
   long long deadline_ms;
 };
 
-msoauth_rc msoauth_ctx_new(const struct msoauth_config *cfg,
-                           const struct msoauth_log *log,
-                           struct msoauth_ctx **ctx_r,
-                           struct msoauth_err *err) {
+msoauth_rc token_ctx_open(const struct msoauth_config *cfg,
+                          const struct msoauth_log *log, unsigned what,
+                          struct msoauth_ctx **ctx_r,
+                          struct msoauth_err *err) {
   struct msoauth_ctx *ctx;
-  msoauth_rc rc;
+  msoauth_rc rc = MSOAUTH_OK;
 
   *ctx_r = NULL;
   ctx = calloc(1, sizeof(*ctx));
@@ -39,13 +41,15 @@ msoauth_rc msoauth_ctx_new(const struct msoauth_config *cfg,
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
   ctx->cfg = cfg;
   ctx->log = log;
-  rc = msoauth_client_init(&ctx->client, cfg, log, err);
+  if (what & TOKEN_CTX_CLIENT)
+    rc = msoauth_client_init(&ctx->client, cfg, log, err);
+  else if (what & TOKEN_CTX_HTTP)
+    rc = msoauth_http_new(cfg, log, &ctx->client.http, err);
   if (rc) {
     free(ctx);
     return rc;
   }
-  /* A caller that hands over its own tokens needs no cache. */
-  if (cfg->auth != MSOAUTH_AUTH_TOKEN)
+  if (what & TOKEN_CTX_CACHE)
     rc = msoauth_cache_open(cfg, log, &ctx->cache, err);
   if (!rc && cfg->auth == MSOAUTH_AUTH_PASSWORD &&
       msoauth_verifier_memo_new(&ctx->memo) != MSOAUTH_OK)
@@ -58,6 +62,18 @@ msoauth_rc msoauth_ctx_new(const struct msoauth_config *cfg,
   return MSOAUTH_OK;
 }
 
+msoauth_rc msoauth_ctx_new(const struct msoauth_config *cfg,
+                           const struct msoauth_log *log,
+                           struct msoauth_ctx **ctx_r,
+                           struct msoauth_err *err) {
+  /* A caller that hands over its own tokens needs no cache. */
+  return token_ctx_open(cfg, log,
+                        cfg->auth == MSOAUTH_AUTH_TOKEN
+                            ? TOKEN_CTX_CLIENT
+                            : TOKEN_CTX_CLIENT | TOKEN_CTX_CACHE,
+                        ctx_r, err);
+}
+
 void msoauth_ctx_free(struct msoauth_ctx **ctx) {
   if (ctx == NULL || *ctx == NULL)
     return;
@@ -66,6 +82,83 @@ void msoauth_ctx_free(struct msoauth_ctx **ctx) {
   msoauth_verifier_memo_free(&(*ctx)->memo);
   free(*ctx);
   *ctx = NULL;
+}
+
+void token_key(const struct msoauth_config *cfg, const char *subject,
+               struct msoauth_cache_key *key) {
+  key->authority = cfg->authority;
+  key->tenant = cfg->tenant;
+  key->client_id = cfg->client_id;
+  key->identity = subject != NULL ? subject : MSOAUTH_CACHE_APP_IDENTITY;
+}
+
+long long token_deadline(const struct msoauth_ctx *ctx) {
+  return msoauth_now_ms() + ctx->cfg->timeout * 1000;
+}
+
+msoauth_rc token_signed_in(const struct msoauth_ctx *ctx, const char *subject,
+                           const struct msoauth_tokens *tokens,
+                           struct msoauth_claims *claims_r, char **identity_r,
+                           struct msoauth_err *err) {
+  return msoauth_identity_from_tokens(ctx->cfg, subject, tokens->id_token,
+                                      tokens->access_token, claims_r,
+                                      identity_r, err);
+}
+
+msoauth_rc token_update(struct msoauth_ctx *ctx,
+                        const struct msoauth_cache_key *key,
+                        long long deadline_ms, unsigned flags,
+                        token_change_fn change, void *arg,
+                        struct msoauth_err *err) {
+  struct msoauth_cache_entry entry;
+  struct msoauth_cache_lock *lock = NULL;
+  int put = 0;
+  msoauth_rc rc;
+
+  msoauth_cache_entry_init(&entry);
+  rc = msoauth_cache_lock(ctx->cache, key, deadline_ms, &lock, err);
+  /* A lock that cannot be made costs at most a request more, as a store
+   * that fails does, where the caller says so. */
+  if (rc == MSOAUTH_ERR_IO && (flags & TOKEN_LOCK_OPTIONAL)) {
+    MSOAUTH_WARN(ctx->log, "going on without the cache lock of %s: %s",
+                 key->identity, err != NULL ? err->detail : "");
+    msoauth_err_clear(err);
+    rc = MSOAUTH_OK;
+  }
+  if (rc)
+    goto out;
+  rc = msoauth_cache_get(ctx->cache, key, &entry, err);
+  if (rc == MSOAUTH_ERR_NOT_FOUND) {
+    msoauth_err_clear(err);
+    rc = MSOAUTH_OK;
+  }
+  if (!rc)
+    rc = change(ctx, &entry, arg, &put, err);
+  if (!rc && put)
+    rc = msoauth_cache_put(ctx->cache, key, &entry, err);
+out:
+  msoauth_cache_entry_clear(&entry);
+  msoauth_cache_unlock(&lock);
+  return rc;
+}
+
+msoauth_rc token_keep(struct msoauth_cache_entry *entry, const char *scope,
+                      struct msoauth_tokens *tokens, struct msoauth_err *err) {
+  long long now = (long long)time(NULL);
+  msoauth_rc rc;
+
+  /* Microsoft rotates refresh tokens on use: keep the newest. */
+  if (tokens->refresh_token != NULL) {
+    msoauth_secret_free(&entry->refresh_token);
+    entry->refresh_token = tokens->refresh_token;
+    tokens->refresh_token = NULL;
+  }
+  rc = msoauth_cache_entry_set(entry, scope, tokens->access_token,
+                               tokens->expires_at, now);
+  if (rc)
+    return msoauth_fail(err, rc, "cannot cache the access token");
+  entry->updated = now;
+  return MSOAUTH_OK;
 }
 
 void msoauth_token_clear(struct msoauth_token *token) {
@@ -96,12 +189,8 @@ static msoauth_rc request_init(struct msoauth_ctx *ctx, struct request *req,
   default:
     req->subject = req->identity;
   }
-  req->key.authority = cfg->authority;
-  req->key.tenant = cfg->tenant;
-  req->key.client_id = cfg->client_id;
-  req->key.identity =
-      req->subject != NULL ? req->subject : MSOAUTH_CACHE_APP_IDENTITY;
-  req->deadline_ms = msoauth_now_ms() + cfg->timeout * 1000;
+  token_key(cfg, req->subject, &req->key);
+  req->deadline_ms = token_deadline(ctx);
   return MSOAUTH_OK;
 }
 
@@ -200,8 +289,7 @@ static msoauth_rc check_identity(struct msoauth_ctx *ctx,
   /* App-only tokens name no user: they act for the target asked. */
   if (req->subject == NULL)
     goto target;
-  rc = msoauth_identity_from_tokens(ctx->cfg, req->subject, tokens->id_token,
-                                    tokens->access_token, NULL, &named, err);
+  rc = token_signed_in(ctx, req->subject, tokens, NULL, &named, err);
   if (rc)
     return rc;
   if (ctx->cfg->auth != MSOAUTH_AUTH_SERVICE_ACCOUNT) {
@@ -217,20 +305,14 @@ target:
   return MSOAUTH_OK;
 }
 
-/* Puts what a grant returned into entry and the cache. */
+/* Puts what a grant returned into entry, with the verifier of the
+ * password it was obtained with (auth = password). */
 static msoauth_rc store(struct msoauth_ctx *ctx, const struct request *req,
                         struct msoauth_cache_entry *entry,
                         struct msoauth_tokens *tokens,
                         struct msoauth_err *err) {
-  long long now = (long long)time(NULL);
   msoauth_rc rc;
 
-  /* Microsoft rotates refresh tokens on use: keep the newest. */
-  if (tokens->refresh_token != NULL) {
-    msoauth_secret_free(&entry->refresh_token);
-    entry->refresh_token = tokens->refresh_token;
-    tokens->refresh_token = NULL;
-  }
   if (ctx->cfg->auth == MSOAUTH_AUTH_PASSWORD &&
       !password_matches(ctx, req, entry)) {
     msoauth_free_wiped(&entry->password_verifier);
@@ -238,46 +320,46 @@ static msoauth_rc store(struct msoauth_ctx *ctx, const struct request *req,
     if (rc)
       return msoauth_fail(err, rc, "cannot make a password verifier");
   }
-  rc = msoauth_cache_entry_set(entry, ctx->cfg->scope, tokens->access_token,
-                               tokens->expires_at, now);
-  if (rc)
-    return msoauth_fail(err, rc, "cannot cache the token");
-  entry->updated = now;
-  return msoauth_cache_put(ctx->cache, &req->key, entry, err);
+  return token_keep(entry, ctx->cfg->scope, tokens, err);
 }
 
-/* Under the entry's lock: read again, then acquire and store. */
-static msoauth_rc get_locked(struct msoauth_ctx *ctx, const struct request *req,
-                             struct msoauth_token *tok,
-                             struct msoauth_err *err) {
-  struct msoauth_cache_entry entry;
+/* A request and its answer, for get_locked. */
+struct getting {
+  const struct request *req;
+  struct msoauth_token *tok;
+};
+
+/* Under the entry's lock, on the entry read again: use it, or acquire
+ * and store (token_update writes it). */
+static msoauth_rc get_locked(struct msoauth_ctx *ctx,
+                             struct msoauth_cache_entry *entry, void *arg,
+                             int *put, struct msoauth_err *err) {
+  struct getting *g = arg;
+  const struct request *req = g->req;
+  struct msoauth_token *tok = g->tok;
   struct msoauth_tokens tokens;
   msoauth_rc rc;
 
   memset(&tokens, 0, sizeof(tokens));
-  rc = msoauth_cache_get(ctx->cache, &req->key, &entry, err);
-  if (rc && rc != MSOAUTH_ERR_NOT_FOUND)
-    goto out;
-  if (from_entry(ctx, req, &entry, tok) == MSOAUTH_OK) {
+  if (from_entry(ctx, req, entry, tok) == MSOAUTH_OK) {
     tok->identity = strdup(req->identity);
-    rc = tok->identity != NULL ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
-    goto out;
+    return tok->identity != NULL ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
   }
-  msoauth_err_clear(err);
-  rc = acquire(ctx, req, &entry, &tokens, err);
+  rc = acquire(ctx, req, entry, &tokens, err);
   if (!rc)
     rc = check_identity(ctx, req, &tokens, tok, err);
   if (!rc)
     rc = msoauth_secret_dup(tokens.access_token, &tok->access_token);
   if (!rc) {
     tok->expires_at = tokens.expires_at;
-    if (store(ctx, req, &entry, &tokens, err) != MSOAUTH_OK)
+    /* A token that cannot be cached is still the caller's. */
+    if (store(ctx, req, entry, &tokens, err) == MSOAUTH_OK)
+      *put = 1;
+    else
       MSOAUTH_WARN(ctx->log, "could not cache the token of %s: %s",
                    req->key.identity, err != NULL ? err->detail : "");
   }
-out:
   msoauth_tokens_clear(&tokens);
-  msoauth_cache_entry_clear(&entry);
   return rc;
 }
 
@@ -286,7 +368,7 @@ static msoauth_rc get_cached(struct msoauth_ctx *ctx, const struct request *req,
                              struct msoauth_token *tok,
                              struct msoauth_err *err) {
   struct msoauth_cache_entry entry;
-  struct msoauth_cache_lock *lock = NULL;
+  struct getting g = {req, tok};
   msoauth_rc rc;
 
   rc = msoauth_cache_get(ctx->cache, &req->key, &entry, NULL);
@@ -298,18 +380,16 @@ static msoauth_rc get_cached(struct msoauth_ctx *ctx, const struct request *req,
                                                 "out of memory");
   }
   msoauth_cache_entry_clear(&entry);
-  rc = msoauth_cache_lock(ctx->cache, &req->key, req->deadline_ms, &lock, err);
-  /* A lock that cannot be made (a full disk) costs at most a request more,
-   * as a store that fails does: the token is still worth getting. */
-  if (rc == MSOAUTH_ERR_IO) {
-    MSOAUTH_WARN(ctx->log, "going on without the cache lock of %s: %s",
+  msoauth_err_clear(err);
+  rc = token_update(ctx, &req->key, req->deadline_ms, TOKEN_LOCK_OPTIONAL,
+                    get_locked, &g, err);
+  /* Acquired, but the write failed: the token is still good. */
+  if (rc && tok->access_token != NULL && !tok->from_cache) {
+    MSOAUTH_WARN(ctx->log, "could not cache the token of %s: %s",
                  req->key.identity, err != NULL ? err->detail : "");
     msoauth_err_clear(err);
-  } else if (rc) {
-    return rc;
+    rc = MSOAUTH_OK;
   }
-  rc = get_locked(ctx, req, tok, err);
-  msoauth_cache_unlock(&lock);
   return rc;
 }
 
@@ -350,15 +430,6 @@ msoauth_rc msoauth_token_get(struct msoauth_ctx *ctx, const char *user,
                       req.identity);
     goto out;
   }
-  /* The form carries C strings: a NUL would cut the password short, and
-   * "right password, NUL, anything" would then be accepted. */
-  if (auth == MSOAUTH_AUTH_PASSWORD &&
-      memchr(msoauth_secret_value(secret), '\0', msoauth_secret_len(secret)) !=
-          NULL) {
-    rc = msoauth_fail(err, MSOAUTH_ERR_INVALID,
-                      "the password for %s holds a NUL byte", req.identity);
-    goto out;
-  }
   if (auth == MSOAUTH_AUTH_TOKEN)
     rc = given_token(&req, tok, err);
   else
@@ -373,10 +444,22 @@ out:
   return rc;
 }
 
+/* Under the entry's lock: the access token of the profile's scope goes;
+ * the entry is written only when it held one. */
+static msoauth_rc drop_scope(struct msoauth_ctx *ctx,
+                             struct msoauth_cache_entry *entry, void *arg,
+                             int *put, struct msoauth_err *err) {
+  size_t before = entry->n_access;
+
+  (void)arg;
+  (void)err;
+  msoauth_cache_entry_drop(entry, ctx->cfg->scope);
+  *put = entry->n_access != before;
+  return MSOAUTH_OK;
+}
+
 msoauth_rc msoauth_token_forget(struct msoauth_ctx *ctx, const char *identity,
                                 struct msoauth_err *err) {
-  struct msoauth_cache_entry entry;
-  struct msoauth_cache_lock *lock = NULL;
   struct request req;
   msoauth_rc rc;
 
@@ -385,19 +468,8 @@ msoauth_rc msoauth_token_forget(struct msoauth_ctx *ctx, const char *identity,
     return MSOAUTH_OK;
   rc = request_init(ctx, &req, identity, strlen(identity), err);
   if (!rc)
-    rc = msoauth_cache_lock(ctx->cache, &req.key, req.deadline_ms, &lock, err);
-  if (rc)
-    goto out;
-  rc = msoauth_cache_get(ctx->cache, &req.key, &entry, err);
-  if (!rc) {
-    msoauth_cache_entry_drop(&entry, ctx->cfg->scope);
-    rc = msoauth_cache_put(ctx->cache, &req.key, &entry, err);
-  } else if (rc == MSOAUTH_ERR_NOT_FOUND) {
-    rc = MSOAUTH_OK;
-  }
-  msoauth_cache_entry_clear(&entry);
-  msoauth_cache_unlock(&lock);
-out:
+    rc = token_update(ctx, &req.key, req.deadline_ms, 0, drop_scope, NULL,
+                      err);
   free(req.identity);
   return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * pam_msoauth.c - the PAM module: a password verified against Microsoft
- * Entra ID (ROPC, common/verify.c), its result turned into a PAM code, a
+ * Entra ID (ROPC, the token layer's msoauth_token_verify_password), its
+ * result (and err->why, never the detail's text) turned into a PAM code, a
  * message for the user where there is something to do, and one syslog line
  * per outcome.
  *
@@ -25,7 +26,6 @@
 #include "result.h"
 #include "secret.h"
 #include "token.h"
-#include "verify.h"
 
 #define PUBLIC __attribute__((visibility("default")))
 
@@ -54,6 +54,8 @@ struct call {
   struct msoauth_config *cfg;
   const char *user;          /* PAM_USER, owned by libpam */
   char shown[SHOWN_MAX + 4]; /* the user, printable */
+  struct msoauth_err secret_err; /* why a password was not taken, when it
+                                    was refused as such (too long) */
 };
 
 /* What authenticate leaves in the handle. */
@@ -83,6 +85,8 @@ static const struct outcome outcomes[] = {
     {MSOAUTH_ERR_DOMAIN, PAM_USER_UNKNOWN, LOG_NOTICE, "domain-refused"},
     {MSOAUTH_ERR_ALIAS, PAM_AUTH_ERR, LOG_NOTICE, "alias"},
     {MSOAUTH_ERR_EMPTY_SECRET, PAM_AUTH_ERR, LOG_NOTICE, "empty-password"},
+    {MSOAUTH_ERR_SECRET_TOO_LONG, PAM_AUTH_ERR, LOG_NOTICE,
+     "password-too-long"},
     {MSOAUTH_ERR_BAD_CREDENTIALS, PAM_AUTH_ERR, LOG_NOTICE, "bad-password"},
     {MSOAUTH_ERR_NO_USER, PAM_USER_UNKNOWN, LOG_NOTICE, "no-such-user"},
     {MSOAUTH_ERR_LOCKED, PAM_MAXTRIES, LOG_WARNING, "locked"},
@@ -282,11 +286,16 @@ static int call_open(struct call *c, pam_handle_t *pamh, int flags, int argc,
 
 _Static_assert(MSOAUTH_SECRET_MAX == 65536, "the log line says 65536");
 
-/* PAM_AUTH_ERR for a password too long to be anyone's (no request is sent
- * for it), PAM_BUF_ERR out of memory. */
-static int to_secret(const char *value, struct msoauth_secret **pw_r) {
-  if (strlen(value) > MSOAUTH_SECRET_MAX)
+/* The password as a secret. One too long to be anyone's is refused
+ * (MSOAUTH_ERR_SECRET_TOO_LONG in c->secret_err: no request is sent for
+ * it); PAM_BUF_ERR out of memory. */
+static int to_secret(struct call *c, const char *value,
+                     struct msoauth_secret **pw_r) {
+  if (strlen(value) > MSOAUTH_SECRET_MAX) {
+    msoauth_fail(&c->secret_err, MSOAUTH_ERR_SECRET_TOO_LONG,
+                 "password longer than 65536 bytes, not sent");
     return PAM_AUTH_ERR;
+  }
   return msoauth_secret_from_str(value, pw_r) == MSOAUTH_OK ? PAM_SUCCESS
                                                             : PAM_BUF_ERR;
 }
@@ -297,7 +306,7 @@ static int item_password(struct call *c, struct msoauth_secret **pw_r) {
 
   if (pam_get_item(c->pamh, PAM_AUTHTOK, &item) != PAM_SUCCESS || item == NULL)
     return PAM_AUTHTOK_RECOVERY_ERR;
-  return to_secret(item, pw_r);
+  return to_secret(c, item, pw_r);
 }
 
 /* Asks for the password, and keeps it as PAM_AUTHTOK for later modules. */
@@ -309,7 +318,7 @@ static int prompt_password(struct call *c, struct msoauth_secret **pw_r) {
   if (ret == PAM_SUCCESS && resp == NULL)
     ret = PAM_CONV_ERR;
   if (ret == PAM_SUCCESS)
-    ret = to_secret(resp, pw_r);
+    ret = to_secret(c, resp, pw_r);
   if (ret == PAM_SUCCESS)
     ret = pam_set_item(c->pamh, PAM_AUTHTOK, resp);
   msoauth_free_wiped(&resp);
@@ -369,10 +378,10 @@ static const char *user_message(const struct msoauth_err *err) {
   case MSOAUTH_ERR_ALIAS:
     return err->detail; /* "X is an alias: sign in as PRIMARY" */
   case MSOAUTH_ERR_GROUP:
-    if (strstr(err->detail, "overage") != NULL)
+    if (err->why == MSOAUTH_WHY_GROUPS_OVERAGE)
       return "Access denied: your account is in too many groups for this "
              "service to check them. Contact your administrator.";
-    if (strstr(err->detail, "no groups claim") != NULL)
+    if (err->why == MSOAUTH_WHY_GROUPS_NO_CLAIM)
       return "Access denied: your group memberships could not be checked. "
              "Contact your administrator.";
     return "Access denied: your account is not in a group allowed to use "
@@ -513,8 +522,9 @@ static msoauth_rc verify(struct call *c, struct msoauth_ctx *ctx,
   msoauth_rc rc;
 
   /* The core never keeps a verifier of another module's password. */
-  rc = msoauth_password_verify(ctx, c->user, strlen(c->user), *pw,
-                               from_item ? MSOAUTH_VERIFY_FOREIGN : 0, v, err);
+  rc = msoauth_token_verify_password(ctx, c->user, strlen(c->user), *pw,
+                                     from_item ? MSOAUTH_VERIFY_FOREIGN : 0,
+                                     v, err);
   if (rc != MSOAUTH_ERR_BAD_CREDENTIALS || !from_item ||
       !c->args.try_first_pass)
     return rc;
@@ -525,8 +535,8 @@ static msoauth_rc verify(struct call *c, struct msoauth_ctx *ctx,
   if (*pam_r != PAM_SUCCESS)
     return rc;
   msoauth_verified_clear(v);
-  return msoauth_password_verify(ctx, c->user, strlen(c->user), *pw, 0, v,
-                                 err);
+  return msoauth_token_verify_password(ctx, c->user, strlen(c->user), *pw, 0,
+                                       v, err);
 }
 
 /* The identity rules first (no prompt, no request when they refuse), then
@@ -562,10 +572,8 @@ static int auth_run(struct call *c) {
                             : "the conversation");
   if (ret == PAM_SUCCESS)
     rc = verify(c, ctx, &pw, from_item, &v, &err, &ret);
-  if (ret == PAM_AUTH_ERR) {
-    log_outcome(c, LOG_NOTICE, "password-too-long", 0,
-                "password longer than 65536 bytes, not sent", "");
-    save_state(c, NULL, 0);
+  if (c->secret_err.rc != MSOAUTH_OK) {
+    ret = auth_finish(c, c->secret_err.rc, &c->secret_err, NULL, NULL);
     goto out;
   }
   if (ret != PAM_SUCCESS) {

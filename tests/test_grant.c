@@ -108,6 +108,29 @@ static void test_ropc_tricky_password(void **state) {
   fixture_close(&f);
 }
 
+/* The form carries C strings: a password holding a NUL byte would be cut
+ * short ("right password, NUL, anything" accepted). The grant refuses it
+ * where the secret becomes a C string, before any request. */
+static void test_ropc_nul_refused(void **state) {
+  static const char pw[] = EMU_ALICE_PASSWORD "\0anything";
+  struct msoauth_secret *secret = NULL;
+  struct fixture f;
+
+  (void)state;
+  fixture_open(&f, NULL);
+  assert_int_equal(msoauth_secret_new(pw, sizeof(pw) - 1, &secret),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_grant_password(&f.client, "alice@contoso.com",
+                                          secret, MAIL_SCOPE " openid",
+                                          deadline(), &f.tokens, &f.err),
+                   MSOAUTH_ERR_INVALID);
+  assert_non_null(strstr(f.err.detail, "NUL"));
+  assert_null(f.tokens.access_token);
+  assert_int_equal(emu_count(&emu, "grant:password"), 0);
+  msoauth_secret_free(&secret);
+  fixture_close(&f);
+}
+
 /* An alias signs in, and the token names the primary address. */
 static void test_ropc_alias_names_primary(void **state) {
   struct fixture f;
@@ -665,6 +688,7 @@ int main(void) {
       cmocka_unit_test(test_token_response_parse),
       cmocka_unit_test(test_ropc_success),
       cmocka_unit_test(test_ropc_tricky_password),
+      cmocka_unit_test(test_ropc_nul_refused),
       cmocka_unit_test(test_ropc_alias_names_primary),
       cmocka_unit_test(test_ropc_user_errors),
       cmocka_unit_test(test_client_errors),

@@ -1,7 +1,8 @@
 /*
- * test_token.c - msoauth_token_get end to end against the emulator: the
- * identity rules before any request, the cache, refresh, the auth methods,
- * and many processes on one cold entry.
+ * test_token.c - the token layer's composer end to end against the
+ * emulator: the identity rules before any request (through both entries,
+ * msoauth_token_get and msoauth_token_verify_password), the cache, refresh,
+ * the auth methods, and many processes on one cold entry.
  */
 #include "config_build.h"
 
@@ -30,7 +31,8 @@
 #include "emu.h"
 #include "fixture.h"
 #include "token.h"
-#include "verifier.h"
+#include "pwhash.h"
+#include "token_int.h"
 
 struct fixture {
   struct msoauth_config *cfg;
@@ -76,6 +78,28 @@ static msoauth_rc get(struct fixture *f, const char *user, size_t len,
 static msoauth_rc get_str(struct fixture *f, const char *user,
                           const char *password) {
   return get(f, user, strlen(user), password);
+}
+
+/* The same user and password through the token layer's other entry, PAM's
+ * password verification (the rules are one, whichever entry): *identity_r
+ * (when not NULL) gets the identity verified, NULL on failure. */
+static msoauth_rc verify(struct fixture *f, const char *user, size_t len,
+                         const char *password, char **identity_r) {
+  struct msoauth_secret *secret = NULL;
+  struct msoauth_verified v;
+  msoauth_rc rc;
+
+  if (password != NULL)
+    assert_int_equal(msoauth_secret_from_str(password, &secret), MSOAUTH_OK);
+  rc = msoauth_token_verify_password(f->ctx, user, len, secret, 0, &v,
+                                     &f->err);
+  if (identity_r != NULL) {
+    *identity_r = v.identity;
+    v.identity = NULL;
+  }
+  msoauth_verified_clear(&v);
+  msoauth_secret_free(&secret);
+  return rc;
 }
 
 static void test_password_cached(void **state) {
@@ -127,11 +151,13 @@ struct local_case {
   const char *detail; /* a piece the detail must hold, or NULL */
 };
 
-/* Local rules say no: zero requests. */
+/* Local rules say no, to a token request and to a password verification:
+ * zero requests. */
 static void test_local_refusals(void **state) {
   static const struct local_case cases[] = {
       {"alice@fabrikam.com", 0, "x", MSOAUTH_ERR_DOMAIN, "fabrikam.com"},
       {"alice@contoso.com\r\n", 0, "x", MSOAUTH_ERR_NAME, NULL},
+      {"alice\r\n@contoso.com", 0, "x", MSOAUTH_ERR_NAME, NULL},
       {"ali\x01"
        "ce@contoso.com",
        0, "x", MSOAUTH_ERR_NAME, NULL},
@@ -158,9 +184,12 @@ static void test_local_refusals(void **state) {
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     const struct local_case *c = &cases[i];
 
-    assert_int_equal(
-        get(&f, c->user, c->len ? c->len : strlen(c->user), c->password),
-        c->rc);
+    size_t len = c->len ? c->len : strlen(c->user);
+
+    assert_int_equal(get(&f, c->user, len, c->password), c->rc);
+    if (c->detail != NULL)
+      assert_non_null(strstr(f.err.detail, c->detail));
+    assert_int_equal(verify(&f, c->user, len, c->password, NULL), c->rc);
     if (c->detail != NULL)
       assert_non_null(strstr(f.err.detail, c->detail));
   }
@@ -168,17 +197,27 @@ static void test_local_refusals(void **state) {
   long_name[sizeof(long_name) - 1] = '\0';
   memcpy(long_name + sizeof(long_name) - 13, "@contoso.com", 12);
   assert_int_equal(get_str(&f, long_name, "x"), MSOAUTH_ERR_NAME);
+  assert_int_equal(verify(&f, long_name, strlen(long_name), "x", NULL),
+                   MSOAUTH_ERR_NAME);
   assert_int_equal(emu_count(&emu, "total"), 0);
   close_ctx(&f);
 }
 
-/* An alias Entra accepts: the token names the primary address. */
+#define ALICE_SMITH "alice.smith@contoso.com"
+
+/* An alias Entra accepts: the token names the primary address (a token
+ * request and a password verification alike). */
 static void test_alias_by_token(void **state) {
   struct fixture f;
+  char *identity = NULL;
 
   (void)state;
   open_ctx(&f, NULL);
   assert_int_equal(get_str(&f, "alice.smith@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_ALIAS);
+  assert_non_null(strstr(f.err.detail, "alice@contoso.com"));
+  assert_int_equal(verify(&f, ALICE_SMITH, strlen(ALICE_SMITH),
+                          EMU_ALICE_PASSWORD, NULL),
                    MSOAUTH_ERR_ALIAS);
   assert_non_null(strstr(f.err.detail, "alice@contoso.com"));
   close_ctx(&f);
@@ -187,6 +226,11 @@ static void test_alias_by_token(void **state) {
   assert_int_equal(get_str(&f, "alice.smith@contoso.com", EMU_ALICE_PASSWORD),
                    MSOAUTH_OK);
   assert_string_equal(f.tok.identity, "alice@contoso.com");
+  assert_int_equal(verify(&f, ALICE_SMITH, strlen(ALICE_SMITH),
+                          EMU_ALICE_PASSWORD, &identity),
+                   MSOAUTH_OK);
+  assert_string_equal(identity, "alice@contoso.com");
+  free(identity);
   close_ctx(&f);
 }
 
@@ -367,6 +411,7 @@ static int cached(struct fixture *f, const char *identity) {
  * cached, whoever it names. */
 static void test_foreign_tenant(void **state) {
   struct fixture f;
+  char *identity = NULL;
 
   (void)state;
   open_ctx(&f, "tenant = " EMU_TENANT_ID "\n");
@@ -383,6 +428,16 @@ static void test_foreign_tenant(void **state) {
   assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
                    MSOAUTH_OK);
   assert_int_equal(cached(&f, "alice@contoso.com"), 1);
+  /* A password verification applies the same rule: nobody verified. */
+  assert_int_equal(emu_post(&emu, "/_emu/fault", "{\"kind\": \"tenant\"}"), 0);
+  assert_int_equal(verify(&f, "alice@contoso.com", 17, EMU_ALICE_PASSWORD,
+                          &identity),
+                   MSOAUTH_ERR_TENANT);
+  assert_null(identity);
+  assert_int_equal(verify(&f, "alice@contoso.com", 17, EMU_ALICE_PASSWORD,
+                          &identity),
+                   MSOAUTH_OK);
+  free(identity);
   close_ctx(&f);
 
   /* organizations with domains: the domains rule keeps other tenants out
@@ -399,6 +454,7 @@ static void test_foreign_tenant(void **state) {
  * is served or stored under the name asked for (ROPC and refresh). */
 static void test_no_identity(void **state) {
   struct fixture f;
+  char *identity = NULL;
 
   (void)state;
   open_ctx(&f, NULL);
@@ -407,6 +463,13 @@ static void test_no_identity(void **state) {
                    MSOAUTH_ERR_NO_IDENTITY);
   assert_null(f.tok.access_token);
   assert_int_equal(cached(&f, "alice@contoso.com"), -1);
+  /* A password verification alike: refused, never "unreachable". */
+  assert_int_equal(emu_post(&emu, "/_emu/fault", "{\"kind\": \"opaque\"}"), 0);
+  assert_int_equal(verify(&f, "alice@contoso.com", 17, EMU_ALICE_PASSWORD,
+                          &identity),
+                   MSOAUTH_ERR_NO_IDENTITY);
+  assert_null(identity);
+  assert_false(msoauth_rc_unreachable(MSOAUTH_ERR_NO_IDENTITY));
   /* Every sign-in asks for the id token. */
   {
     char *log = emu_get(&emu, "/_emu/requests?last=1");

@@ -21,8 +21,6 @@
 #include "assertion.h"
 #include "buf.h"
 #include "cli.h"
-#include "entra_error.h"
-#include "http.h"
 #include "identity.h"
 #include "json.h"
 #include "jwt.h"
@@ -174,7 +172,6 @@ static void check_credential(struct check *ck,
 /* The cache directory, without creating it. */
 static void check_cache_dir(struct check *ck,
                             const struct msoauth_config *cfg) {
-  struct msoauth_cache *cache = NULL;
   struct msoauth_err err;
   struct stat st;
   char *parent;
@@ -199,87 +196,46 @@ static void check_cache_dir(struct check *ck,
     return;
   }
   msoauth_err_clear(&err);
-  if (msoauth_cache_open(cfg, &ck->log, &cache, &err) != MSOAUTH_OK)
+  if (msoauth_token_check_cache(cfg, &ck->log, &err) != MSOAUTH_OK)
     add(ck, LV_ERROR, CLI_EXIT_USAGE, "%s", err.detail);
   else
     add(ck, LV_OK, CLI_EXIT_OK, "cache_dir %s is private to uid %ld",
         cfg->cache_dir, (long)geteuid());
-  msoauth_cache_close(&cache);
 }
 
-/* The issuer of a discovery document names the tenant's id. */
-static void discovery_found(struct check *ck, const struct msoauth_config *cfg,
-                            const char *url, const char *body, size_t len) {
-  struct json_object *root = msoauth_json_parse(body, len);
-  const char *issuer = NULL, *endpoint = NULL;
-  int bad = 0;
+/* GET {authority}/{tenant}/v2.0/.well-known/openid-configuration: the
+ * issuer names the tenant's id. */
+static void check_authority(struct check *ck,
+                            const struct msoauth_config *cfg) {
+  struct msoauth_err err;
+  char *issuer = NULL;
+  long status = 0;
+  msoauth_rc rc;
 
-  if (json_object_is_type(root, json_type_object)) {
-    issuer = msoauth_json_string(root, "issuer", &bad);
-    endpoint = msoauth_json_string(root, "token_endpoint", &bad);
-  }
-  if (issuer == NULL || endpoint == NULL || bad)
-    add(ck, LV_ERROR, CLI_EXIT_UNREACHABLE,
-        "%s is not an OpenID discovery document (is authority %s the "
-        "identity platform?)",
-        url, cfg->authority);
-  else
+  msoauth_err_clear(&err);
+  rc = msoauth_token_check_authority(cfg, &ck->log, &issuer, &status, &err);
+  if (!rc)
     add(ck, LV_OK, CLI_EXIT_OK,
         "authority %s reachable; tenant %s has issuer %s", cfg->authority,
         cfg->tenant, issuer);
-  json_object_put(root);
-}
-
-static void discovery_refused(struct check *ck,
-                              const struct msoauth_config *cfg, const char *url,
-                              const struct msoauth_http_response *resp) {
-  struct msoauth_err err;
-
-  msoauth_err_clear(&err);
-  if (msoauth_entra_error(resp->status, msoauth_buf_str(&resp->body),
-                          resp->body.len, &err) != MSOAUTH_ERR_PROTOCOL &&
-      err.aadsts != 0)
+  else if (status < 0)
+    add(ck, LV_ERROR, cli_exit_code(rc), "cannot make an HTTPS client: %s",
+        err.detail);
+  else if (status == 0)
+    add(ck, LV_ERROR, cli_exit_code(rc),
+        "cannot reach the authority %s: %s (check the network, proxy, "
+        "ca_file and authority)",
+        cfg->authority, err.detail[0] ? err.detail : msoauth_strerror(rc));
+  else if (status == 200)
+    add(ck, LV_ERROR, CLI_EXIT_UNREACHABLE, "%s", err.detail);
+  else if (err.aadsts != 0)
     add(ck, LV_ERROR, CLI_EXIT_USAGE,
         "tenant %s refused by %s: %s (set tenant to your tenant's id or "
         "verified domain)",
         cfg->tenant, cfg->authority, err.detail);
   else
-    add(ck, LV_ERROR, CLI_EXIT_USAGE,
-        "%s answered HTTP %ld (check authority and tenant)", url, resp->status);
-}
-
-/* GET {authority}/{tenant}/v2.0/.well-known/openid-configuration. */
-static void check_authority(struct check *ck,
-                            const struct msoauth_config *cfg) {
-  struct msoauth_http *http = NULL;
-  struct msoauth_http_response resp;
-  struct msoauth_err err;
-  char url[2048];
-  msoauth_rc rc;
-
-  memset(&resp, 0, sizeof(resp));
-  msoauth_err_clear(&err);
-  snprintf(url, sizeof(url), "%s/%s/v2.0/.well-known/openid-configuration",
-           cfg->authority, cfg->tenant);
-  rc = msoauth_http_new(cfg, &ck->log, &http, &err);
-  if (rc) {
-    add(ck, LV_ERROR, cli_exit_code(rc), "cannot make an HTTPS client: %s",
-        err.detail);
-    return;
-  }
-  rc = msoauth_http_request(
-      http, url, NULL, msoauth_now_ms() + cfg->timeout * 1000, &resp, &err);
-  if (rc)
-    add(ck, LV_ERROR, cli_exit_code(rc),
-        "cannot reach the authority %s: %s (check the network, proxy, "
-        "ca_file and authority)",
-        cfg->authority, err.detail[0] ? err.detail : msoauth_strerror(rc));
-  else if (resp.status == 200)
-    discovery_found(ck, cfg, url, msoauth_buf_str(&resp.body), resp.body.len);
-  else
-    discovery_refused(ck, cfg, url, &resp);
-  msoauth_http_response_free(&resp);
-  msoauth_http_free(&http);
+    add(ck, LV_ERROR, CLI_EXIT_USAGE, "%s", err.detail);
+  free(issuer);
 }
 
 /* Whose token it is and what it allows. */

@@ -1719,7 +1719,7 @@ static void test_symbols(void **state) {
   assert_non_null(h);
   for (size_t i = 0; i < 6; i++)
     assert_non_null(dlsym(h, entries[i]));
-  assert_null(dlsym(h, "msoauth_password_verify"));
+  assert_null(dlsym(h, "msoauth_token_verify_password"));
   assert_null(dlsym(h, "msoauth_config_load"));
   /* The phases that do nothing answer PAM_IGNORE without a handle, and
    * setcred without a successful authenticate. */

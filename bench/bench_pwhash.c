@@ -1,10 +1,10 @@
 /*
- * bench_verifier.c - what one password verifier costs (issue 12, item 7):
+ * bench_pwhash.c - what one password verifier costs (issue 12, item 7):
  * making and checking one at the cost of a cached token's verifier and at
  * the cost of PAM's (failure_cache, offline_grace), and checking a password
  * against four rejected ones that share a salt. Median of N runs each.
  *
- *   make bench/bench_verifier && bench/bench_verifier [N]
+ *   make bench/bench_pwhash && bench/bench_pwhash [N]
  */
 #include "config_build.h"
 
@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "secret.h"
-#include "verifier.h"
+#include "pwhash.h"
 
 #define RUNS_MAX 101
 

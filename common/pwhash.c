@@ -1,5 +1,5 @@
 /*
- * verifier.c - PBKDF2-HMAC-SHA256 verifiers of passwords, in the string
+ * pwhash.c - PBKDF2-HMAC-SHA256 verifiers of passwords, in the string
  * form "pbkdf2-sha256$ITERATIONS$SALT$HASH" (base64url, no padding).
  */
 #include "config_build.h"
@@ -17,7 +17,7 @@
 
 #include "base64.h"
 #include "buf.h"
-#include "verifier.h"
+#include "pwhash.h"
 
 #define PREFIX "pbkdf2-sha256$"
 #define SALT_LEN 16

@@ -1,6 +1,9 @@
 /*
- * verify.c - a user's password checked against the identity platform, with
- * the failure cache and the offline grace of the PAM module.
+ * token_password.c - the token layer's verification of a user's password,
+ * as the PAM module asks for it: the password checked online, with the
+ * memories of the cache entry (failure_cache, the lockout, offline_grace),
+ * the groups rule and store_tokens. The cache key, the identity check and
+ * the store under the lock are token.c's (token_int.h).
  */
 #include "config_build.h"
 
@@ -11,20 +14,12 @@
 
 #include "identity.h"
 #include "jwt.h"
-#include "verifier.h"
-#include "verify.h"
+#include "pwhash.h"
+#include "token_int.h"
 
 void msoauth_verified_clear(struct msoauth_verified *v) {
   free(v->identity);
   memset(v, 0, sizeof(*v));
-}
-
-static void cache_key(const struct msoauth_ctx *ctx, const char *identity,
-                      struct msoauth_cache_key *key) {
-  key->authority = ctx->cfg->authority;
-  key->tenant = ctx->cfg->tenant;
-  key->client_id = ctx->cfg->client_id;
-  key->identity = identity;
 }
 
 /* How long a lockout (AADSTS50053) is remembered at most: Entra's smart
@@ -98,13 +93,15 @@ static msoauth_rc check_groups(const struct msoauth_config *cfg,
   if (cfg->n_allowed_groups == 0)
     return MSOAUTH_OK;
   if (claims->groups_overage)
-    return msoauth_fail(err, MSOAUTH_ERR_GROUP,
+    return msoauth_fail_why(err, MSOAUTH_ERR_GROUP,
+                            MSOAUTH_WHY_GROUPS_OVERAGE,
                         "%s is in too many groups for the token to list them "
                         "(groups overage): use fewer groups or assign the "
                         "groups to the app registration",
                         identity);
   if (claims->groups == NULL)
-    return msoauth_fail(err, MSOAUTH_ERR_GROUP,
+    return msoauth_fail_why(err, MSOAUTH_ERR_GROUP,
+                            MSOAUTH_WHY_GROUPS_NO_CLAIM,
                         "the token of %s has no groups claim: set "
                         "groupMembershipClaims in the app registration",
                         identity);
@@ -112,8 +109,9 @@ static msoauth_rc check_groups(const struct msoauth_config *cfg,
     for (size_t j = 0; j < cfg->n_allowed_groups; j++)
       if (strcasecmp(claims->groups[i], cfg->allowed_groups[j]) == 0)
         return MSOAUTH_OK;
-  return msoauth_fail(err, MSOAUTH_ERR_GROUP,
-                      "%s is not a member of an allowed group", identity);
+  return msoauth_fail_why(err, MSOAUTH_ERR_GROUP,
+                          MSOAUTH_WHY_GROUPS_NOT_MEMBER,
+                          "%s is not a member of an allowed group", identity);
 }
 
 /* Rule 3, the tenant and allowed_groups on what the platform returned. */
@@ -124,9 +122,7 @@ static msoauth_rc check_tokens(struct msoauth_ctx *ctx, const char *identity,
   struct msoauth_claims claims;
   msoauth_rc rc;
 
-  rc = msoauth_identity_from_tokens(ctx->cfg, identity, tokens->id_token,
-                                    tokens->access_token, &claims,
-                                    &out->identity, err);
+  rc = token_signed_in(ctx, identity, tokens, &claims, &out->identity, err);
   if (!rc)
     rc = check_groups(ctx->cfg, &claims, out->identity, err);
   msoauth_claims_clear(&claims);
@@ -265,30 +261,35 @@ static int apply(const struct msoauth_config *cfg,
   return changed;
 }
 
+/* What remember hands to token_update. */
+struct lesson {
+  const struct msoauth_secret *password;
+  struct memory *m;
+};
+
+static msoauth_rc learn(struct msoauth_ctx *ctx,
+                        struct msoauth_cache_entry *entry, void *arg, int *put,
+                        struct msoauth_err *err) {
+  struct lesson *l = arg;
+
+  (void)err;
+  *put = apply(ctx->cfg, entry, l->password, l->m);
+  return MSOAUTH_OK;
+}
+
 /* Updates the user's cache entry under its lock with what this attempt
  * taught; writes only when something changed. */
 static void remember(struct msoauth_ctx *ctx, const char *identity,
                      const struct msoauth_secret *password,
                      struct memory *m) {
-  struct msoauth_cache_entry entry;
-  struct msoauth_cache_lock *lock = NULL;
   struct msoauth_cache_key key;
-  msoauth_rc rc;
+  struct lesson l = {password, m};
 
-  cache_key(ctx, identity, &key);
-  msoauth_cache_entry_init(&entry);
-  rc = msoauth_cache_lock(ctx->cache, &key, msoauth_now_ms() + 2000, &lock,
-                          NULL);
-  if (!rc && msoauth_cache_get(ctx->cache, &key, &entry, NULL) ==
-                 MSOAUTH_ERR_NOT_FOUND)
-    rc = MSOAUTH_OK;
-  if (!rc && apply(ctx->cfg, &entry, password, m))
-    rc = msoauth_cache_put(ctx->cache, &key, &entry, NULL);
-  if (rc)
+  token_key(ctx->cfg, identity, &key);
+  if (token_update(ctx, &key, msoauth_now_ms() + 2000, 0, learn, &l, NULL) !=
+      MSOAUTH_OK)
     MSOAUTH_WARN(ctx->log, "could not update the cache entry of %s",
                  identity);
-  msoauth_cache_entry_clear(&entry);
-  msoauth_cache_unlock(&lock);
 }
 
 /* The cached entry of identity (empty when there is none). */
@@ -296,7 +297,7 @@ static void read_entry(struct msoauth_ctx *ctx, const char *identity,
                        struct msoauth_cache_entry *entry) {
   struct msoauth_cache_key key;
 
-  cache_key(ctx, identity, &key);
+  token_key(ctx->cfg, identity, &key);
   if (msoauth_cache_get(ctx->cache, &key, entry, NULL) != MSOAUTH_OK)
     msoauth_cache_entry_clear(entry);
 }
@@ -477,9 +478,8 @@ static msoauth_rc verify_online(struct msoauth_ctx *ctx, const char *identity,
   msoauth_rc rc;
 
   rc = msoauth_grant_password(&ctx->client, identity, password,
-                              ctx->cfg->scope,
-                              msoauth_now_ms() + ctx->cfg->timeout * 1000,
-                              &tokens, err);
+                              ctx->cfg->scope, token_deadline(ctx), &tokens,
+                              err);
   if (!rc)
     rc = check_tokens(ctx, identity, &tokens, out, err);
   memset(&m, 0, sizeof(m));
@@ -498,12 +498,12 @@ static msoauth_rc verify_online(struct msoauth_ctx *ctx, const char *identity,
   return rc;
 }
 
-msoauth_rc msoauth_password_verify(struct msoauth_ctx *ctx, const char *user,
-                                   size_t len,
-                                   const struct msoauth_secret *password,
-                                   unsigned flags,
-                                   struct msoauth_verified *out,
-                                   struct msoauth_err *err) {
+msoauth_rc msoauth_token_verify_password(struct msoauth_ctx *ctx,
+                                         const char *user, size_t len,
+                                         const struct msoauth_secret *password,
+                                         unsigned flags,
+                                         struct msoauth_verified *out,
+                                         struct msoauth_err *err) {
   struct msoauth_cache_entry entry;
   char *identity = NULL;
   msoauth_rc rc;

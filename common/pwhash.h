@@ -1,5 +1,5 @@
 /*
- * verifier.h - salted, slow verifiers of passwords (PBKDF2-HMAC-SHA256).
+ * pwhash.h - salted, slow verifiers of passwords (PBKDF2-HMAC-SHA256).
  *
  * Stored instead of a password where one must be recognised later (a
  * password rejected recently, a password verified online for offline_grace,
@@ -7,8 +7,8 @@
  * "pbkdf2-sha256$ITERATIONS$SALT$HASH" (base64url), so the parameters travel
  * with it.
  */
-#ifndef MSOAUTH_VERIFIER_H
-#define MSOAUTH_VERIFIER_H
+#ifndef MSOAUTH_PWHASH_H
+#define MSOAUTH_PWHASH_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /*
- * test_verifier.c - PBKDF2-HMAC-SHA256 password verifiers: round trip,
+ * test_pwhash.c - PBKDF2-HMAC-SHA256 password verifiers: round trip,
  * wrong passwords, fresh salts, strict parsing, stored iterations.
  */
 #include "config_build.h"
@@ -20,7 +20,7 @@
 #include "buf.h"
 #include "result.h"
 #include "secret.h"
-#include "verifier.h"
+#include "pwhash.h"
 
 /* A well-formed salt (16 zero bytes) and hash (32 zero bytes). */
 #define SALT0 "AAAAAAAAAAAAAAAAAAAAAA"
