@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "identity.h"
 #include "token.h"
 #include "verifier.h"
