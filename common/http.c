@@ -34,6 +34,7 @@
 #include "clock.h"
 #include "environ.h"
 #include "http.h"
+#include "io.h"
 #include "secret.h"
 
 /* Largest CA bundle read into memory (Debian's is about 200 KiB). */
@@ -270,54 +271,61 @@ msoauth_rc msoauth_form_add(struct msoauth_buf *form, const char *key,
 
 /* ------------------------------------------------------------ the handle */
 
-/* Reads a PEM bundle of at most HTTP_CA_MAX bytes into buf. */
+/* Reads a PEM bundle of at most HTTP_CA_MAX bytes into buf. The bundle is
+ * public: any owner, any mode, and a symbolic link is followed (Debian's
+ * certificates are links). */
 static msoauth_rc read_ca(const char *path, struct msoauth_buf *buf,
                           struct msoauth_err *err) {
-  char chunk[16384];
-  struct stat st;
-  ssize_t n;
-  int fd;
+  static const struct msoauth_file_policy policy = {
+      .owner = MSOAUTH_OWNER_ANY,
+      .mode = MSOAUTH_MODE_ANY,
+      .follow_symlinks = 1,
+      .max = HTTP_CA_MAX,
+      .secret = 0,
+  };
+  struct msoauth_file file;
   msoauth_rc rc = MSOAUTH_OK;
 
-  msoauth_buf_init(buf, HTTP_CA_MAX, 0);
-  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0)
-    return msoauth_fail(err, MSOAUTH_ERR_IO, "cannot open the CA file %s: %s",
-                        path, strerror(errno));
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  switch (msoauth_file_read(path, &policy, &file)) {
+  case MSOAUTH_FILE_OK:
+    break;
+  case MSOAUTH_FILE_MISSING:
+  case MSOAUTH_FILE_OPEN:
+  case MSOAUTH_FILE_SYMLINK:
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "cannot open the CA file %s: %s",
+                      path, strerror(file.sys_errno));
+    goto out;
+  case MSOAUTH_FILE_READ:
+  case MSOAUTH_FILE_CHANGED:
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "cannot read the CA file %s: %s",
+                      path,
+                      file.sys_errno ? strerror(file.sys_errno)
+                                     : "it changed while read");
+    goto out;
+  case MSOAUTH_FILE_TOO_LARGE:
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO,
+                      "the CA file %s is larger than %d bytes", path,
+                      HTTP_CA_MAX);
+    goto out;
+  case MSOAUTH_FILE_NOMEM:
+    rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+    goto out;
+  default: /* fstat failed, not a regular file */
     rc =
         msoauth_fail(err, MSOAUTH_ERR_IO, "the CA file %s is not a file", path);
     goto out;
   }
-  while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      rc = msoauth_fail(err, MSOAUTH_ERR_IO, "cannot read the CA file %s: %s",
-                        path, strerror(errno));
-      goto out;
-    }
-    rc = msoauth_buf_add(buf, chunk, (size_t)n);
-    if (rc == MSOAUTH_ERR_NOMEM) {
-      msoauth_fail(err, rc, "out of memory");
-      goto out;
-    }
-    if (rc) {
-      rc = msoauth_fail(err, MSOAUTH_ERR_IO,
-                        "the CA file %s is larger than %d bytes", path,
-                        HTTP_CA_MAX);
-      goto out;
-    }
-  }
   /* CURLOPT_CAINFO_BLOB takes PEM only: say so now, not at the handshake. */
-  if (memmem(msoauth_buf_str(buf), buf->len, "-----BEGIN CERTIFICATE-----",
-             27) == NULL)
+  if (memmem(file.data.data, file.data.len, "-----BEGIN CERTIFICATE-----",
+             27) == NULL) {
     rc = msoauth_fail(err, MSOAUTH_ERR_IO,
                       "the CA file %s holds no PEM certificate", path);
+    goto out;
+  }
+  *buf = file.data;
+  msoauth_buf_init(&file.data, HTTP_CA_MAX, 0);
 out:
-  if (rc)
-    msoauth_buf_free(buf);
-  close(fd);
+  msoauth_file_free(&file);
   return rc;
 }
 
