@@ -532,7 +532,7 @@ static msoauth_rc file_list(void *state, msoauth_cache_list_fn fn, void *arg,
   d = open_dir(fc, err);
   if (d == NULL)
     return MSOAUTH_ERR_IO;
-  while (!rc && (de = readdir(d)) != NULL) {
+  for (de = readdir(d); !rc && de != NULL; de = readdir(d)) {
     if (has_stem(de->d_name, ".json", 1))
       rc = list_one(fc, de->d_name, fn, arg, err);
   }
@@ -574,7 +574,7 @@ static void remove_stale(struct file_cache *fc) {
 
   if (d == NULL)
     return;
-  while ((de = readdir(d)) != NULL) {
+  for (de = readdir(d); de != NULL; de = readdir(d)) {
     if (!has_stem(de->d_name, ".tmp.", 0) ||
         fstatat(fc->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
         S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
