@@ -25,6 +25,8 @@
 
 #include "buf.h"
 #include "config.h"
+#include "io.h"
+#include "scope.h"
 
 #ifndef MSOAUTH_CONFIG_PATH
 #define MSOAUTH_CONFIG_PATH "/etc/msoauth.conf"
@@ -41,7 +43,6 @@
 #define LABEL_MAX 63
 #define GUID_LEN 36
 #define MESSAGE_MAX 1024
-#define CHUNK 4096
 
 /* The line of a value given as an override. */
 #define LINE_ARGUMENT (-1)
@@ -690,70 +691,61 @@ static const char *shown_key(const char *key) {
 /*
  * Opens and reads path: a regular file owned by root or the effective user,
  * not writable by group or others, at most MSOAUTH_CONFIG_FILE_MAX bytes.
- * text must be initialised; its mode goes to *mode_r.
+ * A symbolic link is followed (msoauth.conf(5) says so: the file may be
+ * kept elsewhere and linked). text must be initialised and empty: it
+ * receives the contents, wiped when freed if text->wipe (a client_secret
+ * may be in it). The file's mode goes to *mode_r.
  */
 static msoauth_rc read_file(const char *path, struct msoauth_buf *text,
                             mode_t *mode_r, struct msoauth_err *err) {
-  char chunk[CHUNK];
-  struct stat st;
+  const struct msoauth_file_policy policy = {
+      .owner = MSOAUTH_OWNER_SELF_OR_ROOT,
+      .mode = MSOAUTH_MODE_NO_SHARED_WRITE,
+      .follow_symlinks = 1,
+      .max = MSOAUTH_CONFIG_FILE_MAX,
+      .secret = text->wipe,
+  };
+  struct msoauth_file file;
+  enum msoauth_file_problem problem;
   msoauth_rc rc = MSOAUTH_OK;
-  int fd;
 
-  /* O_NONBLOCK: a FIFO put in its place must not hang the caller. */
-  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0)
-    return msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", path, strerror(errno));
-  if (fstat(fd, &st) != 0) {
-    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", path, strerror(errno));
-    goto out;
-  }
-  if (!S_ISREG(st.st_mode)) {
+  problem = msoauth_file_read(path, &policy, &file);
+  switch (problem) {
+  case MSOAUTH_FILE_OK:
+    *mode_r = file.st.st_mode;
+    msoauth_buf_free(text);
+    *text = file.data;
+    msoauth_buf_init(&file.data, MSOAUTH_CONFIG_FILE_MAX, policy.secret);
+    break;
+  case MSOAUTH_FILE_NOT_REGULAR:
     rc = msoauth_fail(err, MSOAUTH_ERR_CONFIG, "%s: not a regular file", path);
-    goto out;
-  }
-  if (st.st_uid != 0 && st.st_uid != geteuid()) {
+    break;
+  case MSOAUTH_FILE_OWNER:
     rc = msoauth_fail(err, MSOAUTH_ERR_CONFIG,
                       "%s: owned by uid %ld, not by root or the running user",
-                      path, (long)st.st_uid);
-    goto out;
-  }
-  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+                      path, (long)file.st.st_uid);
+    break;
+  case MSOAUTH_FILE_MODE:
     rc = msoauth_fail(err, MSOAUTH_ERR_CONFIG,
                       "%s: writable by group or others (run: chmod go-w %s)",
                       path, path);
-    goto out;
-  }
-  if (st.st_size > MSOAUTH_CONFIG_FILE_MAX) {
+    break;
+  case MSOAUTH_FILE_TOO_LARGE:
     rc = msoauth_fail(err, MSOAUTH_ERR_CONFIG, "%s: larger than %d bytes", path,
                       MSOAUTH_CONFIG_FILE_MAX);
-    goto out;
+    break;
+  case MSOAUTH_FILE_CHANGED:
+    rc = msoauth_fail(err, MSOAUTH_ERR_CONFIG, "%s: changed while read", path);
+    break;
+  case MSOAUTH_FILE_NOMEM:
+    rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "%s: out of memory", path);
+    break;
+  default: /* cannot open, stat or read */
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", path,
+                      msoauth_file_why(problem, &file));
+    break;
   }
-  *mode_r = st.st_mode;
-  for (;;) {
-    ssize_t n = read(fd, chunk, sizeof(chunk));
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      rc = msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", path, strerror(errno));
-      break;
-    }
-    if (n == 0)
-      break;
-    rc = msoauth_buf_add(text, chunk, (size_t)n);
-    if (rc) {
-      /* The file grew past the cap while being read. */
-      rc = rc == MSOAUTH_ERR_NOMEM
-               ? msoauth_fail(err, rc, "%s: out of memory", path)
-               : msoauth_fail(err, MSOAUTH_ERR_CONFIG,
-                              "%s: larger than %d bytes", path,
-                              MSOAUTH_CONFIG_FILE_MAX);
-      break;
-    }
-  }
-out:
-  msoauth_wipe(chunk, sizeof(chunk));
-  close(fd);
+  msoauth_file_free(&file);
   return rc;
 }
 
@@ -915,8 +907,6 @@ static int parse_line(struct loader *ld, char *s, int line, void *arg) {
   return add_entry(ld, (enum key_id)id, value, line);
 }
 
-/* Reads and splits the configuration file; 0 when there is something to
- * apply. */
 /* Whether a proxy URL carries user information (user:password@host). */
 static int proxy_has_credentials(const char *url) {
   const char *host = strstr(url, "://");
@@ -927,6 +917,8 @@ static int proxy_has_credentials(const char *url) {
   return memchr(host, '@', len) != NULL;
 }
 
+/* Reads and splits the configuration file; 0 when there is something to
+ * apply. */
 static int read_config(struct loader *ld) {
   struct msoauth_err e;
   msoauth_rc rc;
@@ -1211,21 +1203,6 @@ static int build_lists(struct loader *ld, struct msoauth_config *cfg) {
   return 0;
 }
 
-/* Whether the space-separated scope holds token. */
-static int has_scope(const char *scope, const char *token) {
-  size_t len = strlen(token);
-
-  for (const char *p = scope; *p != '\0';) {
-    size_t n = strcspn(p, " ");
-
-    if (n == len && memcmp(p, token, len) == 0)
-      return 1;
-    p += n;
-    p += strspn(p, " ");
-  }
-  return 0;
-}
-
 /* The scope with single spaces, PAM's openid and profile added. */
 static int build_scope(struct loader *ld, struct msoauth_config *cfg,
                        unsigned flags) {
@@ -1246,9 +1223,9 @@ static int build_scope(struct loader *ld, struct msoauth_config *cfg,
     p += n;
     p += strspn(p, " ");
   }
-  if (!rc && (flags & MSOAUTH_CONFIG_PAM) && !has_scope(v, "openid"))
+  if (!rc && (flags & MSOAUTH_CONFIG_PAM) && !msoauth_scope_has(v, "openid"))
     rc = msoauth_buf_adds(&out, " openid");
-  if (!rc && (flags & MSOAUTH_CONFIG_PAM) && !has_scope(v, "profile"))
+  if (!rc && (flags & MSOAUTH_CONFIG_PAM) && !msoauth_scope_has(v, "profile"))
     rc = msoauth_buf_adds(&out, " profile");
   if (!rc)
     cfg->scope = msoauth_buf_take(&out);

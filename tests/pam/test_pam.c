@@ -34,8 +34,8 @@
 #include "config.h"
 #include "../emu.h"
 #include "../leak.h"
+#include "clock.h"
 #include "pam_driver.h"
-#include "http.h"
 #include "secret.h"
 #include "token.h"
 
