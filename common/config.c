@@ -915,8 +915,6 @@ static int parse_line(struct loader *ld, char *s, int line, void *arg) {
   return add_entry(ld, (enum key_id)id, value, line);
 }
 
-/* Reads and splits the configuration file; 0 when there is something to
- * apply. */
 /* Whether a proxy URL carries user information (user:password@host). */
 static int proxy_has_credentials(const char *url) {
   const char *host = strstr(url, "://");
@@ -927,6 +925,8 @@ static int proxy_has_credentials(const char *url) {
   return memchr(host, '@', len) != NULL;
 }
 
+/* Reads and splits the configuration file; 0 when there is something to
+ * apply. */
 static int read_config(struct loader *ld) {
   struct msoauth_err e;
   msoauth_rc rc;
@@ -947,20 +947,20 @@ static int read_config(struct loader *ld) {
    * itself a secret. */
   for (size_t i = 0; i < ld->n_entries && (ld->mode & (S_IRGRP | S_IROTH));
        i++) {
-    const struct entry *e = &ld->entries[i];
+    const struct entry *ent = &ld->entries[i];
 
-    if (e->id == KEY_CLIENT_SECRET) {
+    if (ent->id == KEY_CLIENT_SECRET) {
       problem(ld, MSOAUTH_ERR_CONFIG,
               "%s:%d: client_secret: the file is readable by group or others "
               "(run: chmod 600 %s)",
-              ld->path, e->line, ld->path);
+              ld->path, ent->line, ld->path);
       break;
     }
-    if (e->id == KEY_PROXY && proxy_has_credentials(e->value)) {
+    if (ent->id == KEY_PROXY && proxy_has_credentials(ent->value)) {
       problem(ld, MSOAUTH_ERR_CONFIG,
               "%s:%d: proxy: the URL holds credentials and the file is "
               "readable by group or others (run: chmod 600 %s)",
-              ld->path, e->line, ld->path);
+              ld->path, ent->line, ld->path);
       break;
     }
   }
