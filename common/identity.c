@@ -203,13 +203,10 @@ static msoauth_rc clean(const char *name, size_t len, char **out_r,
 /* Rule 3 with aliases_file: *addr may be replaced by its primary address. */
 static msoauth_rc apply_aliases(const struct msoauth_config *cfg, char **addr,
                                 struct msoauth_err *err) {
-  const struct msoauth_alias *hit = NULL;
+  const struct msoauth_alias *hit =
+      msoauth_aliases_find(cfg->aliases, cfg->n_aliases, *addr);
   char *primary = NULL;
 
-  for (size_t i = 0; i < cfg->n_aliases && hit == NULL; i++)
-    if (cfg->aliases[i].alias != NULL && cfg->aliases[i].primary != NULL &&
-        strcasecmp(cfg->aliases[i].alias, *addr) == 0)
-      hit = &cfg->aliases[i];
   if (hit == NULL)
     return MSOAUTH_OK;
   if (cfg->alias_policy != MSOAUTH_ALIAS_RESOLVE)
@@ -364,9 +361,8 @@ int msoauth_identity_tenant_is_id(const char *tenant) {
 }
 
 /* The tenant a token names against a tenant id in `tenant`. */
-static msoauth_rc check_tid(const struct msoauth_config *cfg,
-                            const char *what, const char *tid,
-                            struct msoauth_err *err) {
+static msoauth_rc check_tid(const struct msoauth_config *cfg, const char *what,
+                            const char *tid, struct msoauth_err *err) {
   if (!msoauth_identity_tenant_is_id(cfg->tenant))
     return MSOAUTH_OK;
   if (tid == NULL)

@@ -427,7 +427,8 @@ static void test_pam_flag(void **state) {
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct msoauth_config *cfg;
 
-    cfg = load_ok(cases[i].text, NULL, NULL, 0, MSOAUTH_CONFIG_PAM);
+    cfg =
+        load_ok(cases[i].text, NULL, NULL, 0, MSOAUTH_CONFIG_VERIFY_PASSWORDS);
     assert_int_equal(cfg->auth, MSOAUTH_AUTH_PASSWORD);
     assert_string_equal(cfg->scope, cases[i].scope);
     msoauth_config_free(&cfg);
@@ -1228,7 +1229,7 @@ static void test_example_file(void **state) {
   mine = load_ok(profiles, "mail", NULL, 0, 0);
   assert_int_equal(mine->auth, MSOAUTH_AUTH_REFRESH);
   msoauth_config_free(&mine);
-  mine = load_ok(profiles, "pam", NULL, 0, MSOAUTH_CONFIG_PAM);
+  mine = load_ok(profiles, "pam", NULL, 0, MSOAUTH_CONFIG_VERIFY_PASSWORDS);
   assert_int_equal(mine->n_allowed_groups, 1);
   assert_int_equal(mine->store_tokens, 1);
   msoauth_config_free(&mine);
@@ -1267,6 +1268,35 @@ static void test_bad_arguments(void **state) {
   assert_null(cfg);
 }
 
+/* At most 1024 sections: the header past them ends the reading with that
+ * reason, even when it is malformed too (the count is checked first). */
+static void test_many_sections(void **state) {
+  struct msoauth_config *cfg = NULL;
+  struct msoauth_log log;
+  struct logbook book = {0};
+  struct msoauth_err err;
+  size_t size = 16 * 1024, used;
+  char *text = malloc(size);
+
+  (void)state;
+  assert_non_null(text);
+  used = (size_t)snprintf(text, size, "%s", MIN);
+  for (int i = 0; i < 1024; i++)
+    used += (size_t)snprintf(text + used, size - used, "[s%d]\n", i);
+  used += (size_t)snprintf(text + used, size - used, "[bad header\n[x]\n");
+  assert_true(used < size);
+  assert_int_equal(write_file("t.conf", text, used, 0600), 0);
+  log = (struct msoauth_log){record, &book, MSOAUTH_LOG_DEBUG};
+  assert_int_equal(
+      msoauth_config_load(conf, "s1", NULL, 0, 0, &log, &cfg, &err),
+      MSOAUTH_ERR_CONFIG);
+  assert_null(cfg);
+  assert_true(strstr(err.detail, "t.conf:1027: more than 1024 sections") !=
+              NULL);
+  assert_int_equal(book.n, 1);
+  free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_minimal),
@@ -1288,6 +1318,7 @@ int main(void) {
       cmocka_unit_test(test_example_file),
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_bad_arguments),
+      cmocka_unit_test(test_many_sections),
   };
 
   return cmocka_run_group_tests(tests, setup, teardown);
