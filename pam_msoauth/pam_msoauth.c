@@ -267,8 +267,8 @@ static int call_open(struct call *c, pam_handle_t *pamh, int flags, int argc,
   }
   show_user(c->user, c->shown);
   if (msoauth_config_load(c->args.config, c->args.profile, c->args.overrides,
-                          c->args.n_overrides, MSOAUTH_CONFIG_VERIFY_PASSWORDS, &c->log,
-                          &c->cfg, &err) != MSOAUTH_OK) {
+                          c->args.n_overrides, MSOAUTH_CONFIG_VERIFY_PASSWORDS,
+                          &c->log, &c->cfg, &err) != MSOAUTH_OK) {
     const struct outcome *o = outcome_of(err.rc);
 
     log_outcome(c, LOG_ERR, "config-error", 0, err.detail, "");

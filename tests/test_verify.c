@@ -51,8 +51,9 @@ static void reopen_ctx(struct fixture *f, const char *extra) {
   memset(f, 0, sizeof(*f));
   path = emu_write_config(&emu, "verify.conf", extra);
   assert_non_null(path);
-  assert_int_equal(msoauth_config_load(path, NULL, NULL, 0, MSOAUTH_CONFIG_VERIFY_PASSWORDS,
-                                       NULL, &f->cfg, &f->err),
+  assert_int_equal(msoauth_config_load(path, NULL, NULL, 0,
+                                       MSOAUTH_CONFIG_VERIFY_PASSWORDS, NULL,
+                                       &f->cfg, &f->err),
                    MSOAUTH_OK);
   assert_int_equal(msoauth_ctx_new(f->cfg, NULL, &f->ctx, &f->err), MSOAUTH_OK);
   assert_int_equal(emu_reset(&emu), 0);
