@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "identity.h"
+#include "settings.h"
 #include "token.h"
 #include "verifier.h"
 
@@ -30,6 +31,8 @@ msoauth_rc msoauth_ctx_new(const struct msoauth_config *cfg,
                            const struct msoauth_log *log,
                            struct msoauth_ctx **ctx_r,
                            struct msoauth_err *err) {
+  struct msoauth_grant_settings grant;
+  struct msoauth_cache_settings cache;
   struct msoauth_ctx *ctx;
   msoauth_rc rc;
 
@@ -39,14 +42,16 @@ msoauth_rc msoauth_ctx_new(const struct msoauth_config *cfg,
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
   ctx->cfg = cfg;
   ctx->log = log;
-  rc = msoauth_client_init(&ctx->client, cfg, log, err);
+  msoauth_settings_grant(cfg, &grant);
+  rc = msoauth_client_init(&ctx->client, &grant, log, err);
   if (rc) {
     free(ctx);
     return rc;
   }
   /* A caller that hands over its own tokens needs no cache. */
+  msoauth_settings_cache(cfg, &cache);
   if (cfg->auth != MSOAUTH_AUTH_TOKEN)
-    rc = msoauth_cache_open(cfg, log, &ctx->cache, err);
+    rc = msoauth_cache_open(&cache, log, &ctx->cache, err);
   if (!rc && cfg->auth == MSOAUTH_AUTH_PASSWORD &&
       msoauth_verifier_memo_new(&ctx->memo) != MSOAUTH_OK)
     rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");

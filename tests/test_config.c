@@ -22,6 +22,7 @@
 #include "log.h"
 #include "result.h"
 #include "secret.h"
+#include "settings.h"
 
 #define CLIENT "11111111-2222-3333-4444-555555555555"
 #define GROUP1 "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -1297,6 +1298,50 @@ static void test_many_sections(void **state) {
   free(text);
 }
 
+/* Each layer's settings come from the keys it uses, and from nowhere
+ * else (settings.c). */
+static void test_settings(void **state) {
+  struct msoauth_http_settings http;
+  struct msoauth_grant_settings grant;
+  struct msoauth_cache_settings cache;
+  struct msoauth_config *cfg;
+
+  (void)state;
+  cfg = load_ok("authority = https://login.example.org/\n"
+                "tenant = " TENANT_ID "\n"
+                "client_id = " CLIENT "\n"
+                "client_secret = " SECRET "\n"
+                "domains = contoso.com\n"
+                "cache_dir = /var/tmp/msoauth\n"
+                "connect_timeout = 7\n"
+                "timeout = 20\n"
+                "retries = 3\n"
+                "ca_file = /etc/ssl/ca.pem\n"
+                "ca_path = /etc/ssl/certs\n"
+                "proxy = http://proxy.example:3128\n",
+                NULL, NULL, 0, 0);
+  cfg->cache_allow_foreign_dir = 1;
+  msoauth_settings_http(cfg, &http);
+  assert_int_equal(http.connect_timeout, 7);
+  assert_int_equal(http.retries, 3);
+  assert_string_equal(http.ca_file, "/etc/ssl/ca.pem");
+  assert_string_equal(http.ca_path, "/etc/ssl/certs");
+  assert_string_equal(http.proxy, "http://proxy.example:3128");
+  msoauth_settings_grant(cfg, &grant);
+  assert_string_equal(grant.authority, "https://login.example.org");
+  assert_string_equal(grant.tenant, TENANT_ID);
+  assert_string_equal(grant.client_id, CLIENT);
+  assert_ptr_equal(grant.client_secret, cfg->client_secret);
+  assert_null(grant.client_certificate_file);
+  assert_null(grant.client_key_file);
+  assert_int_equal(grant.http.connect_timeout, 7);
+  assert_string_equal(grant.http.proxy, "http://proxy.example:3128");
+  msoauth_settings_cache(cfg, &cache);
+  assert_string_equal(cache.dir, "/var/tmp/msoauth");
+  assert_int_equal(cache.allow_foreign_dir, 1);
+  msoauth_config_free(&cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_minimal),
@@ -1319,6 +1364,7 @@ int main(void) {
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_bad_arguments),
       cmocka_unit_test(test_many_sections),
+      cmocka_unit_test(test_settings),
   };
 
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -26,6 +26,7 @@
 #include "emu.h"
 #include "grant.h"
 #include "jwt.h"
+#include "settings.h"
 
 static struct emu emu;
 
@@ -40,6 +41,17 @@ static int teardown(void **state) {
   (void)state;
   emu_stop(&emu);
   return 0;
+}
+
+/* A client made from a loaded configuration, as token.c makes it. */
+static msoauth_rc client_init(struct msoauth_client *client,
+                              const struct msoauth_config *cfg,
+                              const struct msoauth_log *log,
+                              struct msoauth_err *err) {
+  struct msoauth_grant_settings set;
+
+  msoauth_settings_grant(cfg, &set);
+  return msoauth_client_init(client, &set, log, err);
 }
 
 /* A client for the emulator with extra configuration lines. */
@@ -58,7 +70,7 @@ static void fixture_open(struct fixture *f, const char *extra) {
   assert_int_equal(msoauth_config_load(path, NULL, NULL, 0, 0, NULL, &f->cfg,
                                        &f->err),
                    MSOAUTH_OK);
-  assert_int_equal(msoauth_client_init(&f->client, f->cfg, NULL, &f->err),
+  assert_int_equal(client_init(&f->client, f->cfg, NULL, &f->err),
                    MSOAUTH_OK);
   assert_int_equal(emu_reset(&emu), 0);
 }
@@ -212,7 +224,7 @@ static void test_client_errors(void **state) {
     assert_int_equal(msoauth_config_load(path, profile, NULL, 0, 0, NULL,
                                          &f.cfg, &f.err),
                      MSOAUTH_OK);
-    assert_int_equal(msoauth_client_init(&f.client, f.cfg, NULL, &f.err),
+    assert_int_equal(client_init(&f.client, f.cfg, NULL, &f.err),
                      MSOAUTH_OK);
     assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
                      cases[i].rc);
@@ -621,7 +633,7 @@ static void test_ropc_retry_unsent(void **state) {
   assert_int_equal(msoauth_config_load(path, NULL, NULL, 0, 0, NULL, &f.cfg,
                                        &f.err),
                    MSOAUTH_OK);
-  assert_int_equal(msoauth_client_init(&f.client, f.cfg, &log, &f.err),
+  assert_int_equal(client_init(&f.client, f.cfg, &log, &f.err),
                    MSOAUTH_OK);
   assert_int_equal(emu_reset(&emu), 0);
   assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),

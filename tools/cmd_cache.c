@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "http.h"
 #include "identity.h"
+#include "settings.h"
 
 struct lister {
   int json;
@@ -72,6 +73,7 @@ static void list_one(void *arg, const struct msoauth_cache_info *info) {
  * (listing must not create it). */
 static int open_cache(struct cli *cli, const struct msoauth_config *cfg,
                       int create, struct msoauth_cache **cache_r) {
+  struct msoauth_cache_settings set;
   struct msoauth_err err;
   struct stat st;
   msoauth_rc rc;
@@ -81,7 +83,8 @@ static int open_cache(struct cli *cli, const struct msoauth_config *cfg,
   if (!create && cfg->cache_dir != NULL && lstat(cfg->cache_dir, &st) != 0 &&
       errno == ENOENT)
     return CLI_EXIT_OK;
-  rc = msoauth_cache_open(cfg, &cli->log, cache_r, &err);
+  msoauth_settings_cache(cfg, &set);
+  rc = msoauth_cache_open(&set, &cli->log, cache_r, &err);
   if (rc)
     return cli_fail("cannot open the cache", rc, &err);
   return CLI_EXIT_OK;

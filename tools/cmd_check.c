@@ -26,6 +26,7 @@
 #include "identity.h"
 #include "json.h"
 #include "jwt.h"
+#include "settings.h"
 #include "token.h"
 
 /* Most findings kept; config problems beyond are summed up. */
@@ -174,6 +175,7 @@ static void check_credential(struct check *ck,
 /* The cache directory, without creating it. */
 static void check_cache_dir(struct check *ck,
                             const struct msoauth_config *cfg) {
+  struct msoauth_cache_settings cache_set;
   struct msoauth_cache *cache = NULL;
   struct msoauth_err err;
   struct stat st;
@@ -199,7 +201,8 @@ static void check_cache_dir(struct check *ck,
     return;
   }
   msoauth_err_clear(&err);
-  if (msoauth_cache_open(cfg, &ck->log, &cache, &err) != MSOAUTH_OK)
+  msoauth_settings_cache(cfg, &cache_set);
+  if (msoauth_cache_open(&cache_set, &ck->log, &cache, &err) != MSOAUTH_OK)
     add(ck, LV_ERROR, CLI_EXIT_USAGE, "%s", err.detail);
   else
     add(ck, LV_OK, CLI_EXIT_OK, "cache_dir %s is private to uid %ld",
@@ -251,6 +254,7 @@ static void discovery_refused(struct check *ck,
 /* GET {authority}/{tenant}/v2.0/.well-known/openid-configuration. */
 static void check_authority(struct check *ck,
                             const struct msoauth_config *cfg) {
+  struct msoauth_http_settings http_set;
   struct msoauth_http *http = NULL;
   struct msoauth_http_response resp;
   struct msoauth_err err;
@@ -261,7 +265,8 @@ static void check_authority(struct check *ck,
   msoauth_err_clear(&err);
   snprintf(url, sizeof(url), "%s/%s/v2.0/.well-known/openid-configuration",
            cfg->authority, cfg->tenant);
-  rc = msoauth_http_new(cfg, &ck->log, &http, &err);
+  msoauth_settings_http(cfg, &http_set);
+  rc = msoauth_http_new(&http_set, &ck->log, &http, &err);
   if (rc) {
     add(ck, LV_ERROR, cli_exit_code(rc), "cannot make an HTTPS client: %s",
         err.detail);
