@@ -32,8 +32,8 @@
 #include <openssl/rand.h>
 
 #include "cache.h"
+#include "clock.h"
 #include "io.h"
-#include "http.h"
 
 /* Hex SHA-256. */
 #define STEM_LEN 64
@@ -289,13 +289,6 @@ static msoauth_rc file_get(void *state, const struct msoauth_cache_key *key,
 
 /* ------------------------------------------------------------ locks */
 
-static void sleep_ms(long long ms) {
-  struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-  /* An interrupted sleep is only a shorter poll interval. */
-  nanosleep(&ts, NULL);
-}
-
 /* Polls flock until it succeeds or deadline_ms passes. */
 static msoauth_rc wait_lock(int fd, long long deadline_ms,
                             struct msoauth_err *err) {
@@ -315,7 +308,7 @@ static msoauth_rc wait_lock(int fd, long long deadline_ms,
     if (now >= deadline_ms)
       return msoauth_fail(err, MSOAUTH_ERR_TIMEOUT,
                           "timed out waiting for the cache entry's lock");
-    sleep_ms(delay < deadline_ms - now ? delay : deadline_ms - now);
+    msoauth_sleep_ms(delay < deadline_ms - now ? delay : deadline_ms - now);
     if (delay < LOCK_SLEEP_MAX_MS)
       delay *= 2;
   }

@@ -31,6 +31,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "environ.h"
 #include "http.h"
 #include "secret.h"
@@ -212,27 +213,6 @@ static void inherited_keep(CURL *curl) {
   h->next = inherited_handles;
   inherited_handles = h;
   pthread_mutex_unlock(&share_mutex);
-}
-
-long long msoauth_now_ms(void) {
-  struct timespec ts;
-
-  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-    return 0;
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Sleeps ms milliseconds, resuming after signals (the core installs no
- * handler, but its host may). */
-static void sleep_ms(long long ms) {
-  struct timespec ts;
-
-  if (ms <= 0)
-    return;
-  ts.tv_sec = (time_t)(ms / 1000);
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-    ;
 }
 
 /* ------------------------------------------------------------ encoding */
@@ -1047,7 +1027,7 @@ msoauth_rc msoauth_http_post(struct msoauth_http *http,
     if (wait < 0)
       break;
     MSOAUTH_DEBUG(&http->log, "retrying %s in %lld ms", url, wait);
-    sleep_ms(wait);
+    msoauth_sleep_ms(wait);
   }
   msoauth_buf_free(&made);
   if (o.rc)

@@ -63,13 +63,10 @@ msoauth_rc msoauth_http_new(const struct msoauth_http_settings *set,
 
 void msoauth_http_free(struct msoauth_http **http);
 
-/* Milliseconds of CLOCK_MONOTONIC, for deadlines. */
-long long msoauth_now_ms(void);
-
 /*
  * POSTs form (application/x-www-form-urlencoded, see msoauth_form_add) to
  * url, or GETs url when form is NULL, retrying as configured until
- * deadline_ms (msoauth_now_ms() based). Returns MSOAUTH_OK with any final
+ * deadline_ms (msoauth_now_ms(), clock.h). Returns MSOAUTH_OK with any final
  * 2xx or 4xx answer in *resp (the caller reads the status), or
  * MSOAUTH_ERR_UNAVAILABLE (network, 5xx), MSOAUTH_ERR_THROTTLED (429),
  * MSOAUTH_ERR_TIMEOUT, MSOAUTH_ERR_PROTOCOL (redirect, body too large,

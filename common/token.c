@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "identity.h"
 #include "settings.h"
 #include "token.h"

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "identity.h"
 #include "jwt.h"
 #include "verifier.h"

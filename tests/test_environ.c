@@ -28,6 +28,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "emu.h"
 #include "environ.h"
 #include "http.h"

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "config.h"
 #include "emu.h"
 #include "grant.h"

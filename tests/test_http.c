@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
+#include "clock.h"
 #include "config.h"
 #include "emu.h"
 #include "http.h"

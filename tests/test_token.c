@@ -26,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "config.h"
 #include "emu.h"
 #include "token.h"

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 
 #include "base64.h"
 #include "buf.h"
+#include "io.h"
 #include "json.h"
 #include "log.h"
 #include "result.h"
@@ -232,6 +234,114 @@ static void test_secret_file(void **state) {
   }
 }
 
+/* The one file reader: each rule of a policy, on a file made to break it. */
+static void test_file_policy(void **state) {
+  static const struct msoauth_file_policy strict = {
+      MSOAUTH_OWNER_SELF, MSOAUTH_MODE_PRIVATE, 0, 16, 1};
+  static const struct msoauth_file_policy relaxed = {
+      MSOAUTH_OWNER_ANY, MSOAUTH_MODE_NO_SHARED_WRITE, 1, 16, 0};
+  static const struct {
+    const char *name;
+    mode_t mode;
+    size_t len;
+    const struct msoauth_file_policy *policy;
+    enum msoauth_file_problem expect;
+  } cases[] = {
+      {"ok", 0600, 5, &strict, MSOAUTH_FILE_OK},
+      {"empty", 0600, 0, &strict, MSOAUTH_FILE_OK},
+      {"cap", 0600, 16, &strict, MSOAUTH_FILE_OK},
+      {"big", 0600, 17, &strict, MSOAUTH_FILE_TOO_LARGE},
+      {"gread", 0640, 5, &strict, MSOAUTH_FILE_MODE},
+      {"gexec", 0610, 5, &strict, MSOAUTH_FILE_MODE},
+      {"oread", 0604, 5, &relaxed, MSOAUTH_FILE_OK},
+      {"gwrite", 0620, 5, &relaxed, MSOAUTH_FILE_MODE},
+      {"owrite", 0602, 5, &relaxed, MSOAUTH_FILE_MODE},
+  };
+  char dir[] = "/tmp/msoauth-io-XXXXXX";
+  char path[512], link_path[512];
+  struct msoauth_file f;
+  int dirfd;
+
+  (void)state;
+  assert_non_null(mkdtemp(dir));
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *p = write_file(dir, cases[i].name, "0123456789abcdefgh",
+                               cases[i].len, cases[i].mode);
+
+    assert_int_equal(msoauth_file_read(p, cases[i].policy, &f),
+                     cases[i].expect);
+    if (cases[i].expect == MSOAUTH_FILE_OK) {
+      assert_int_equal(f.data.len, cases[i].len);
+      assert_non_null(f.data.data);
+      assert_int_equal(f.data.data[f.data.len], '\0');
+      assert_memory_equal(f.data.data, "0123456789abcdef", cases[i].len);
+    } else {
+      assert_null(f.data.data);
+    }
+    assert_int_equal(f.data.wipe, cases[i].policy->secret);
+    msoauth_file_free(&f);
+  }
+
+  /* A symbolic link: refused by one policy, followed by the other. */
+  snprintf(link_path, sizeof(link_path), "%s/link", dir);
+  assert_int_equal(symlink("ok", link_path), 0);
+  assert_int_equal(msoauth_file_read(link_path, &strict, &f),
+                   MSOAUTH_FILE_SYMLINK);
+  assert_non_null(strstr(msoauth_file_why(MSOAUTH_FILE_SYMLINK, &f),
+                         "symbolic link"));
+  msoauth_file_free(&f);
+  assert_int_equal(msoauth_file_read(link_path, &relaxed, &f), MSOAUTH_FILE_OK);
+  assert_string_equal(f.data.data, "01234");
+  msoauth_file_free(&f);
+
+  /* A FIFO is refused at once under both, never waited on; a directory. */
+  snprintf(path, sizeof(path), "%s/fifo", dir);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  assert_int_equal(msoauth_file_read(path, &strict, &f),
+                   MSOAUTH_FILE_NOT_REGULAR);
+  msoauth_file_free(&f);
+  assert_int_equal(msoauth_file_read(path, &relaxed, &f),
+                   MSOAUTH_FILE_NOT_REGULAR);
+  msoauth_file_free(&f);
+  assert_int_equal(msoauth_file_read(dir, &relaxed, &f),
+                   MSOAUTH_FILE_NOT_REGULAR);
+  msoauth_file_free(&f);
+
+  /* Missing, and relative to a directory descriptor. */
+  snprintf(path, sizeof(path), "%s/missing", dir);
+  assert_int_equal(msoauth_file_read(path, &relaxed, &f), MSOAUTH_FILE_MISSING);
+  msoauth_file_free(&f);
+  dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  assert_true(dirfd >= 0);
+  assert_int_equal(msoauth_file_read_at(dirfd, "ok", &strict, &f),
+                   MSOAUTH_FILE_OK);
+  assert_string_equal(f.data.data, "01234");
+  msoauth_file_free(&f);
+  assert_int_equal(msoauth_file_read_at(dirfd, "link", &strict, &f),
+                   MSOAUTH_FILE_SYMLINK);
+  msoauth_file_free(&f);
+  close(dirfd);
+
+  /* Owned by another user (only root can set that up): refused by the
+   * owner rule, read by a policy that takes any owner. */
+  if (geteuid() == 0) {
+    const char *p = write_file(dir, "nobody", "x", 1, 0600);
+
+    assert_int_equal(chown(p, 65534, 65534), 0);
+    assert_int_equal(msoauth_file_read(p, &strict, &f), MSOAUTH_FILE_OWNER);
+    assert_int_equal((long)f.st.st_uid, 65534);
+    msoauth_file_free(&f);
+    assert_int_equal(msoauth_file_read(p, &relaxed, &f), MSOAUTH_FILE_OK);
+    msoauth_file_free(&f);
+  }
+  {
+    char cmd[600];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+  }
+}
+
 static void test_json_readers(void **state) {
   const char *text = "{\"s\":\"v\",\"n\":42,\"ns\":\"7\",\"neg\":-3,"
                      "\"f\":1.5,\"big\":123456789012345678901234,"
@@ -349,6 +459,7 @@ int main(void) {
       cmocka_unit_test(test_base64_strict),
       cmocka_unit_test(test_secret_basics),
       cmocka_unit_test(test_secret_file),
+      cmocka_unit_test(test_file_policy),
       cmocka_unit_test(test_json_readers),
       cmocka_unit_test(test_json_parse_strict),
       cmocka_unit_test(test_log_levels),

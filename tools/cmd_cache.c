@@ -15,7 +15,7 @@
 
 #include "cache.h"
 #include "cli.h"
-#include "http.h"
+#include "clock.h"
 #include "identity.h"
 #include "settings.h"
 

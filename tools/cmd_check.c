@@ -21,6 +21,7 @@
 #include "assertion.h"
 #include "buf.h"
 #include "cli.h"
+#include "clock.h"
 #include "entra_error.h"
 #include "http.h"
 #include "identity.h"

@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "cli.h"
+#include "clock.h"
 #include "identity.h"
 #include "text.h"
 #include "token.h"

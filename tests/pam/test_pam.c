@@ -34,7 +34,7 @@
 #include "config.h"
 #include "../emu.h"
 #include "../leak.h"
-#include "http.h"
+#include "clock.h"
 #include "secret.h"
 #include "token.h"
 
