@@ -106,7 +106,7 @@ struct msoauth_cache_backend {
 struct msoauth_cache;
 struct msoauth_cache_lock;
 
-/* What a cache is opened with (settings.c fills it from the
+/* What a cache is opened with (token_token_settings.c fills it from the
  * configuration); only read while it is opened. */
 struct msoauth_cache_settings {
   const char *dir; /* cache_dir, an absolute path */

@@ -21,7 +21,7 @@
 /* Longest expires_in believed (Entra's tokens live about an hour). */
 #define MSOAUTH_EXPIRES_IN_MAX (24 * 3600)
 
-/* The app registration and where it signs in (settings.c fills it from
+/* The app registration and where it signs in (token_token_settings.c fills it from
  * the configuration). The strings and the secret are not copied: they
  * must outlive the client made from them. */
 struct msoauth_grant_settings {

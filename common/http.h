@@ -37,7 +37,7 @@ struct msoauth_http_response {
   int attempts;            /* requests made, retries included */
 };
 
-/* What a handle is made of (settings.c fills it from the configuration).
+/* What a handle is made of (token_token_settings.c fills it from the configuration).
  * The strings are only read while the handle is made. */
 struct msoauth_http_settings {
   long connect_timeout; /* seconds */

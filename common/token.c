@@ -14,7 +14,7 @@
 
 #include "clock.h"
 #include "identity.h"
-#include "settings.h"
+#include "token_settings.h"
 #include "token.h"
 #include "verifier.h"
 
@@ -43,6 +43,7 @@ msoauth_rc msoauth_ctx_new(const struct msoauth_config *cfg,
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
   ctx->cfg = cfg;
   ctx->log = log;
+  msoauth_settings_identity(cfg, &ctx->identity);
   msoauth_settings_grant(cfg, &grant);
   rc = msoauth_client_init(&ctx->client, &grant, log, err);
   if (rc) {
@@ -87,9 +88,10 @@ static msoauth_rc request_init(struct msoauth_ctx *ctx, struct request *req,
   const struct msoauth_config *cfg = ctx->cfg;
   msoauth_rc rc;
 
-  rc = msoauth_identity_normalize(cfg, user, len, &req->identity, err);
+  rc = msoauth_identity_normalize(&ctx->identity, user, len, &req->identity,
+                                  err);
   if (!rc && cfg->auth == MSOAUTH_AUTH_SERVICE_ACCOUNT)
-    rc = msoauth_identity_check_service(cfg, req->identity, err);
+    rc = msoauth_identity_check_service(&ctx->identity, req->identity, err);
   if (rc)
     return rc;
   switch (cfg->auth) {
@@ -206,8 +208,9 @@ static msoauth_rc check_identity(struct msoauth_ctx *ctx,
   /* App-only tokens name no user: they act for the target asked. */
   if (req->subject == NULL)
     goto target;
-  rc = msoauth_identity_from_tokens(ctx->cfg, req->subject, tokens->id_token,
-                                    tokens->access_token, NULL, &named, err);
+  rc = msoauth_identity_from_tokens(&ctx->identity, req->subject,
+                                    tokens->id_token, tokens->access_token,
+                                    NULL, &named, err);
   if (rc)
     return rc;
   if (ctx->cfg->auth != MSOAUTH_AUTH_SERVICE_ACCOUNT) {

@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "config.h"
 #include "grant.h"
+#include "identity.h"
 #include "log.h"
 #include "result.h"
 #include "secret.h"
@@ -21,6 +22,7 @@
 struct msoauth_ctx {
   const struct msoauth_config *cfg; /* not owned */
   const struct msoauth_log *log;    /* not owned */
+  struct msoauth_identity_settings identity; /* points into cfg */
   struct msoauth_client client;
   struct msoauth_cache *cache;
   struct msoauth_verifier_memo *memo; /* auth = password: checks that passed */

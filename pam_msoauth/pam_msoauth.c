@@ -25,6 +25,7 @@
 #include "result.h"
 #include "secret.h"
 #include "token.h"
+#include "token_settings.h"
 #include "verify.h"
 
 #define PUBLIC __attribute__((visibility("default")))
@@ -532,6 +533,7 @@ static msoauth_rc verify(struct call *c, struct msoauth_ctx *ctx,
 /* The identity rules first (no prompt, no request when they refuse), then
  * the password, then the identity platform. */
 static int auth_run(struct call *c) {
+  struct msoauth_identity_settings ids;
   struct msoauth_ctx *ctx = NULL;
   struct msoauth_secret *pw = NULL;
   struct msoauth_verified v;
@@ -543,7 +545,8 @@ static int auth_run(struct call *c) {
 
   memset(&v, 0, sizeof(v));
   msoauth_err_clear(&err);
-  rc = msoauth_identity_normalize(c->cfg, c->user, strlen(c->user), &identity,
+  msoauth_settings_identity(c->cfg, &ids);
+  rc = msoauth_identity_normalize(&ids, c->user, strlen(c->user), &identity,
                                   &err);
   if (!rc)
     rc = msoauth_ctx_new(c->cfg, &c->log, &ctx, &err);

@@ -18,11 +18,14 @@
 
 #include <cmocka.h>
 
+#include "cache.h"
 #include "config.h"
+#include "grant.h"
+#include "identity.h"
 #include "log.h"
 #include "result.h"
 #include "secret.h"
-#include "settings.h"
+#include "token_settings.h"
 
 #define CLIENT "11111111-2222-3333-4444-555555555555"
 #define GROUP1 "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -1299,19 +1302,26 @@ static void test_many_sections(void **state) {
 }
 
 /* Each layer's settings come from the keys it uses, and from nowhere
- * else (settings.c). */
+ * else (token_settings.c). */
 static void test_settings(void **state) {
   struct msoauth_http_settings http;
   struct msoauth_grant_settings grant;
   struct msoauth_cache_settings cache;
+  struct msoauth_identity_settings ids;
   struct msoauth_config *cfg;
 
   (void)state;
+  assert_int_equal(
+      write_file("aliases", "a@contoso.com b@contoso.com\n", 28, 0600), 0);
   cfg = load_ok("authority = https://login.example.org/\n"
                 "tenant = " TENANT_ID "\n"
                 "client_id = " CLIENT "\n"
                 "client_secret = " SECRET "\n"
-                "domains = contoso.com\n"
+                "domains = contoso.com, bravo.com\n"
+                "default_domain = Contoso.com\n"
+                "aliases_file = $D/aliases\n"
+                "alias_policy = resolve\n"
+                "service_account = Svc@Contoso.com\n"
                 "cache_dir = /var/tmp/msoauth\n"
                 "connect_timeout = 7\n"
                 "timeout = 20\n"
@@ -1339,6 +1349,16 @@ static void test_settings(void **state) {
   msoauth_settings_cache(cfg, &cache);
   assert_string_equal(cache.dir, "/var/tmp/msoauth");
   assert_int_equal(cache.allow_foreign_dir, 1);
+  msoauth_settings_identity(cfg, &ids);
+  assert_int_equal(ids.n_domains, 2);
+  assert_string_equal(ids.domains[1], "bravo.com");
+  assert_string_equal(ids.default_domain, "contoso.com");
+  assert_int_equal(ids.n_aliases, 1);
+  assert_string_equal(ids.aliases[0].primary, "b@contoso.com");
+  assert_int_equal(ids.alias_policy, MSOAUTH_ALIAS_RESOLVE);
+  assert_string_equal(ids.tenant, TENANT_ID);
+  assert_string_equal(ids.client_id, CLIENT);
+  assert_string_equal(ids.service_account, "svc@contoso.com");
   msoauth_config_free(&cfg);
 }
 

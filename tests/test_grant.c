@@ -27,7 +27,7 @@
 #include "emu.h"
 #include "grant.h"
 #include "jwt.h"
-#include "settings.h"
+#include "token_settings.h"
 
 static struct emu emu;
 

@@ -17,7 +17,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "identity.h"
-#include "settings.h"
+#include "token_settings.h"
 
 struct lister {
   int json;
@@ -124,11 +124,13 @@ static int cache_list(struct cli *cli, const struct msoauth_config *cfg) {
  * configuration changed since), the name as given, lowercased. */
 static char *forget_identity(const struct msoauth_config *cfg,
                              const char *user) {
+  struct msoauth_identity_settings ids;
   char *identity = NULL;
 
   if (strcmp(user, MSOAUTH_CACHE_APP_IDENTITY) == 0)
     return strdup(user);
-  if (msoauth_identity_normalize(cfg, user, strlen(user), &identity, NULL) ==
+  msoauth_settings_identity(cfg, &ids);
+  if (msoauth_identity_normalize(&ids, user, strlen(user), &identity, NULL) ==
       MSOAUTH_OK)
     return identity;
   identity = strdup(user);

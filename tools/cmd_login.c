@@ -24,6 +24,7 @@
 #include "identity.h"
 #include "text.h"
 #include "token.h"
+#include "token_settings.h"
 
 /* Longest device-code message shown (Microsoft's is about 130 bytes). */
 #define DEVICE_MESSAGE_MAX 1024
@@ -35,12 +36,15 @@
 static msoauth_rc login_subject(const struct msoauth_config *cfg, int argc,
                                 char **argv, char **subject_r,
                                 struct msoauth_err *err) {
+  struct msoauth_identity_settings ids;
   char *asked = NULL;
   msoauth_rc rc;
 
   *subject_r = NULL;
+  msoauth_settings_identity(cfg, &ids);
   if (argc == 1) {
-    rc = msoauth_identity_normalize(cfg, argv[0], strlen(argv[0]), &asked, err);
+    rc =
+        msoauth_identity_normalize(&ids, argv[0], strlen(argv[0]), &asked, err);
     if (rc)
       return rc;
   }
@@ -145,7 +149,10 @@ static msoauth_rc signed_in_as(const struct msoauth_config *cfg,
                                const char *subject,
                                const struct msoauth_tokens *tokens,
                                char **identity_r, struct msoauth_err *err) {
-  return msoauth_identity_from_tokens(cfg, subject, tokens->id_token,
+  struct msoauth_identity_settings ids;
+
+  msoauth_settings_identity(cfg, &ids);
+  return msoauth_identity_from_tokens(&ids, subject, tokens->id_token,
                                       tokens->access_token, NULL, identity_r,
                                       err);
 }

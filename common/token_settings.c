@@ -1,5 +1,5 @@
 /*
- * settings.c - the configuration, cut into the settings of each layer.
+ * token_settings.c - the configuration, cut into the settings of each layer.
  *
  * Every field a layer reads from msoauth.conf is chosen here, so a layer
  * that gains a setting gains it in one place, and a second backend or host
@@ -9,7 +9,10 @@
 
 #include <string.h>
 
-#include "settings.h"
+#include "cache.h"
+#include "grant.h"
+#include "identity.h"
+#include "token_settings.h"
 
 void msoauth_settings_http(const struct msoauth_config *cfg,
                            struct msoauth_http_settings *set) {
@@ -38,4 +41,18 @@ void msoauth_settings_cache(const struct msoauth_config *cfg,
   memset(set, 0, sizeof(*set));
   set->dir = cfg->cache_dir;
   set->allow_foreign_dir = cfg->cache_allow_foreign_dir;
+}
+
+void msoauth_settings_identity(const struct msoauth_config *cfg,
+                               struct msoauth_identity_settings *set) {
+  memset(set, 0, sizeof(*set));
+  set->domains = cfg->domains;
+  set->n_domains = cfg->n_domains;
+  set->default_domain = cfg->default_domain;
+  set->aliases = cfg->aliases;
+  set->n_aliases = cfg->n_aliases;
+  set->alias_policy = cfg->alias_policy;
+  set->tenant = cfg->tenant;
+  set->client_id = cfg->client_id;
+  set->service_account = cfg->service_account;
 }
