@@ -7,14 +7,10 @@
  */
 #include "config_build.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 #include <openssl/bio.h>
@@ -28,6 +24,7 @@
 #include "assertion.h"
 #include "base64.h"
 #include "buf.h"
+#include "io.h"
 
 /* Weaker keys are refused, as Entra ID refuses them. */
 #define MIN_RSA_BITS 2048
@@ -103,57 +100,49 @@ out:
   return rc;
 }
 
-/* Reads the whole of fd (at most CERT_FILE_MAX bytes) into buf. */
-static msoauth_rc read_cert_text(int fd, const char *path,
-                                 struct msoauth_buf *buf,
-                                 struct msoauth_err *err) {
-  char chunk[4096];
-
-  for (;;) {
-    ssize_t n = read(fd, chunk, sizeof(chunk));
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", path, strerror(errno));
-    if (n == 0)
-      return MSOAUTH_OK;
-    if (msoauth_buf_add(buf, chunk, (size_t)n) != MSOAUTH_OK)
-      return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
-                          "%s: not a certificate file (larger than %d bytes)",
-                          path, CERT_FILE_MAX);
-  }
-}
-
 /* Reads the first PEM certificate of cert_file. The certificate is public,
- * so, unlike the key, it may be reached through a symbolic link. */
+ * so, unlike the key, it may be reached through a symbolic link and have
+ * any owner and mode. */
 static msoauth_rc load_cert(const char *cert_file, X509 **cert_r,
                             struct msoauth_err *err) {
-  struct msoauth_buf buf;
-  struct stat st;
+  static const struct msoauth_file_policy policy = {
+      .owner = MSOAUTH_OWNER_ANY,
+      .mode = MSOAUTH_MODE_ANY,
+      .follow_symlinks = 1,
+      .max = CERT_FILE_MAX,
+      .secret = 0,
+  };
+  struct msoauth_file file;
+  enum msoauth_file_problem problem;
   BIO *bio = NULL;
-  int fd;
-  msoauth_rc rc;
+  msoauth_rc rc = MSOAUTH_OK;
 
-  msoauth_buf_init(&buf, CERT_FILE_MAX, 0);
-  fd = open(cert_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0)
-    return msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", cert_file,
-                        strerror(errno));
-  if (fstat(fd, &st) != 0) {
-    rc =
-        msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", cert_file, strerror(errno));
+  problem = msoauth_file_read(cert_file, &policy, &file);
+  switch (problem) {
+  case MSOAUTH_FILE_OK:
+    break;
+  case MSOAUTH_FILE_MISSING:
+  case MSOAUTH_FILE_OPEN:
+  case MSOAUTH_FILE_SYMLINK:
+  case MSOAUTH_FILE_STAT:
+  case MSOAUTH_FILE_READ:
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", cert_file,
+                      msoauth_file_why(problem, &file));
+    goto out;
+  case MSOAUTH_FILE_TOO_LARGE:
+    rc = msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                      "%s: not a certificate file (larger than %d bytes)",
+                      cert_file, CERT_FILE_MAX);
+    goto out;
+  case MSOAUTH_FILE_NOMEM:
+    rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+    goto out;
+  default: /* not a regular file, changed while read */
+    rc = msoauth_fail(err, MSOAUTH_ERR_CONFIG, "%s: %s", cert_file,
+                      msoauth_file_why(problem, &file));
     goto out;
   }
-  if (!S_ISREG(st.st_mode)) {
-    rc = msoauth_fail(err, MSOAUTH_ERR_CONFIG, "%s: not a regular file",
-                      cert_file);
-    goto out;
-  }
-  rc = read_cert_text(fd, cert_file, &buf, err);
-  if (rc)
-    goto out;
-  bio = BIO_new_mem_buf(msoauth_buf_str(&buf), (int)buf.len);
+  bio = BIO_new_mem_buf(file.data.data, (int)file.data.len);
   if (bio == NULL) {
     rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
     goto out;
@@ -165,8 +154,7 @@ static msoauth_rc load_cert(const char *cert_file, X509 **cert_r,
                       cert_file);
 out:
   BIO_free(bio);
-  msoauth_buf_free(&buf);
-  close(fd);
+  msoauth_file_free(&file);
   return rc;
 }
 

@@ -149,7 +149,9 @@ msoauth_rc msoauth_cache_lock(struct msoauth_cache *cache,
   if (rc)
     return rc;
   lock = calloc(1, sizeof(*lock));
-  if (lock == NULL || (lock->name = key_text(key)) == NULL) {
+  if (lock != NULL)
+    lock->name = key_text(key);
+  if (lock == NULL || lock->name == NULL) {
     free(lock);
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
   }

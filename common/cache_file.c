@@ -172,47 +172,15 @@ static msoauth_rc check_target(struct file_cache *fc, const char *name,
 
 /* ------------------------------------------------------------ reading */
 
-/* Checks an opened cache file; returns a reason to ignore it, or NULL. */
-static const char *check_file(int fd, off_t *size_r) {
-  struct stat st;
-
-  if (fstat(fd, &st) != 0)
-    return strerror(errno);
-  if (!S_ISREG(st.st_mode))
-    return "not a regular file";
-  if (st.st_uid != geteuid())
-    return "owned by another user";
-  if (st.st_mode & (S_IRWXG | S_IRWXO))
-    return "accessible by group or others";
-  if (st.st_size > MSOAUTH_CACHE_ENTRY_MAX)
-    return "too large";
-  *size_r = st.st_size;
-  return NULL;
-}
-
-/* Reads exactly size bytes of fd into buf (size + 1 bytes, NUL-terminated);
- * returns a reason to ignore the file, or NULL. */
-static const char *read_exact(int fd, char *buf, size_t size) {
-  size_t len = 0;
-
-  for (;;) {
-    ssize_t n = read(fd, buf + len, size + 1 - len);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return strerror(errno);
-    if (n == 0)
-      break;
-    len += (size_t)n;
-    if (len > size)
-      return "grew while read";
-  }
-  if (len != size)
-    return "shrank while read";
-  buf[len] = '\0';
-  return NULL;
-}
+/* What a cache file must be: the effective user's, private, no symbolic
+ * link, at most MSOAUTH_CACHE_ENTRY_MAX bytes; it holds tokens. */
+static const struct msoauth_file_policy entry_policy = {
+    .owner = MSOAUTH_OWNER_SELF,
+    .mode = MSOAUTH_MODE_PRIVATE,
+    .follow_symlinks = 0,
+    .max = MSOAUTH_CACHE_ENTRY_MAX,
+    .secret = 1,
+};
 
 /*
  * Reads and parses the entry file name. MSOAUTH_ERR_NOT_FOUND when missing
@@ -224,36 +192,28 @@ static msoauth_rc read_entry(struct file_cache *fc, const char *name,
                              struct msoauth_cache_entry *entry,
                              char *stored_r[4], struct msoauth_err *err) {
   struct msoauth_err perr;
+  struct msoauth_file file;
+  enum msoauth_file_problem problem;
   const char *why = NULL;
-  char *buf = NULL;
-  off_t size = 0;
-  int fd;
   msoauth_rc rc = MSOAUTH_ERR_NOT_FOUND;
 
   msoauth_cache_entry_init(entry);
   msoauth_err_clear(&perr);
-  /* O_NONBLOCK: a FIFO planted here must not block the reader. */
-  fd = openat(fc->dirfd, name,
-              O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0 && errno == ENOENT)
-    return msoauth_fail(err, MSOAUTH_ERR_NOT_FOUND, "no cache entry");
-  if (fd < 0) {
-    why = errno == ELOOP ? "a symbolic link" : strerror(errno);
+  problem = msoauth_file_read_at(fc->dirfd, name, &entry_policy, &file);
+  if (problem == MSOAUTH_FILE_MISSING) {
+    rc = msoauth_fail(err, MSOAUTH_ERR_NOT_FOUND, "no cache entry");
     goto out;
   }
-  why = check_file(fd, &size);
-  if (why != NULL)
-    goto out;
-  buf = malloc((size_t)size + 1);
-  if (buf == NULL) {
+  if (problem == MSOAUTH_FILE_NOMEM) {
     rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
     goto out;
   }
-  why = read_exact(fd, buf, (size_t)size);
-  if (why != NULL)
+  if (problem) {
+    why = msoauth_file_why(problem, &file);
     goto out;
-  rc = msoauth_cache_entry_parse(buf, (size_t)size, expect, entry, stored_r,
-                                 &perr);
+  }
+  rc = msoauth_cache_entry_parse(file.data.data, file.data.len, expect, entry,
+                                 stored_r, &perr);
   if (rc == MSOAUTH_ERR_PROTOCOL) {
     why = perr.detail;
     rc = MSOAUTH_ERR_NOT_FOUND;
@@ -265,12 +225,7 @@ out:
     MSOAUTH_WARN(&fc->log, "cache file %s/%s ignored: %s", fc->dir, name, why);
     msoauth_fail(err, MSOAUTH_ERR_NOT_FOUND, "cache entry ignored");
   }
-  if (buf != NULL) {
-    msoauth_wipe(buf, (size_t)size + 1);
-    free(buf);
-  }
-  if (fd >= 0)
-    close(fd);
+  msoauth_file_free(&file);
   return rc;
 }
 
@@ -577,7 +532,7 @@ static msoauth_rc file_list(void *state, msoauth_cache_list_fn fn, void *arg,
   d = open_dir(fc, err);
   if (d == NULL)
     return MSOAUTH_ERR_IO;
-  while (!rc && (de = readdir(d)) != NULL) {
+  for (de = readdir(d); !rc && de != NULL; de = readdir(d)) {
     if (has_stem(de->d_name, ".json", 1))
       rc = list_one(fc, de->d_name, fn, arg, err);
   }
@@ -619,7 +574,7 @@ static void remove_stale(struct file_cache *fc) {
 
   if (d == NULL)
     return;
-  while ((de = readdir(d)) != NULL) {
+  for (de = readdir(d); de != NULL; de = readdir(d)) {
     if (!has_stem(de->d_name, ".tmp.", 0) ||
         fstatat(fc->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
         S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||

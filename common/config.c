@@ -29,6 +29,7 @@
 #include "config.h"
 #include "config_keys.h"
 #include "ini.h"
+#include "scope.h"
 
 #ifndef MSOAUTH_CONFIG_PATH
 #define MSOAUTH_CONFIG_PATH "/etc/msoauth.conf"
@@ -486,21 +487,6 @@ static int build_lists(struct loader *ld, struct msoauth_config *cfg) {
   return 0;
 }
 
-/* Whether the space-separated scope holds token. */
-static int has_scope(const char *scope, const char *token) {
-  size_t len = strlen(token);
-
-  for (const char *p = scope; *p != '\0';) {
-    size_t n = strcspn(p, " ");
-
-    if (n == len && memcmp(p, token, len) == 0)
-      return 1;
-    p += n;
-    p += strspn(p, " ");
-  }
-  return 0;
-}
-
 /* The scope with single spaces; openid and profile added for a host that
  * verifies passwords (the id token names whose password it was). */
 static int build_scope(struct loader *ld, struct msoauth_config *cfg,
@@ -523,10 +509,10 @@ static int build_scope(struct loader *ld, struct msoauth_config *cfg,
     p += strspn(p, " ");
   }
   if (!rc && (flags & MSOAUTH_CONFIG_VERIFY_PASSWORDS) &&
-      !has_scope(v, "openid"))
+      !msoauth_scope_has(v, "openid"))
     rc = msoauth_buf_adds(&out, " openid");
   if (!rc && (flags & MSOAUTH_CONFIG_VERIFY_PASSWORDS) &&
-      !has_scope(v, "profile"))
+      !msoauth_scope_has(v, "profile"))
     rc = msoauth_buf_adds(&out, " profile");
   if (!rc)
     cfg->scope = msoauth_buf_take(&out);

@@ -16,6 +16,7 @@
 #include "entra_error.h"
 #include "grant.h"
 #include "json.h"
+#include "scope.h"
 
 #define GRANT_TYPE_DEVICE_CODE "urn:ietf:params:oauth:grant-type:device_code"
 #define ASSERTION_TYPE "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -97,8 +98,11 @@ static msoauth_rc parse_token_fields(struct json_object *root, long long now,
   if (bad)
     return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
                         "token answer with a malformed scope");
-  if (scope != NULL && (tokens->scope = strdup(scope)) == NULL)
-    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  if (scope != NULL) {
+    tokens->scope = strdup(scope);
+    if (tokens->scope == NULL)
+      return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  }
   return MSOAUTH_OK;
 }
 
@@ -262,21 +266,6 @@ out:
   return rc;
 }
 
-/* Whether the space-separated scope holds token. */
-static int has_scope(const char *scope, const char *token) {
-  size_t len = strlen(token);
-
-  for (const char *p = scope; *p != '\0';) {
-    size_t n = strcspn(p, " ");
-
-    if (n == len && memcmp(p, token, len) == 0)
-      return 1;
-    p += n;
-    p += strspn(p, " ");
-  }
-  return 0;
-}
-
 /* Adds the scope of a grant that signs a user in: the id token, which says
  * whom the tokens are for, comes only with openid, and its name claim
  * (preferred_username) only with profile. */
@@ -286,9 +275,9 @@ static msoauth_rc add_user_scope(struct msoauth_buf *form, const char *scope) {
 
   msoauth_buf_init(&full, MSOAUTH_HTTP_FORM_MAX, 0);
   rc = msoauth_buf_adds(&full, scope);
-  if (!rc && !has_scope(scope, "openid"))
+  if (!rc && !msoauth_scope_has(scope, "openid"))
     rc = msoauth_buf_adds(&full, " openid");
-  if (!rc && !has_scope(scope, "profile"))
+  if (!rc && !msoauth_scope_has(scope, "profile"))
     rc = msoauth_buf_adds(&full, " profile");
   if (!rc)
     rc = msoauth_form_add(form, "scope", msoauth_buf_str(&full));

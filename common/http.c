@@ -1,39 +1,34 @@
 /*
  * http.c - HTTPS requests over libcurl. Knows nothing of OAuth.
  *
- * One CURL easy handle per struct msoauth_http, reset before every request
- * (options) but kept, and one connection cache for the process, so a
- * long-lived caller talks to the identity platform over one TLS connection
- * even when it makes a handle per call. Every option that matters for
- * safety is set again on each request: HTTPS only, peer and host verified
- * against the CA bundle read at creation, no redirects, no proxy but the
- * configured one, bodies capped, time bounded by the caller's deadline.
+ * It owns the handle and one request: one CURL easy handle per struct
+ * msoauth_http, reset before every request (options) but kept. Every
+ * option that matters for safety is set again on each request: HTTPS
+ * only, peer and host verified against the CA bundle read at creation, no
+ * redirects, no proxy but the configured one, bodies capped, time bounded
+ * by the caller's deadline; then the retries and their waits.
  *
- * libcurl starts with the first request, not with the handle: a PAM module
- * makes its handle before the password prompt, a SASL plugin when it is
- * loaded, and neither may let libcurl or OpenSSL act on the caller's
- * environment before environ.c has made it safe. Every socket is
- * close-on-exec (su's shell must not inherit a TLS connection), and a
- * child of fork() makes its own easy handle and connection cache.
+ * What belongs to the process rather than to a handle (libcurl's start by
+ * the first request, after environ.c; the connection cache every handle
+ * shares; handles inherited through fork(); close-on-exec sockets) is in
+ * http_share.c, and form encoding in http_form.c.
  */
 #include "config_build.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "clock.h"
 #include "environ.h"
 #include "http.h"
+#include "http_share.h"
+#include "io.h"
 #include "secret.h"
 
 /* Largest CA bundle read into memory (Debian's is about 200 KiB). */
@@ -51,10 +46,6 @@
 #define HTTP_RETRY_AFTER_MAX_S 86400
 /* Longest header value examined (Content-Length, Retry-After). */
 #define HTTP_HEADER_VALUE_MAX 128
-/* Free descriptor numbers watched while libcurl makes its internal ones. */
-#define HTTP_FD_WATCH 8
-/* Highest descriptor number looked at for a free one. */
-#define HTTP_FD_SEARCH_MAX 65536
 
 struct msoauth_http {
   pthread_mutex_t lock; /* one request at a time: threads may share a handle */
@@ -89,235 +80,62 @@ struct outcome {
   int unsent;        /* no byte of the request left this process */
 };
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_result = CURLE_FAILED_INIT;
-
-/* Only ever run by the first request (http_start), after environ.c. */
-static void global_init_once(void) {
-  global_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-static msoauth_rc global_init(void) {
-  if (pthread_once(&global_once, global_init_once) != 0)
-    return MSOAUTH_ERR_NOMEM;
-  return global_result == CURLE_OK ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
-}
-
-/* ------------------------------------------------------------ shared cache */
-
-/*
- * One connection cache (with TLS sessions and DNS answers) for every handle
- * of the process, so that a host making a handle per call (PAM: a Dovecot
- * auth worker verifies thousands of passwords) still talks over one TLS
- * connection. libcurl only reuses a connection whose host, port, proxy and
- * TLS settings (the CA bundle included) match. A child after fork() makes
- * its own and never touches its parent's, whose sockets it inherited: it
- * neither uses nor closes them. The cache lives until the process exits.
- */
-struct share {
-  CURLSH *sh;
-  pid_t pid;
-  struct share *parent; /* the cache of the process that forked this one:
-                           left alone, and kept reachable */
-  pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
-};
-
-static pthread_mutex_t share_mutex = PTHREAD_MUTEX_INITIALIZER;
-static struct share *share_current;
-
-static void share_lock(CURL *curl, curl_lock_data data,
-                       curl_lock_access access, void *arg) {
-  (void)curl;
-  (void)access;
-  pthread_mutex_lock(&((struct share *)arg)->locks[data]);
-}
-
-static void share_unlock(CURL *curl, curl_lock_data data, void *arg) {
-  (void)curl;
-  pthread_mutex_unlock(&((struct share *)arg)->locks[data]);
-}
-
-static struct share *share_new(void) {
-  struct share *s = calloc(1, sizeof(*s));
-  CURLSHcode res;
-
-  if (s == NULL)
-    return NULL;
-  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-    pthread_mutex_init(&s->locks[i], NULL);
-  s->pid = getpid();
-  s->sh = curl_share_init();
-  res = s->sh != NULL ? CURLSHE_OK : CURLSHE_NOMEM;
-  if (res == CURLSHE_OK)
-    res = curl_share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock);
-  if (res == CURLSHE_OK)
-    res = curl_share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
-  if (res == CURLSHE_OK)
-    res = curl_share_setopt(s->sh, CURLSHOPT_USERDATA, s);
-  if (res == CURLSHE_OK)
-    res = curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-  if (res == CURLSHE_OK)
-    res = curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-  if (res == CURLSHE_OK)
-    res = curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  if (res != CURLSHE_OK) {
-    curl_share_cleanup(s->sh); /* NULL is fine */
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-      pthread_mutex_destroy(&s->locks[i]);
-    free(s);
-    return NULL;
-  }
-  return s;
-}
-
-/* The process's cache, made on first use; NULL when it cannot be made (the
- * handle then keeps its own connections). */
-static CURLSH *share_get(void) {
-  CURLSH *sh = NULL;
-
-  pthread_mutex_lock(&share_mutex);
-  if (share_current == NULL || share_current->pid != getpid()) {
-    struct share *s = share_new();
-
-    if (s != NULL) { /* a parent's cache is left untouched */
-      s->parent = share_current;
-      share_current = s;
-    }
-  }
-  if (share_current != NULL && share_current->pid == getpid())
-    sh = share_current->sh;
-  pthread_mutex_unlock(&share_mutex);
-  return sh;
-}
-
-/*
- * Easy handles made by an ancestor process before fork(). Each keeps
- * connections (its own, or a way into its parent's cache) whose sockets
- * this process inherited: cleaning one up would close them with a TLS
- * close_notify the parent never sent. Left alone, and kept reachable.
- */
-struct inherited {
-  CURL *curl;
-  struct inherited *next;
-};
-
-static struct inherited *inherited_handles;
-
-static void inherited_keep(CURL *curl) {
-  struct inherited *h = malloc(sizeof(*h));
-
-  if (h == NULL)
-    return; /* forgotten rather than cleaned up */
-  h->curl = curl;
-  pthread_mutex_lock(&share_mutex);
-  h->next = inherited_handles;
-  inherited_handles = h;
-  pthread_mutex_unlock(&share_mutex);
-}
-
-/* ------------------------------------------------------------ encoding */
-
-static int unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~';
-}
-
-msoauth_rc msoauth_url_encode(struct msoauth_buf *out, const char *value,
-                              size_t len) {
-  static const char hex[] = "0123456789ABCDEF";
-  char chunk[192];
-  size_t n = 0;
-  msoauth_rc rc = MSOAUTH_OK;
-
-  /* Encoded in chunks, so that a wiped buffer is not regrown per byte. */
-  for (size_t i = 0; i < len && !rc; i++) {
-    unsigned char c = (unsigned char)value[i];
-
-    if (unreserved(c)) {
-      chunk[n++] = (char)c;
-    } else {
-      chunk[n++] = '%';
-      chunk[n++] = hex[c >> 4];
-      chunk[n++] = hex[c & 0x0f];
-    }
-    if (n > sizeof(chunk) - 3) {
-      rc = msoauth_buf_add(out, chunk, n);
-      n = 0;
-    }
-  }
-  if (!rc && n > 0)
-    rc = msoauth_buf_add(out, chunk, n);
-  msoauth_wipe(chunk, sizeof(chunk));
-  return rc;
-}
-
-msoauth_rc msoauth_form_add(struct msoauth_buf *form, const char *key,
-                            const char *value) {
-  msoauth_rc rc = MSOAUTH_OK;
-
-  if (key == NULL || value == NULL || *key == '\0')
-    return MSOAUTH_ERR_INVALID;
-  if (form->len > 0)
-    rc = msoauth_buf_add(form, "&", 1);
-  if (!rc)
-    rc = msoauth_url_encode(form, key, strlen(key));
-  if (!rc)
-    rc = msoauth_buf_add(form, "=", 1);
-  if (!rc)
-    rc = msoauth_url_encode(form, value, strlen(value));
-  return rc;
-}
-
 /* ------------------------------------------------------------ the handle */
 
-/* Reads a PEM bundle of at most HTTP_CA_MAX bytes into buf. */
+/* Reads a PEM bundle of at most HTTP_CA_MAX bytes into buf. The bundle is
+ * public: any owner, any mode, and a symbolic link is followed (Debian's
+ * certificates are links). */
 static msoauth_rc read_ca(const char *path, struct msoauth_buf *buf,
                           struct msoauth_err *err) {
-  char chunk[16384];
-  struct stat st;
-  ssize_t n;
-  int fd;
+  static const struct msoauth_file_policy policy = {
+      .owner = MSOAUTH_OWNER_ANY,
+      .mode = MSOAUTH_MODE_ANY,
+      .follow_symlinks = 1,
+      .max = HTTP_CA_MAX,
+      .secret = 0,
+  };
+  struct msoauth_file file;
   msoauth_rc rc = MSOAUTH_OK;
 
-  msoauth_buf_init(buf, HTTP_CA_MAX, 0);
-  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0)
-    return msoauth_fail(err, MSOAUTH_ERR_IO, "cannot open the CA file %s: %s",
-                        path, strerror(errno));
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  switch (msoauth_file_read(path, &policy, &file)) {
+  case MSOAUTH_FILE_OK:
+    break;
+  case MSOAUTH_FILE_MISSING:
+  case MSOAUTH_FILE_OPEN:
+  case MSOAUTH_FILE_SYMLINK:
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "cannot open the CA file %s: %s",
+                      path, strerror(file.sys_errno));
+    goto out;
+  case MSOAUTH_FILE_READ:
+  case MSOAUTH_FILE_CHANGED:
+    rc = msoauth_fail(
+        err, MSOAUTH_ERR_IO, "cannot read the CA file %s: %s", path,
+        file.sys_errno ? strerror(file.sys_errno) : "it changed while read");
+    goto out;
+  case MSOAUTH_FILE_TOO_LARGE:
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO,
+                      "the CA file %s is larger than %d bytes", path,
+                      HTTP_CA_MAX);
+    goto out;
+  case MSOAUTH_FILE_NOMEM:
+    rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+    goto out;
+  default: /* fstat failed, not a regular file */
     rc =
         msoauth_fail(err, MSOAUTH_ERR_IO, "the CA file %s is not a file", path);
     goto out;
   }
-  while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      rc = msoauth_fail(err, MSOAUTH_ERR_IO, "cannot read the CA file %s: %s",
-                        path, strerror(errno));
-      goto out;
-    }
-    rc = msoauth_buf_add(buf, chunk, (size_t)n);
-    if (rc == MSOAUTH_ERR_NOMEM) {
-      msoauth_fail(err, rc, "out of memory");
-      goto out;
-    }
-    if (rc) {
-      rc = msoauth_fail(err, MSOAUTH_ERR_IO,
-                        "the CA file %s is larger than %d bytes", path,
-                        HTTP_CA_MAX);
-      goto out;
-    }
-  }
   /* CURLOPT_CAINFO_BLOB takes PEM only: say so now, not at the handshake. */
-  if (memmem(msoauth_buf_str(buf), buf->len, "-----BEGIN CERTIFICATE-----",
-             27) == NULL)
+  if (memmem(file.data.data, file.data.len, "-----BEGIN CERTIFICATE-----",
+             27) == NULL) {
     rc = msoauth_fail(err, MSOAUTH_ERR_IO,
                       "the CA file %s holds no PEM certificate", path);
+    goto out;
+  }
+  *buf = file.data;
+  msoauth_buf_init(&file.data, HTTP_CA_MAX, 0);
 out:
-  if (rc)
-    msoauth_buf_free(buf);
-  close(fd);
+  msoauth_file_free(&file);
   return rc;
 }
 
@@ -382,86 +200,6 @@ static long clamp(long v, long lo, long hi) {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Joins the process's connection cache (kept by curl_easy_reset). */
-static void attach_share(struct msoauth_http *http) {
-  CURLSH *sh = share_get();
-
-  if (sh == NULL ||
-      curl_easy_setopt(http->curl, CURLOPT_SHARE, sh) != CURLE_OK)
-    MSOAUTH_DEBUG(&http->log, "no shared connection cache: this handle "
-                              "keeps its own connections");
-}
-
-/* The lowest n free descriptor numbers (-1 where none was found). */
-static void free_fds(int *fds, int n) {
-  int found = 0;
-
-  for (int fd = 0; fd < HTTP_FD_SEARCH_MAX && found < n; fd++)
-    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
-      fds[found++] = fd;
-  while (found < n)
-    fds[found++] = -1;
-}
-
-/*
- * libcurl makes a multi handle inside each easy handle at its first
- * perform, and with it a socket pair (its wakeup) that some versions
- * (7.88) open without close-on-exec, and that lives as long as the easy
- * handle. No option reaches it, so it is made here, by a perform without a
- * URL (which fails before any I/O), and sockets that appeared in the lowest
- * free descriptor numbers, where the kernel puts new ones, are marked
- * close-on-exec.
- */
-static void internal_fds_cloexec(CURL *curl) {
-  int fds[HTTP_FD_WATCH];
-  struct stat st;
-  int flags;
-
-  free_fds(fds, HTTP_FD_WATCH);
-  (void)curl_easy_perform(curl); /* CURLE_URL_MALFORMAT: no URL */
-  for (int i = 0; i < HTTP_FD_WATCH && fds[i] >= 0; i++) {
-    flags = fcntl(fds[i], F_GETFD);
-    if (flags >= 0 && !(flags & FD_CLOEXEC) && fstat(fds[i], &st) == 0 &&
-        S_ISSOCK(st.st_mode))
-      (void)fcntl(fds[i], F_SETFD, flags | FD_CLOEXEC);
-  }
-}
-
-/*
- * Starts libcurl for this handle in this process, right before a request:
- * the environment made safe first (environ.c), then libcurl's global
- * initialisation (once per process), then the easy handle. A handle made
- * before fork() is left to the parent: the child makes its own and joins
- * its own connection cache. Called with http->lock held.
- */
-static msoauth_rc http_start(struct msoauth_http *http,
-                             struct msoauth_err *err) {
-  pid_t pid = getpid();
-  msoauth_rc rc;
-
-  if (http->curl != NULL && http->pid == pid)
-    return MSOAUTH_OK;
-  if (http->curl != NULL) {
-    MSOAUTH_DEBUG(&http->log, "a new process: the handle of process %ld is "
-                              "left to it",
-                  (long)http->pid);
-    inherited_keep(http->curl);
-    http->curl = NULL;
-  }
-  rc = msoauth_environ_prepare(&http->log, err);
-  if (rc)
-    return rc;
-  if (global_init() != MSOAUTH_OK)
-    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "cannot initialise libcurl");
-  http->curl = curl_easy_init();
-  if (http->curl == NULL)
-    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
-  http->pid = pid;
-  internal_fds_cloexec(http->curl);
-  attach_share(http);
-  return MSOAUTH_OK;
-}
-
 msoauth_rc msoauth_http_new(const struct msoauth_http_settings *set,
                             const struct msoauth_log *log,
                             struct msoauth_http **http_r,
@@ -478,9 +216,9 @@ msoauth_rc msoauth_http_new(const struct msoauth_http_settings *set,
   pthread_mutex_init(&http->lock, NULL);
   if (log != NULL)
     http->log = *log;
-  /* libcurl is not started here (see http_start); OpenSSL may be used by
-   * the caller before the first request: the environment is made safe for
-   * it now. */
+  /* libcurl is not started here (see msoauth_http_curl_start); OpenSSL may be
+   * used by the caller before the first request: the environment is made safe
+   * for it now. */
   rc = msoauth_environ_prepare(&http->log, err);
   if (rc)
     goto out;
@@ -508,10 +246,7 @@ out:
 void msoauth_http_free(struct msoauth_http **http) {
   if (http == NULL || *http == NULL)
     return;
-  if ((*http)->curl != NULL && (*http)->pid != getpid())
-    inherited_keep((*http)->curl);
-  else
-    curl_easy_cleanup((*http)->curl); /* NULL is fine */
+  msoauth_http_curl_free(&(*http)->curl, (*http)->pid);
   curl_slist_free_all((*http)->get_headers);
   curl_slist_free_all((*http)->form_headers);
   free((*http)->ca);
@@ -638,15 +373,6 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg) {
   return len;
 }
 
-/* Every connection's socket, close-on-exec from the start: a thread of the
- * host may fork and exec at any moment (su's shell, a Dovecot helper). */
-static curl_socket_t open_socket(void *arg, curlsocktype purpose,
-                                 struct curl_sockaddr *addr) {
-  (void)arg;
-  (void)purpose;
-  return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
-}
-
 /* Sets every option of one request on the freshly reset handle. */
 static CURLcode set_options(struct msoauth_http *http, const char *url,
                             const struct msoauth_buf *form, long long left_ms,
@@ -698,7 +424,8 @@ static CURLcode set_options(struct msoauth_http *http, const char *url,
   if (!res)
     res = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    res = curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION,
+                           msoauth_http_open_socket);
   if (!res && http->connect_timeout_ms > 0)
     res = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                            http->connect_timeout_ms);
@@ -768,8 +495,7 @@ static int nothing_sent(CURL *c) {
   long request = -1;
 
   return curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &request) == CURLE_OK &&
-         curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &uploaded) ==
-             CURLE_OK &&
+         curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &uploaded) == CURLE_OK &&
          request == 0 && uploaded == 0;
 }
 
@@ -881,7 +607,7 @@ static struct outcome attempt_once(struct msoauth_http *http, const char *url,
 
   msoauth_buf_free(&resp->body);
   resp->status = 0;
-  o.rc = http_start(http, err);
+  o.rc = msoauth_http_curl_start(&http->curl, &http->pid, &http->log, err);
   if (o.rc) {
     o.retry = 0;
     o.wait_ms = -1;

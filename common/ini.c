@@ -8,18 +8,15 @@
  */
 #include "config_build.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "ini.h"
+#include "io.h"
 
 #define MESSAGE_MAX 1024
-#define CHUNK 4096
 
 void msoauth_vproblem(struct msoauth_problems *p, msoauth_rc rc,
                       const char *fmt, va_list ap) {
@@ -168,65 +165,53 @@ void msoauth_ini_parse(struct msoauth_problems *p, const char *path, char *text,
 
 msoauth_rc msoauth_ini_read_file(const char *path, struct msoauth_buf *text,
                                  mode_t *mode_r, struct msoauth_err *err) {
-  char chunk[CHUNK];
-  struct stat st;
+  const struct msoauth_file_policy policy = {
+      .owner = MSOAUTH_OWNER_SELF_OR_ROOT,
+      .mode = MSOAUTH_MODE_NO_SHARED_WRITE,
+      .follow_symlinks = 1,
+      .max = MSOAUTH_CONFIG_FILE_MAX,
+      .secret = text->wipe,
+  };
+  struct msoauth_file file;
+  enum msoauth_file_problem problem;
   msoauth_rc rc = MSOAUTH_OK;
-  int fd;
 
-  /* O_NONBLOCK: a FIFO put in its place must not hang the caller. */
-  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0)
-    return msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", path, strerror(errno));
-  if (fstat(fd, &st) != 0) {
-    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", path, strerror(errno));
-    goto out;
-  }
-  if (!S_ISREG(st.st_mode)) {
+  problem = msoauth_file_read(path, &policy, &file);
+  switch (problem) {
+  case MSOAUTH_FILE_OK:
+    *mode_r = file.st.st_mode;
+    msoauth_buf_free(text);
+    *text = file.data;
+    msoauth_buf_init(&file.data, MSOAUTH_CONFIG_FILE_MAX, policy.secret);
+    break;
+  case MSOAUTH_FILE_NOT_REGULAR:
     rc = msoauth_fail(err, MSOAUTH_ERR_CONFIG, "%s: not a regular file", path);
-    goto out;
-  }
-  if (st.st_uid != 0 && st.st_uid != geteuid()) {
+    break;
+  case MSOAUTH_FILE_OWNER:
     rc = msoauth_fail(err, MSOAUTH_ERR_CONFIG,
                       "%s: owned by uid %ld, not by root or the running user",
-                      path, (long)st.st_uid);
-    goto out;
-  }
-  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+                      path, (long)file.st.st_uid);
+    break;
+  case MSOAUTH_FILE_MODE:
     rc = msoauth_fail(err, MSOAUTH_ERR_CONFIG,
                       "%s: writable by group or others (run: chmod go-w %s)",
                       path, path);
-    goto out;
-  }
-  if (st.st_size > MSOAUTH_CONFIG_FILE_MAX) {
+    break;
+  case MSOAUTH_FILE_TOO_LARGE:
     rc = msoauth_fail(err, MSOAUTH_ERR_CONFIG, "%s: larger than %d bytes", path,
                       MSOAUTH_CONFIG_FILE_MAX);
-    goto out;
+    break;
+  case MSOAUTH_FILE_CHANGED:
+    rc = msoauth_fail(err, MSOAUTH_ERR_CONFIG, "%s: changed while read", path);
+    break;
+  case MSOAUTH_FILE_NOMEM:
+    rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "%s: out of memory", path);
+    break;
+  default: /* cannot open, stat or read */
+    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", path,
+                      msoauth_file_why(problem, &file));
+    break;
   }
-  *mode_r = st.st_mode;
-  for (;;) {
-    ssize_t n = read(fd, chunk, sizeof(chunk));
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      rc = msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", path, strerror(errno));
-      break;
-    }
-    if (n == 0)
-      break;
-    rc = msoauth_buf_add(text, chunk, (size_t)n);
-    if (rc) {
-      /* The file grew past the cap while being read. */
-      rc = rc == MSOAUTH_ERR_NOMEM
-               ? msoauth_fail(err, rc, "%s: out of memory", path)
-               : msoauth_fail(err, MSOAUTH_ERR_CONFIG,
-                              "%s: larger than %d bytes", path,
-                              MSOAUTH_CONFIG_FILE_MAX);
-      break;
-    }
-  }
-out:
-  msoauth_wipe(chunk, sizeof(chunk));
-  close(fd);
+  msoauth_file_free(&file);
   return rc;
 }

@@ -24,7 +24,10 @@
 /*
  * Opens and reads path: a regular file owned by root or the effective user,
  * not writable by group or others, at most MSOAUTH_CONFIG_FILE_MAX bytes.
- * text must be initialised; its mode goes to *mode_r.
+ * A symbolic link is followed (msoauth.conf(5) says so: the file may be
+ * kept elsewhere and linked). text must be initialised and empty: it
+ * receives the contents, wiped when freed if text->wipe (a client_secret
+ * may be in it). The file's mode goes to *mode_r.
  */
 msoauth_rc msoauth_ini_read_file(const char *path, struct msoauth_buf *text,
                                  mode_t *mode_r, struct msoauth_err *err)

@@ -82,8 +82,8 @@ static enum msoauth_file_problem read_body(int fd, size_t size,
       break;
     rc = msoauth_buf_add(&file->data, chunk, (size_t)n);
     if (rc) {
-      problem = rc == MSOAUTH_ERR_NOMEM ? MSOAUTH_FILE_NOMEM
-                                        : MSOAUTH_FILE_TOO_LARGE;
+      problem =
+          rc == MSOAUTH_ERR_NOMEM ? MSOAUTH_FILE_NOMEM : MSOAUTH_FILE_TOO_LARGE;
       break;
     }
     if (file->data.len > size) {
@@ -96,7 +96,7 @@ static enum msoauth_file_problem read_body(int fd, size_t size,
   if (!problem && file->data.data == NULL)
     /* An empty file: still a NUL-terminated, allocated buffer. */
     problem = msoauth_buf_add(&file->data, "", 0) ? MSOAUTH_FILE_NOMEM
-                                                   : MSOAUTH_FILE_OK;
+                                                  : MSOAUTH_FILE_OK;
   if (file->data.wipe)
     msoauth_wipe(chunk, sizeof(chunk));
   return problem;

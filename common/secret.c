@@ -3,15 +3,12 @@
  */
 #include "config_build.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
+#include "io.h"
 #include "secret.h"
 
 struct msoauth_secret {
@@ -91,81 +88,67 @@ void msoauth_secret_free(struct msoauth_secret **secret) {
   *secret = NULL;
 }
 
-/* Checks that fd is a regular file that only its owner can access. */
-static msoauth_rc check_private_file(int fd, const char *path,
-                                     struct msoauth_err *err) {
-  struct stat st;
+/* The rules of a secret file: a regular file of the effective user or
+ * root, no access for group or others, no symbolic link. */
+static const struct msoauth_file_policy secret_policy = {
+    .owner = MSOAUTH_OWNER_SELF_OR_ROOT,
+    .mode = MSOAUTH_MODE_PRIVATE,
+    .follow_symlinks = 0,
+    .max = MSOAUTH_SECRET_MAX,
+    .secret = 1,
+};
 
-  if (fstat(fd, &st) != 0)
-    return msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", path, strerror(errno));
-  if (!S_ISREG(st.st_mode))
+/* The message of one of msoauth_file_read's problems with a secret file. */
+static msoauth_rc file_problem(enum msoauth_file_problem problem,
+                               const struct msoauth_file *file,
+                               const char *path, struct msoauth_err *err) {
+  switch (problem) {
+  case MSOAUTH_FILE_SYMLINK:
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG, "%s: is a symbolic link",
+                        path);
+  case MSOAUTH_FILE_NOT_REGULAR:
     return msoauth_fail(err, MSOAUTH_ERR_CONFIG, "%s: not a regular file",
                         path);
-  if (st.st_mode & (S_IRWXG | S_IRWXO))
+  case MSOAUTH_FILE_MODE:
     return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
                         "%s: readable or writable by group or others "
                         "(run: chmod 600 %s)",
                         path, path);
-  if (st.st_uid != geteuid() && st.st_uid != 0)
+  case MSOAUTH_FILE_OWNER:
     return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
                         "%s: owned by another user (uid %ld)", path,
-                        (long)st.st_uid);
-  if (st.st_size > MSOAUTH_SECRET_MAX)
+                        (long)file->st.st_uid);
+  case MSOAUTH_FILE_TOO_LARGE:
     return msoauth_fail(err, MSOAUTH_ERR_CONFIG, "%s: larger than %d bytes",
                         path, MSOAUTH_SECRET_MAX);
-  return MSOAUTH_OK;
-}
-
-/* Reads at most MSOAUTH_SECRET_MAX + 1 bytes of fd into buf. */
-static msoauth_rc read_all(int fd, char *buf, size_t *len_r, const char *path,
-                           struct msoauth_err *err) {
-  size_t len = 0;
-
-  for (;;) {
-    ssize_t n = read(fd, buf + len, MSOAUTH_SECRET_MAX + 1 - len);
-
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", path,
-                          strerror(errno));
-    if (n == 0)
-      break;
-    len += (size_t)n;
-    if (len > MSOAUTH_SECRET_MAX)
-      return msoauth_fail(err, MSOAUTH_ERR_CONFIG, "%s: larger than %d bytes",
-                          path, MSOAUTH_SECRET_MAX);
+  case MSOAUTH_FILE_CHANGED:
+    return msoauth_fail(err, MSOAUTH_ERR_CONFIG, "%s: changed while read",
+                        path);
+  case MSOAUTH_FILE_NOMEM:
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  default: /* cannot open, stat or read */
+    return msoauth_fail(err, MSOAUTH_ERR_IO, "%s: %s", path,
+                        msoauth_file_why(problem, file));
   }
-  *len_r = len;
-  return MSOAUTH_OK;
 }
 
 msoauth_rc msoauth_secret_read_file(const char *path,
                                     struct msoauth_secret **secret_r,
                                     struct msoauth_err *err) {
-  char *buf = NULL;
-  size_t len = 0;
-  int fd;
+  struct msoauth_file file;
+  enum msoauth_file_problem problem;
+  const char *buf;
+  size_t len;
   msoauth_rc rc;
 
   *secret_r = NULL;
-  /* O_NONBLOCK: a FIFO put in its place must not hang the caller. */
-  fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0)
-    return msoauth_fail(err, errno == ELOOP ? MSOAUTH_ERR_CONFIG : MSOAUTH_ERR_IO,
-                        "%s: %s", path,
-                        errno == ELOOP ? "is a symbolic link" : strerror(errno));
-  rc = check_private_file(fd, path, err);
-  if (rc)
-    goto out;
-  buf = malloc(MSOAUTH_SECRET_MAX + 1);
-  if (buf == NULL) {
-    rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  problem = msoauth_file_read(path, &secret_policy, &file);
+  if (problem) {
+    rc = file_problem(problem, &file, path, err);
     goto out;
   }
-  rc = read_all(fd, buf, &len, path, err);
-  if (rc)
-    goto out;
+  buf = file.data.data;
+  len = file.data.len;
   if (len > 0 && buf[len - 1] == '\n')
     len--;
   if (len > 0 && buf[len - 1] == '\r')
@@ -182,10 +165,6 @@ msoauth_rc msoauth_secret_read_file(const char *path,
   if (rc)
     msoauth_fail(err, rc, "out of memory");
 out:
-  if (buf != NULL) {
-    msoauth_wipe(buf, MSOAUTH_SECRET_MAX + 1);
-    free(buf);
-  }
-  close(fd);
+  msoauth_file_free(&file);
   return rc;
 }

@@ -171,8 +171,8 @@ static const char *secret_arg(const char *arg) {
     return "client_secret is refused as a module argument, since /etc/pam.d "
            "is readable by every user: put the secret in a file of mode "
            "0600 named by client_secret_file in the configuration file";
-  if (strcmp(arg, "proxy") == 0 ||
-      ((v = arg_value(arg, "proxy=")) != NULL && strchr(v, '@') != NULL))
+  v = arg_value(arg, "proxy=");
+  if (strcmp(arg, "proxy") == 0 || (v != NULL && strchr(v, '@') != NULL))
     return "a proxy URL with credentials (user:password@) is refused as a "
            "module argument, since /etc/pam.d is readable by every user: set "
            "proxy in the configuration file (mode 0600)";
@@ -192,7 +192,8 @@ static int parse_args(pam_handle_t *pamh, int argc, const char **argv,
   for (int i = 0; i < argc; i++) {
     const char *arg = argv[i] != NULL ? argv[i] : "";
     const char *why = secret_arg(arg);
-    const char *v;
+    const char *config = arg_value(arg, "config=");
+    const char *profile = arg_value(arg, "profile=");
 
     /* Before anything else is logged: the words after it may be the
      * secret. Its value is never written. */
@@ -201,10 +202,10 @@ static int parse_args(pam_handle_t *pamh, int argc, const char **argv,
                  why);
       return PAM_AUTHINFO_UNAVAIL;
     }
-    if ((v = arg_value(arg, "config=")) != NULL)
-      a->config = v;
-    else if ((v = arg_value(arg, "profile=")) != NULL)
-      a->profile = v;
+    if (config != NULL)
+      a->config = config;
+    else if (profile != NULL)
+      a->profile = profile;
     else if (strcmp(arg, "debug") == 0)
       a->debug = 1;
     else if (strcmp(arg, "use_first_pass") == 0)
@@ -468,7 +469,8 @@ static int auth_finish(struct call *c, msoauth_rc rc,
   int priority = o->priority;
   int ret;
 
-  if (rc == MSOAUTH_OK && (ret = set_canonical(c, v)) != PAM_SUCCESS) {
+  ret = rc == MSOAUTH_OK ? set_canonical(c, v) : PAM_SUCCESS;
+  if (ret != PAM_SUCCESS) {
     log_outcome(c, LOG_ERR, "internal-error", 0,
                 "verified, but PAM_USER could not be set to the identity "
                 "verified (canonical_user)",

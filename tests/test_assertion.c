@@ -652,6 +652,12 @@ static void test_refused_certs(void **state) {
                  "no PEM certificate");
   expect_refused(key, key, MSOAUTH_ERR_CONFIG, "no PEM certificate");
   expect_refused(fx.dir, key, MSOAUTH_ERR_CONFIG, "regular");
+  /* A FIFO is refused at once, not waited on (the alarm fails the test if
+   * the open blocks). */
+  assert_int_equal(mkfifo(path_in_dir("fifo.crt"), 0644), 0);
+  alarm(10);
+  expect_refused(path_in_dir("fifo.crt"), key, MSOAUTH_ERR_CONFIG, "regular");
+  alarm(0);
   expect_refused(write_certs("wrong.crt", fx.pss_cert, NULL), key,
                  MSOAUTH_ERR_CONFIG, "does not belong");
 }

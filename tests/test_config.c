@@ -848,6 +848,25 @@ static void test_file_checks(void **state) {
                    MSOAUTH_ERR_CONFIG);
   assert_non_null(strstr(err.detail, "not a regular file"));
 
+  /* A symbolic link to the file is followed (msoauth.conf(5), Permissions);
+   * a FIFO in its place is refused at once (the alarm fails the test if the
+   * open blocks). */
+  assert_int_equal(write_file("t.conf", MIN, strlen(MIN), 0644), 0);
+  assert_int_equal(link_to("t.conf", "linked.conf"), 0);
+  snprintf(missing, sizeof(missing), "%s/linked.conf", dir);
+  assert_int_equal(
+      msoauth_config_load(missing, NULL, NULL, 0, 0, NULL, &cfg, &err),
+      MSOAUTH_OK);
+  msoauth_config_free(&cfg);
+  snprintf(missing, sizeof(missing), "%s/fifo.conf", dir);
+  assert_int_equal(mkfifo(missing, 0644), 0);
+  alarm(10);
+  assert_int_equal(
+      msoauth_config_load(missing, NULL, NULL, 0, 0, NULL, &cfg, &err),
+      MSOAUTH_ERR_CONFIG);
+  alarm(0);
+  assert_non_null(strstr(err.detail, "not a regular file"));
+
   /* path NULL is the built-in default. */
   assert_non_null(msoauth_config_default_path());
   assert_int_equal(msoauth_config_default_path()[0], '/');

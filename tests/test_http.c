@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -271,6 +272,19 @@ static void test_bad_ca(void **state) {
   cfg = make_settings(0, "/");
   assert_int_equal(msoauth_http_new(&cfg, NULL, &http, &err), MSOAUTH_ERR_IO);
   assert_null(http);
+
+  /* A FIFO in the bundle's place is refused at once, not waited on (the
+   * alarm fails the test if the open blocks). */
+  path = emu_write_file(&emu, "fifo-ca.pem", "", 0644);
+  assert_non_null(path);
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(mkfifo(path, 0644), 0);
+  cfg = make_settings(0, path);
+  alarm(10);
+  assert_int_equal(msoauth_http_new(&cfg, NULL, &http, &err), MSOAUTH_ERR_IO);
+  alarm(0);
+  assert_null(http);
+  assert_non_null(strstr(err.detail, "is not a file"));
 
   /* A bundle past the 4 MiB cap is refused, not read whole. */
   big = malloc(big_len + 1);

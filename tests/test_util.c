@@ -22,6 +22,7 @@
 #include "json.h"
 #include "log.h"
 #include "result.h"
+#include "scope.h"
 #include "secret.h"
 
 static void test_buf_grows_and_caps(void **state) {
@@ -124,6 +125,52 @@ static void test_base64_strict(void **state) {
                      MSOAUTH_ERR_INVALID);
     msoauth_buf_free(&out);
   }
+}
+
+/* Inputs longer than one EVP chunk (1,024 characters): every length around
+ * the boundaries round-trips, and a bad character in the last chunk is
+ * still refused. */
+static void test_base64_long(void **state) {
+  unsigned char plain[3100];
+  (void)state;
+
+  for (size_t i = 0; i < sizeof(plain); i++)
+    plain[i] = (unsigned char)(i * 131 + 7);
+  for (size_t len = 760; len < sizeof(plain); len += 97) {
+    for (int url = 0; url <= 1; url++) {
+      struct msoauth_buf enc, dec;
+
+      msoauth_buf_init(&enc, 8192, 0);
+      msoauth_buf_init(&dec, 8192, 1);
+      assert_int_equal(msoauth_base64_encode(&enc, plain, len, url),
+                       MSOAUTH_OK);
+      assert_int_equal(enc.len, url ? (len * 4 + 2) / 3 : (len + 2) / 3 * 4);
+      assert_int_equal(msoauth_base64_decode(&dec, enc.data, enc.len, url),
+                       MSOAUTH_OK);
+      assert_int_equal(dec.len, len);
+      assert_memory_equal(dec.data, plain, len);
+      msoauth_buf_free(&dec);
+      enc.data[enc.len - 3] = url ? '+' : '-';
+      assert_int_equal(msoauth_base64_decode(&dec, enc.data, enc.len, url),
+                       MSOAUTH_ERR_INVALID);
+      enc.data[enc.len - 3] = ' ';
+      assert_int_equal(msoauth_base64_decode(&dec, enc.data, enc.len, url),
+                       MSOAUTH_ERR_INVALID);
+      msoauth_buf_free(&enc);
+      msoauth_buf_free(&dec);
+    }
+  }
+}
+
+static void test_scope_has(void **state) {
+  (void)state;
+  assert_true(msoauth_scope_has("openid profile", "openid"));
+  assert_true(msoauth_scope_has("openid  profile", "profile"));
+  assert_true(msoauth_scope_has(" offline_access ", "offline_access"));
+  assert_false(msoauth_scope_has("openid profile", "open"));
+  assert_false(msoauth_scope_has("openidx", "openid"));
+  assert_false(msoauth_scope_has("", "openid"));
+  assert_false(msoauth_scope_has("https://x/.default", "openid"));
 }
 
 static void test_secret_basics(void **state) {
@@ -457,6 +504,8 @@ int main(void) {
       cmocka_unit_test(test_buf_take),
       cmocka_unit_test(test_base64_round_trip),
       cmocka_unit_test(test_base64_strict),
+      cmocka_unit_test(test_base64_long),
+      cmocka_unit_test(test_scope_has),
       cmocka_unit_test(test_secret_basics),
       cmocka_unit_test(test_secret_file),
       cmocka_unit_test(test_file_policy),

@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "identity.h"
+#include "scope.h"
 #include "text.h"
 #include "token.h"
 #include "token_settings.h"
@@ -76,20 +77,11 @@ static msoauth_rc login_subject(const struct msoauth_config *cfg, int argc,
 static msoauth_rc login_scope(const struct msoauth_config *cfg,
                               char **scope_r) {
   struct msoauth_buf out;
-  const char *p = cfg->scope;
-  int found = 0;
   msoauth_rc rc;
 
-  while (*p != '\0' && !found) {
-    size_t n = strcspn(p, " ");
-
-    found = n == 14 && strncmp(p, "offline_access", n) == 0;
-    p += n;
-    p += strspn(p, " ");
-  }
   msoauth_buf_init(&out, MSOAUTH_CONFIG_LINE_MAX + 64, 0);
   rc = msoauth_buf_adds(&out, cfg->scope);
-  if (!rc && !found)
+  if (!rc && !msoauth_scope_has(cfg->scope, "offline_access"))
     rc = msoauth_buf_adds(&out, " offline_access");
   *scope_r = rc ? NULL : msoauth_buf_take(&out);
   msoauth_buf_free(&out);

@@ -74,7 +74,10 @@ static int parse_options(struct cli *cli, int argc, char **argv) {
   int c;
 
   opterr = 0;
-  while ((c = getopt_long(argc, argv, ":c:p:vhV", options, NULL)) != -1) {
+  for (;;) {
+    c = getopt_long(argc, argv, ":c:p:vhV", options, NULL);
+    if (c == -1)
+      break;
     switch (c) {
     case 'c':
       cli->config_path = optarg;
