@@ -15,7 +15,6 @@
 
 #include <stddef.h>
 
-#include "config.h"
 #include "log.h"
 #include "result.h"
 #include "secret.h"
@@ -107,17 +106,26 @@ struct msoauth_cache_backend {
 struct msoauth_cache;
 struct msoauth_cache_lock;
 
+/* What a cache is opened with (token_token_settings.c fills it from the
+ * configuration); only read while it is opened. */
+struct msoauth_cache_settings {
+  const char *dir; /* cache_dir, an absolute path */
+  /* Root may open a dir of another user: set by a caller that runs as root
+   * now and is about to become dir's owner (the SASL plugin in Postfix). */
+  int allow_foreign_dir;
+};
+
 /*
- * Opens the file cache at cfg->cache_dir: created with mode 0700 when
+ * Opens the file cache at set->dir: created with mode 0700 when
  * missing (its parent must exist), refused when it is a symlink, not a
  * directory, accessible by group or others, or owned by another user
- * (root included, except with cfg->cache_allow_foreign_dir, for a caller
+ * (root included, except with set->allow_foreign_dir, for a caller
  * about to become the owner: until it has, nothing is written there, and
  * entries are read only when they are the reader's own). The directory is
  * opened now and used by descriptor afterwards, so a caller that chroots
  * later keeps it. The caller owns *cache_r.
  */
-msoauth_rc msoauth_cache_open(const struct msoauth_config *cfg,
+msoauth_rc msoauth_cache_open(const struct msoauth_cache_settings *set,
                               const struct msoauth_log *log,
                               struct msoauth_cache **cache_r,
                               struct msoauth_err *err)

@@ -686,12 +686,12 @@ static msoauth_rc open_checked(const char *dir, int created,
   return MSOAUTH_OK;
 }
 
-msoauth_rc msoauth_cache_open(const struct msoauth_config *cfg,
+msoauth_rc msoauth_cache_open(const struct msoauth_cache_settings *set,
                               const struct msoauth_log *log,
                               struct msoauth_cache **cache_r,
                               struct msoauth_err *err) {
   struct file_cache *fc = NULL;
-  const char *dir = cfg->cache_dir;
+  const char *dir = set->dir;
   int created = 0;
   msoauth_rc rc;
 
@@ -712,7 +712,7 @@ msoauth_rc msoauth_cache_open(const struct msoauth_config *cfg,
   }
   rc = make_dir(dir, &created, err);
   if (!rc)
-    rc = open_checked(dir, created, cfg->cache_allow_foreign_dir, &fc->dirfd,
+    rc = open_checked(dir, created, set->allow_foreign_dir, &fc->dirfd,
                       &fc->dir_uid, err);
   if (rc)
     goto out;

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "aliases.h"
 #include "log.h"
 #include "result.h"
 #include "secret.h"
@@ -31,16 +32,6 @@ enum msoauth_auth {
   MSOAUTH_AUTH_REFRESH = 2,         /* the user's cached refresh token */
   MSOAUTH_AUTH_SERVICE_ACCOUNT = 3, /* a service account's token */
   MSOAUTH_AUTH_APP = 4,             /* client credentials, app-only */
-};
-
-enum msoauth_alias_policy {
-  MSOAUTH_ALIAS_REJECT = 0,
-  MSOAUTH_ALIAS_RESOLVE = 1,
-};
-
-struct msoauth_alias {
-  char *alias;   /* lowercased */
-  char *primary; /* lowercased */
 };
 
 struct msoauth_config {
@@ -82,7 +73,8 @@ struct msoauth_config {
   char *proxy;   /* NULL: none */
   enum msoauth_level log_level;
   int store_tokens;
-  int canonical_user; /* PAM: PAM_USER becomes the identity verified */
+  int canonical_user; /* the host's user name becomes the identity
+                         verified */
   /* Not a key of the file: set by a caller that runs as root now and is
    * about to become cache_dir's owner (the SASL plugin in Postfix). Only
    * then may root open another user's cache_dir; see cache.h. */
@@ -90,8 +82,10 @@ struct msoauth_config {
 };
 
 /* Flags of msoauth_config_load. */
-#define MSOAUTH_CONFIG_PAM 0x1 /* the PAM module: auth = password, and the
-                                  scope gains "openid profile" */
+/* The host verifies users' passwords (the PAM module): auth is password
+ * whatever the file says, and the scope gains "openid profile", so that
+ * the id token names whose password was verified. */
+#define MSOAUTH_CONFIG_VERIFY_PASSWORDS 0x1
 
 /*
  * Reads the file at path (NULL: the built-in default path), takes the keys

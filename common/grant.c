@@ -27,17 +27,17 @@
 #define DEVICE_INTERVAL_MAX 60
 
 msoauth_rc msoauth_client_init(struct msoauth_client *client,
-                               const struct msoauth_config *cfg,
+                               const struct msoauth_grant_settings *set,
                                const struct msoauth_log *log,
                                struct msoauth_err *err) {
   msoauth_rc rc;
 
   memset(client, 0, sizeof(*client));
-  client->cfg = cfg;
+  client->set = *set;
   client->log = log;
-  rc = msoauth_http_new(cfg, log, &client->http, err);
-  if (!rc && cfg->client_certificate_file != NULL)
-    rc = msoauth_signer_load(cfg->client_certificate_file, cfg->client_key_file,
+  rc = msoauth_http_new(&set->http, log, &client->http, err);
+  if (!rc && set->client_certificate_file != NULL)
+    rc = msoauth_signer_load(set->client_certificate_file, set->client_key_file,
                              &client->signer, err);
   if (rc)
     msoauth_client_cleanup(client);
@@ -55,8 +55,8 @@ msoauth_rc msoauth_client_endpoint(const struct msoauth_client *client,
   msoauth_rc rc;
 
   msoauth_buf_init(&url, 4096, 0);
-  rc = msoauth_buf_addf(&url, "%s/%s/oauth2/v2.0/%s", client->cfg->authority,
-                        client->cfg->tenant, what);
+  rc = msoauth_buf_addf(&url, "%s/%s/oauth2/v2.0/%s", client->set.authority,
+                        client->set.tenant, what);
   *url_r = rc ? NULL : msoauth_buf_take(&url);
   return rc;
 }
@@ -158,19 +158,19 @@ msoauth_rc msoauth_token_response_parse(const char *body, size_t len,
 static msoauth_rc add_client_auth(struct msoauth_client *client,
                                   struct msoauth_buf *form, const char *url,
                                   struct msoauth_err *err) {
-  const struct msoauth_config *cfg = client->cfg;
+  const struct msoauth_grant_settings *set = &client->set;
   struct msoauth_secret *assertion = NULL;
   msoauth_rc rc;
 
-  rc = msoauth_form_add(form, "client_id", cfg->client_id);
-  if (!rc && cfg->client_secret != NULL)
+  rc = msoauth_form_add(form, "client_id", set->client_id);
+  if (!rc && set->client_secret != NULL)
     rc = msoauth_form_add(form, "client_secret",
-                          msoauth_secret_value(cfg->client_secret));
+                          msoauth_secret_value(set->client_secret));
   if (rc)
     return msoauth_fail(err, rc, "cannot build the request");
   if (client->signer == NULL)
     return MSOAUTH_OK;
-  rc = msoauth_signer_assertion(client->signer, cfg->client_id, url,
+  rc = msoauth_signer_assertion(client->signer, set->client_id, url,
                                 (long long)time(NULL), &assertion, err);
   if (rc)
     return rc;
@@ -351,7 +351,7 @@ msoauth_rc msoauth_grant_client_credentials(struct msoauth_client *client,
   if (rc)
     return msoauth_fail(err, rc, "cannot build the request");
   MSOAUTH_DEBUG(client->log, "client credentials for %s",
-                client->cfg->client_id);
+                client->set.client_id);
   return token_request(client, &form, MSOAUTH_HTTP_RETRY_FAILURES,
                        deadline_ms, tokens, err);
 }
@@ -446,7 +446,7 @@ msoauth_rc msoauth_grant_device_start(struct msoauth_client *client,
   rc = msoauth_client_endpoint(client, "devicecode", &url);
   /* The device authorization endpoint takes no client credential. */
   if (!rc)
-    rc = msoauth_form_add(&form, "client_id", client->cfg->client_id);
+    rc = msoauth_form_add(&form, "client_id", client->set.client_id);
   if (!rc)
     rc = add_user_scope(&form, scope);
   if (rc) {

@@ -13,7 +13,6 @@
 #include <stddef.h>
 
 #include "assertion.h"
-#include "config.h"
 #include "http.h"
 #include "log.h"
 #include "result.h"
@@ -22,11 +21,24 @@
 /* Longest expires_in believed (Entra's tokens live about an hour). */
 #define MSOAUTH_EXPIRES_IN_MAX (24 * 3600)
 
+/* The app registration and where it signs in (token_token_settings.c fills it from
+ * the configuration). The strings and the secret are not copied: they
+ * must outlive the client made from them. */
+struct msoauth_grant_settings {
+  const char *authority; /* https://..., without a trailing slash */
+  const char *tenant;
+  const char *client_id;
+  const struct msoauth_secret *client_secret; /* NULL: none */
+  const char *client_certificate_file;        /* NULL: none */
+  const char *client_key_file;                /* NULL: none */
+  struct msoauth_http_settings http;
+};
+
 /* The app registration as seen by the grants: settings and credentials,
  * all read when it is made. */
 struct msoauth_client {
-  const struct msoauth_config *cfg; /* not owned */
-  const struct msoauth_log *log;    /* not owned */
+  struct msoauth_grant_settings set; /* its strings not owned */
+  const struct msoauth_log *log;     /* not owned */
   struct msoauth_http *http;
   struct msoauth_signer *signer; /* NULL without a certificate credential */
 };
@@ -34,7 +46,7 @@ struct msoauth_client {
 /* Makes the HTTP handle and loads the certificate credential, if any.
  * Release with msoauth_client_cleanup. */
 msoauth_rc msoauth_client_init(struct msoauth_client *client,
-                               const struct msoauth_config *cfg,
+                               const struct msoauth_grant_settings *set,
                                const struct msoauth_log *log,
                                struct msoauth_err *err)
     __attribute__((warn_unused_result));

@@ -139,12 +139,12 @@ out:
   return rc;
 }
 
-/* Loads cfg->ca_file, or libcurl's default bundle, into http->ca. */
+/* Loads set->ca_file, or libcurl's default bundle, into http->ca. */
 static msoauth_rc load_ca(struct msoauth_http *http,
-                          const struct msoauth_config *cfg,
+                          const struct msoauth_http_settings *set,
                           struct msoauth_err *err) {
   const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
-  const char *path = cfg->ca_file;
+  const char *path = set->ca_file;
   struct msoauth_buf buf;
   msoauth_rc rc;
 
@@ -152,10 +152,10 @@ static msoauth_rc load_ca(struct msoauth_http *http,
     path =
         info != NULL && info->cainfo != NULL ? info->cainfo : HTTP_CA_FALLBACK;
   rc = read_ca(path, &buf, err);
-  if (rc && cfg->ca_file == NULL && cfg->ca_path != NULL) {
+  if (rc && set->ca_file == NULL && set->ca_path != NULL) {
     /* No default bundle, but a CA directory was configured: use it alone. */
     MSOAUTH_DEBUG(&http->log, "no CA bundle at %s, using %s", path,
-                  cfg->ca_path);
+                  set->ca_path);
     msoauth_err_clear(err);
     return MSOAUTH_OK;
   }
@@ -200,7 +200,7 @@ static long clamp(long v, long lo, long hi) {
   return v < lo ? lo : v > hi ? hi : v;
 }
 
-msoauth_rc msoauth_http_new(const struct msoauth_config *cfg,
+msoauth_rc msoauth_http_new(const struct msoauth_http_settings *set,
                             const struct msoauth_log *log,
                             struct msoauth_http **http_r,
                             struct msoauth_err *err) {
@@ -208,8 +208,8 @@ msoauth_rc msoauth_http_new(const struct msoauth_config *cfg,
   msoauth_rc rc;
 
   *http_r = NULL;
-  if (cfg == NULL)
-    return msoauth_fail(err, MSOAUTH_ERR_INVALID, "no configuration");
+  if (set == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_INVALID, "no settings");
   http = calloc(1, sizeof(*http));
   if (http == NULL)
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
@@ -223,19 +223,19 @@ msoauth_rc msoauth_http_new(const struct msoauth_config *cfg,
   if (rc)
     goto out;
   http->connect_timeout_ms =
-      clamp(cfg->connect_timeout, 0, HTTP_CONNECT_TIMEOUT_MAX) * 1000;
-  http->retries = clamp(cfg->retries, 0, HTTP_RETRIES_MAX);
+      clamp(set->connect_timeout, 0, HTTP_CONNECT_TIMEOUT_MAX) * 1000;
+  http->retries = clamp(set->retries, 0, HTTP_RETRIES_MAX);
   rc = make_headers(http);
   if (!rc)
-    rc = copy_str(cfg->ca_path, &http->ca_path);
+    rc = copy_str(set->ca_path, &http->ca_path);
   if (!rc)
-    rc = copy_str(cfg->proxy, &http->proxy);
+    rc = copy_str(set->proxy, &http->proxy);
   if (rc) {
     msoauth_fail(err, rc, "out of memory");
     goto out;
   }
   /* Read now: the first request may come after a chroot. */
-  rc = load_ca(http, cfg, err);
+  rc = load_ca(http, set, err);
 out:
   if (rc)
     msoauth_http_free(&http);

@@ -21,7 +21,6 @@
 #include <stddef.h>
 
 #include "buf.h"
-#include "config.h"
 #include "log.h"
 #include "result.h"
 
@@ -38,15 +37,25 @@ struct msoauth_http_response {
   int attempts;            /* requests made, retries included */
 };
 
+/* What a handle is made of (token_token_settings.c fills it from the configuration).
+ * The strings are only read while the handle is made. */
+struct msoauth_http_settings {
+  long connect_timeout; /* seconds */
+  long retries;         /* after network errors, 5xx and 429 */
+  const char *ca_file;  /* PEM bundle; NULL: libcurl's default bundle */
+  const char *ca_path;  /* CA directory; NULL: none */
+  const char *proxy;    /* proxy URL; NULL: none */
+};
+
 /*
- * Makes a handle from cfg (connect_timeout, retries, ca_file, ca_path,
- * proxy). Reads the CA bundle (ca_file, else libcurl's default bundle; PEM,
- * at most 4 MiB) into memory now: MSOAUTH_ERR_IO when it cannot. libcurl is
- * not started here but by the first request, after the environment was made
- * safe (environ.h; MSOAUTH_ERR_CONFIG when it cannot be). log is copied.
+ * Makes a handle from set. Reads the CA bundle (ca_file, else libcurl's
+ * default bundle; PEM, at most 4 MiB) into memory now: MSOAUTH_ERR_IO when
+ * it cannot. libcurl is not started here but by the first request, after
+ * the environment was made safe (environ.h; MSOAUTH_ERR_CONFIG when it
+ * cannot be). log is copied.
  * The caller owns *http_r and frees it with msoauth_http_free.
  */
-msoauth_rc msoauth_http_new(const struct msoauth_config *cfg,
+msoauth_rc msoauth_http_new(const struct msoauth_http_settings *set,
                             const struct msoauth_log *log,
                             struct msoauth_http **http_r,
                             struct msoauth_err *err)

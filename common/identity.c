@@ -136,16 +136,16 @@ static msoauth_rc check_address(const char *addr, struct msoauth_err *err) {
 }
 
 /* Rule 2, first half: the domain must be one of `domains` (if any). */
-static msoauth_rc check_domain(const struct msoauth_config *cfg,
+static msoauth_rc check_domain(const struct msoauth_identity_settings *set,
                                const char *addr, struct msoauth_err *err) {
   const char *domain = msoauth_identity_domain(addr);
 
   if (domain == NULL)
     return msoauth_fail(err, MSOAUTH_ERR_NAME, "%s: no domain", shown(addr));
-  if (cfg->n_domains == 0)
+  if (set->n_domains == 0)
     return MSOAUTH_OK;
-  for (size_t i = 0; i < cfg->n_domains; i++)
-    if (cfg->domains[i] != NULL && strcasecmp(cfg->domains[i], domain) == 0)
+  for (size_t i = 0; i < set->n_domains; i++)
+    if (set->domains[i] != NULL && strcasecmp(set->domains[i], domain) == 0)
       return MSOAUTH_OK;
   return msoauth_fail(err, MSOAUTH_ERR_DOMAIN,
                       "%s: domain %s is not accepted (see `domains`)",
@@ -201,18 +201,15 @@ static msoauth_rc clean(const char *name, size_t len, char **out_r,
 }
 
 /* Rule 3 with aliases_file: *addr may be replaced by its primary address. */
-static msoauth_rc apply_aliases(const struct msoauth_config *cfg, char **addr,
+static msoauth_rc apply_aliases(const struct msoauth_identity_settings *set, char **addr,
                                 struct msoauth_err *err) {
-  const struct msoauth_alias *hit = NULL;
+  const struct msoauth_alias *hit =
+      msoauth_aliases_find(set->aliases, set->n_aliases, *addr);
   char *primary = NULL;
 
-  for (size_t i = 0; i < cfg->n_aliases && hit == NULL; i++)
-    if (cfg->aliases[i].alias != NULL && cfg->aliases[i].primary != NULL &&
-        strcasecmp(cfg->aliases[i].alias, *addr) == 0)
-      hit = &cfg->aliases[i];
   if (hit == NULL)
     return MSOAUTH_OK;
-  if (cfg->alias_policy != MSOAUTH_ALIAS_RESOLVE)
+  if (set->alias_policy != MSOAUTH_ALIAS_RESOLVE)
     return fail_alias(*addr, hit->primary, err);
   /* The aliases file is the administrator's, but what it yields must obey
    * the same rules as what a user types. */
@@ -229,17 +226,17 @@ static msoauth_rc apply_aliases(const struct msoauth_config *cfg, char **addr,
 }
 
 /* Appends "@default_domain" to a bare name. */
-static msoauth_rc add_default_domain(const struct msoauth_config *cfg,
+static msoauth_rc add_default_domain(const struct msoauth_identity_settings *set,
                                      char **addr, struct msoauth_err *err) {
   size_t len = strlen(*addr), dlen;
   char *full;
 
   if (strchr(*addr, '@') != NULL)
     return MSOAUTH_OK;
-  if (cfg->default_domain == NULL || cfg->default_domain[0] == '\0')
+  if (set->default_domain == NULL || set->default_domain[0] == '\0')
     return msoauth_fail(err, MSOAUTH_ERR_DOMAIN,
                         "%s: no domain and no default_domain", shown(*addr));
-  dlen = strlen(cfg->default_domain);
+  dlen = strlen(set->default_domain);
   if (len + 1 + dlen > MSOAUTH_NAME_MAX)
     return msoauth_fail(err, MSOAUTH_ERR_NAME,
                         "user name longer than %d bytes with default_domain",
@@ -249,13 +246,13 @@ static msoauth_rc add_default_domain(const struct msoauth_config *cfg,
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
   memcpy(full, *addr, len);
   full[len] = '@';
-  memcpy(full + len + 1, cfg->default_domain, dlen + 1);
+  memcpy(full + len + 1, set->default_domain, dlen + 1);
   free(*addr);
   *addr = full;
   return MSOAUTH_OK;
 }
 
-msoauth_rc msoauth_identity_normalize(const struct msoauth_config *cfg,
+msoauth_rc msoauth_identity_normalize(const struct msoauth_identity_settings *set,
                                       const char *name, size_t len,
                                       char **identity_r,
                                       struct msoauth_err *err) {
@@ -263,17 +260,17 @@ msoauth_rc msoauth_identity_normalize(const struct msoauth_config *cfg,
   msoauth_rc rc;
 
   *identity_r = NULL;
-  if (cfg == NULL)
-    return msoauth_fail(err, MSOAUTH_ERR_INVALID, "no configuration");
+  if (set == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_INVALID, "no settings");
   rc = clean(name, len, &addr, err);
   if (!rc)
-    rc = add_default_domain(cfg, &addr, err);
+    rc = add_default_domain(set, &addr, err);
   if (!rc)
     rc = check_address(addr, err);
   if (!rc)
-    rc = apply_aliases(cfg, &addr, err);
+    rc = apply_aliases(set, &addr, err);
   if (!rc)
-    rc = check_domain(cfg, addr, err);
+    rc = check_domain(set, addr, err);
   if (rc)
     goto out;
   *identity_r = addr;
@@ -283,19 +280,19 @@ out:
   return rc;
 }
 
-msoauth_rc msoauth_identity_check_service(const struct msoauth_config *cfg,
+msoauth_rc msoauth_identity_check_service(const struct msoauth_identity_settings *set,
                                           const char *target,
                                           struct msoauth_err *err) {
   const char *mine, *theirs;
 
-  if (cfg == NULL || cfg->service_account == NULL)
+  if (set == NULL || set->service_account == NULL)
     return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
                         "auth = service_account needs service_account");
-  mine = msoauth_identity_domain(cfg->service_account);
+  mine = msoauth_identity_domain(set->service_account);
   if (mine == NULL || mine[0] == '\0')
     return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
                         "service_account %s has no domain",
-                        shown(cfg->service_account));
+                        shown(set->service_account));
   theirs = target != NULL ? msoauth_identity_domain(target) : NULL;
   if (theirs == NULL || theirs[0] == '\0')
     return msoauth_fail(err, MSOAUTH_ERR_NAME, "%s: no domain", shown(target));
@@ -304,11 +301,11 @@ msoauth_rc msoauth_identity_check_service(const struct msoauth_config *cfg,
     return msoauth_fail(err, MSOAUTH_ERR_CROSS_DOMAIN,
                         "credentials of %s cannot act for %s "
                         "(another domain)",
-                        shown(cfg->service_account), shown(target));
+                        shown(set->service_account), shown(target));
   return MSOAUTH_OK;
 }
 
-msoauth_rc msoauth_identity_match_token(const struct msoauth_config *cfg,
+msoauth_rc msoauth_identity_match_token(const struct msoauth_identity_settings *set,
                                         const char *asked,
                                         const char *token_name,
                                         char **identity_r,
@@ -317,7 +314,7 @@ msoauth_rc msoauth_identity_match_token(const struct msoauth_config *cfg,
   msoauth_rc rc = MSOAUTH_OK;
 
   *identity_r = NULL;
-  if (cfg == NULL || asked == NULL)
+  if (set == NULL || asked == NULL)
     return msoauth_fail(err, MSOAUTH_ERR_INVALID, "no configuration or user");
   if (token_name != NULL) {
     rc = clean(token_name, strlen(token_name), &named, err);
@@ -331,13 +328,13 @@ msoauth_rc msoauth_identity_match_token(const struct msoauth_config *cfg,
     goto out;
   }
   /* The token names another primary identity: asked was an alias. */
-  if (cfg->alias_policy != MSOAUTH_ALIAS_RESOLVE) {
+  if (set->alias_policy != MSOAUTH_ALIAS_RESOLVE) {
     rc = fail_alias(asked, named, err);
     goto out;
   }
   rc = check_address(named, err);
   if (!rc)
-    rc = check_domain(cfg, named, err);
+    rc = check_domain(set, named, err);
   if (rc)
     goto out;
   *identity_r = named;
@@ -364,25 +361,24 @@ int msoauth_identity_tenant_is_id(const char *tenant) {
 }
 
 /* The tenant a token names against a tenant id in `tenant`. */
-static msoauth_rc check_tid(const struct msoauth_config *cfg,
-                            const char *what, const char *tid,
-                            struct msoauth_err *err) {
-  if (!msoauth_identity_tenant_is_id(cfg->tenant))
+static msoauth_rc check_tid(const struct msoauth_identity_settings *set, const char *what,
+                            const char *tid, struct msoauth_err *err) {
+  if (!msoauth_identity_tenant_is_id(set->tenant))
     return MSOAUTH_OK;
   if (tid == NULL)
     return msoauth_fail(err, MSOAUTH_ERR_TENANT,
                         "the %s names no tenant (tid); tenant is %s", what,
-                        cfg->tenant);
-  if (strcasecmp(tid, cfg->tenant) != 0)
+                        set->tenant);
+  if (strcasecmp(tid, set->tenant) != 0)
     return msoauth_fail(err, MSOAUTH_ERR_TENANT,
                         "the %s was issued by tenant %s, not by %s "
                         "(tenant): a user of another tenant",
-                        what, shown(tid), cfg->tenant);
+                        what, shown(tid), set->tenant);
   return MSOAUTH_OK;
 }
 
 /* The id token's own checks: its alg, its audience, its tenant. */
-static msoauth_rc check_id_token(const struct msoauth_config *cfg,
+static msoauth_rc check_id_token(const struct msoauth_identity_settings *set,
                                  const struct msoauth_claims *c,
                                  struct msoauth_err *err) {
   /* Entra signs id tokens with RS256; "none" or an HMAC would mean
@@ -391,17 +387,17 @@ static msoauth_rc check_id_token(const struct msoauth_config *cfg,
     return msoauth_fail(err, MSOAUTH_ERR_NO_IDENTITY,
                         "the id token is signed with %s, not RS256: refused",
                         shown(c->alg));
-  if (c->aud == NULL || strcasecmp(c->aud, cfg->client_id) != 0)
+  if (c->aud == NULL || strcasecmp(c->aud, set->client_id) != 0)
     return msoauth_fail(err, MSOAUTH_ERR_NO_IDENTITY,
                         "the id token is for %s, not for this app (%s): "
                         "refused",
-                        shown(c->aud), cfg->client_id);
-  return check_tid(cfg, "id token", c->tid, err);
+                        shown(c->aud), set->client_id);
+  return check_tid(set, "id token", c->tid, err);
 }
 
 /* The access token's tenant, when it can be read at all: Microsoft may
  * hand out opaque access tokens, and the id token decides then. */
-static msoauth_rc check_access_token(const struct msoauth_config *cfg,
+static msoauth_rc check_access_token(const struct msoauth_identity_settings *set,
                                      const struct msoauth_secret *access,
                                      struct msoauth_err *err) {
   struct msoauth_claims c;
@@ -411,12 +407,12 @@ static msoauth_rc check_access_token(const struct msoauth_config *cfg,
       msoauth_jwt_decode(msoauth_secret_value(access),
                          msoauth_secret_len(access), &c, NULL) != MSOAUTH_OK)
     return MSOAUTH_OK;
-  rc = c.tid != NULL ? check_tid(cfg, "access token", c.tid, err) : MSOAUTH_OK;
+  rc = c.tid != NULL ? check_tid(set, "access token", c.tid, err) : MSOAUTH_OK;
   msoauth_claims_clear(&c);
   return rc;
 }
 
-msoauth_rc msoauth_identity_from_tokens(const struct msoauth_config *cfg,
+msoauth_rc msoauth_identity_from_tokens(const struct msoauth_identity_settings *set,
                                         const char *asked,
                                         const struct msoauth_secret *id_token,
                                         const struct msoauth_secret *access,
@@ -432,7 +428,7 @@ msoauth_rc msoauth_identity_from_tokens(const struct msoauth_config *cfg,
   memset(&claims, 0, sizeof(claims));
   if (claims_r != NULL)
     memset(claims_r, 0, sizeof(*claims_r));
-  if (cfg == NULL || asked == NULL)
+  if (set == NULL || asked == NULL)
     return msoauth_fail(err, MSOAUTH_ERR_INVALID, "no configuration or user");
   /* Fail closed: without an id token nobody can say whom the tokens are
    * for, and the name asked for is no evidence. */
@@ -449,9 +445,9 @@ msoauth_rc msoauth_identity_from_tokens(const struct msoauth_config *cfg,
     return msoauth_fail(err, MSOAUTH_ERR_NO_IDENTITY,
                         "the id token for %s cannot be read (%s): refused",
                         shown(asked), why.detail);
-  rc = check_id_token(cfg, &claims, err);
+  rc = check_id_token(set, &claims, err);
   if (!rc)
-    rc = check_access_token(cfg, access, err);
+    rc = check_access_token(set, access, err);
   if (rc)
     goto out;
   named = msoauth_claims_identity(&claims);
@@ -463,7 +459,7 @@ msoauth_rc msoauth_identity_from_tokens(const struct msoauth_config *cfg,
                       shown(asked));
     goto out;
   }
-  rc = msoauth_identity_match_token(cfg, asked, named, identity_r, err);
+  rc = msoauth_identity_match_token(set, asked, named, identity_r, err);
 out:
   if (!rc && claims_r != NULL)
     *claims_r = claims;

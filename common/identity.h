@@ -18,12 +18,26 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "aliases.h"
 #include "jwt.h"
 #include "result.h"
 #include "secret.h"
 
 #define MSOAUTH_NAME_MAX 256
+
+/* What the rules are made of (token_token_settings.c fills it from the configuration;
+ * nothing is copied). */
+struct msoauth_identity_settings {
+  char *const *domains; /* lowercased; n_domains == 0 means any domain */
+  size_t n_domains;
+  const char *default_domain;          /* lowercased; NULL when none */
+  const struct msoauth_alias *aliases; /* read from aliases_file */
+  size_t n_aliases;
+  enum msoauth_alias_policy alias_policy;
+  const char *tenant;          /* a token's tid must be it when a GUID */
+  const char *client_id;       /* an id token's aud */
+  const char *service_account; /* lowercased UPN; NULL when none */
+};
 
 /*
  * Applies rules 1 to 4 (aliases from aliases_file) to the len bytes of name
@@ -33,19 +47,19 @@
  * names the primary address) and a detail saying why; MSOAUTH_ERR_CONFIG
  * when alias_policy = resolve maps to a malformed primary address.
  */
-msoauth_rc msoauth_identity_normalize(const struct msoauth_config *cfg,
-                                      const char *name, size_t len,
-                                      char **identity_r,
-                                      struct msoauth_err *err)
+msoauth_rc
+msoauth_identity_normalize(const struct msoauth_identity_settings *set,
+                           const char *name, size_t len, char **identity_r,
+                           struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
 /* Rule 2 for auth = service_account: the (normalised) target's domain must be
  * the service account's, exactly (a subdomain is another domain).
  * MSOAUTH_ERR_CROSS_DOMAIN otherwise; MSOAUTH_ERR_CONFIG without a
  * service_account; MSOAUTH_ERR_NAME for a target without a domain. */
-msoauth_rc msoauth_identity_check_service(const struct msoauth_config *cfg,
-                                          const char *target,
-                                          struct msoauth_err *err)
+msoauth_rc
+msoauth_identity_check_service(const struct msoauth_identity_settings *set,
+                               const char *target, struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
 /*
@@ -56,11 +70,10 @@ msoauth_rc msoauth_identity_check_service(const struct msoauth_config *cfg,
  * that error). Otherwise *identity_r is a copy of asked. The caller owns
  * *identity_r; it is NULL on failure.
  */
-msoauth_rc msoauth_identity_match_token(const struct msoauth_config *cfg,
-                                        const char *asked,
-                                        const char *token_name,
-                                        char **identity_r,
-                                        struct msoauth_err *err)
+msoauth_rc
+msoauth_identity_match_token(const struct msoauth_identity_settings *set,
+                             const char *asked, const char *token_name,
+                             char **identity_r, struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
 /*
@@ -80,13 +93,10 @@ msoauth_rc msoauth_identity_match_token(const struct msoauth_config *cfg,
  * The signature is not checked: the tokens came from the token endpoint
  * over TLS that was verified (OpenID Connect Core 3.1.3.7).
  */
-msoauth_rc msoauth_identity_from_tokens(const struct msoauth_config *cfg,
-                                        const char *asked,
-                                        const struct msoauth_secret *id_token,
-                                        const struct msoauth_secret *access,
-                                        struct msoauth_claims *claims_r,
-                                        char **identity_r,
-                                        struct msoauth_err *err)
+msoauth_rc msoauth_identity_from_tokens(
+    const struct msoauth_identity_settings *set, const char *asked,
+    const struct msoauth_secret *id_token, const struct msoauth_secret *access,
+    struct msoauth_claims *claims_r, char **identity_r, struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
 /* Whether `tenant` is a tenant id (a GUID), which a token's tid can be

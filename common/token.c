@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "pwhash.h"
 #include "token_int.h"
+#include "token_settings.h"
 
 /* Who the request is for and under which cache key its tokens are kept. */
 struct request {
@@ -33,6 +34,8 @@ msoauth_rc token_ctx_open(const struct msoauth_config *cfg,
                           const struct msoauth_log *log, unsigned what,
                           struct msoauth_ctx **ctx_r,
                           struct msoauth_err *err) {
+  struct msoauth_grant_settings grant;
+  struct msoauth_cache_settings cache;
   struct msoauth_ctx *ctx;
   msoauth_rc rc = MSOAUTH_OK;
 
@@ -42,16 +45,19 @@ msoauth_rc token_ctx_open(const struct msoauth_config *cfg,
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
   ctx->cfg = cfg;
   ctx->log = log;
+  msoauth_settings_identity(cfg, &ctx->identity);
+  msoauth_settings_grant(cfg, &grant);
   if (what & TOKEN_CTX_CLIENT)
-    rc = msoauth_client_init(&ctx->client, cfg, log, err);
+    rc = msoauth_client_init(&ctx->client, &grant, log, err);
   else if (what & TOKEN_CTX_HTTP)
-    rc = msoauth_http_new(cfg, log, &ctx->client.http, err);
+    rc = msoauth_http_new(&grant.http, log, &ctx->client.http, err);
   if (rc) {
     free(ctx);
     return rc;
   }
+  msoauth_settings_cache(cfg, &cache);
   if (what & TOKEN_CTX_CACHE)
-    rc = msoauth_cache_open(cfg, log, &ctx->cache, err);
+    rc = msoauth_cache_open(&cache, log, &ctx->cache, err);
   if (!rc && cfg->auth == MSOAUTH_AUTH_PASSWORD &&
       msoauth_verifier_memo_new(&ctx->memo) != MSOAUTH_OK)
     rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
@@ -101,7 +107,7 @@ msoauth_rc token_signed_in(const struct msoauth_ctx *ctx, const char *subject,
                            const struct msoauth_tokens *tokens,
                            struct msoauth_claims *claims_r, char **identity_r,
                            struct msoauth_err *err) {
-  return msoauth_identity_from_tokens(ctx->cfg, subject, tokens->id_token,
+  return msoauth_identity_from_tokens(&ctx->identity, subject, tokens->id_token,
                                       tokens->access_token, claims_r,
                                       identity_r, err);
 }
@@ -175,9 +181,10 @@ static msoauth_rc request_init(struct msoauth_ctx *ctx, struct request *req,
   const struct msoauth_config *cfg = ctx->cfg;
   msoauth_rc rc;
 
-  rc = msoauth_identity_normalize(cfg, user, len, &req->identity, err);
+  rc = msoauth_identity_normalize(&ctx->identity, user, len, &req->identity,
+                                  err);
   if (!rc && cfg->auth == MSOAUTH_AUTH_SERVICE_ACCOUNT)
-    rc = msoauth_identity_check_service(cfg, req->identity, err);
+    rc = msoauth_identity_check_service(&ctx->identity, req->identity, err);
   if (rc)
     return rc;
   switch (cfg->auth) {

@@ -15,6 +15,7 @@
 #include "entra_error.h"
 #include "json.h"
 #include "token_int.h"
+#include "token_settings.h"
 
 /* Opens cfg's cache; *ctx_r stays NULL when cache_dir does not exist
  * (yet): listing or forgetting must not create it. */
@@ -72,11 +73,13 @@ msoauth_rc msoauth_token_list(const struct msoauth_config *cfg,
  * configuration changed since), the name as given, lowercased. */
 static char *forget_identity(const struct msoauth_config *cfg,
                              const char *user) {
+  struct msoauth_identity_settings ids;
   char *identity = NULL;
 
   if (strcmp(user, MSOAUTH_CACHE_APP_IDENTITY) == 0)
     return strdup(user);
-  if (msoauth_identity_normalize(cfg, user, strlen(user), &identity, NULL) ==
+  msoauth_settings_identity(cfg, &ids);
+  if (msoauth_identity_normalize(&ids, user, strlen(user), &identity, NULL) ==
       MSOAUTH_OK)
     return identity;
   identity = strdup(user);

@@ -15,6 +15,7 @@
 struct msoauth_ctx {
   const struct msoauth_config *cfg; /* not owned */
   const struct msoauth_log *log;    /* not owned */
+  struct msoauth_identity_settings identity; /* points into cfg */
   struct msoauth_client client;
   struct msoauth_cache *cache;
   struct msoauth_verifier_memo *memo; /* auth = password: checks that passed */

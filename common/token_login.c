@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "scope.h"
 #include "token_int.h"
+#include "token_settings.h"
 
 struct msoauth_login {
   char *subject; /* who signs in, normalised */
@@ -28,12 +29,14 @@ struct msoauth_login {
 static msoauth_rc login_subject(const struct msoauth_config *cfg,
                                 const char *user, char **subject_r,
                                 struct msoauth_err *err) {
+  struct msoauth_identity_settings ids;
   char *asked = NULL;
   msoauth_rc rc;
 
   *subject_r = NULL;
+  msoauth_settings_identity(cfg, &ids);
   if (user != NULL) {
-    rc = msoauth_identity_normalize(cfg, user, strlen(user), &asked, err);
+    rc = msoauth_identity_normalize(&ids, user, strlen(user), &asked, err);
     if (rc)
       return rc;
   }

@@ -371,8 +371,9 @@ static msoauth_rc offline(struct msoauth_ctx *ctx, const char *identity,
                     cfg->offline_grace, password))
     return rc;
   msoauth_err_clear(&why);
-  if (msoauth_identity_match_token(cfg, identity, entry->offline_identity,
-                                   &verified, &why) != MSOAUTH_OK) {
+  if (msoauth_identity_match_token(&ctx->identity, identity,
+                                   entry->offline_identity, &verified,
+                                   &why) != MSOAUTH_OK) {
     MSOAUTH_WARN(ctx->log, "%s: not accepted offline: %s", identity,
                  why.detail);
     return rc;
@@ -512,7 +513,7 @@ msoauth_rc msoauth_token_verify_password(struct msoauth_ctx *ctx,
   memset(out, 0, sizeof(*out));
   msoauth_cache_entry_init(&entry);
   msoauth_err_clear(err);
-  rc = msoauth_identity_normalize(ctx->cfg, user, len, &identity, err);
+  rc = msoauth_identity_normalize(&ctx->identity, user, len, &identity, err);
   if (rc)
     return rc;
   if (password == NULL || msoauth_secret_len(password) == 0) {

@@ -26,6 +26,7 @@
 #include "result.h"
 #include "secret.h"
 #include "token.h"
+#include "token_settings.h"
 
 #define PUBLIC __attribute__((visibility("default")))
 
@@ -272,8 +273,8 @@ static int call_open(struct call *c, pam_handle_t *pamh, int flags, int argc,
   }
   show_user(c->user, c->shown);
   if (msoauth_config_load(c->args.config, c->args.profile, c->args.overrides,
-                          c->args.n_overrides, MSOAUTH_CONFIG_PAM, &c->log,
-                          &c->cfg, &err) != MSOAUTH_OK) {
+                          c->args.n_overrides, MSOAUTH_CONFIG_VERIFY_PASSWORDS,
+                          &c->log, &c->cfg, &err) != MSOAUTH_OK) {
     const struct outcome *o = outcome_of(err.rc);
 
     log_outcome(c, LOG_ERR, "config-error", 0, err.detail, "");
@@ -544,6 +545,7 @@ static msoauth_rc verify(struct call *c, struct msoauth_ctx *ctx,
 /* The identity rules first (no prompt, no request when they refuse), then
  * the password, then the identity platform. */
 static int auth_run(struct call *c) {
+  struct msoauth_identity_settings ids;
   struct msoauth_ctx *ctx = NULL;
   struct msoauth_secret *pw = NULL;
   struct msoauth_verified v;
@@ -555,7 +557,8 @@ static int auth_run(struct call *c) {
 
   memset(&v, 0, sizeof(v));
   msoauth_err_clear(&err);
-  rc = msoauth_identity_normalize(c->cfg, c->user, strlen(c->user), &identity,
+  msoauth_settings_identity(c->cfg, &ids);
+  rc = msoauth_identity_normalize(&ids, c->user, strlen(c->user), &identity,
                                   &err);
   if (!rc)
     rc = msoauth_ctx_new(c->cfg, &c->log, &ctx, &err);

@@ -69,7 +69,7 @@ static const struct msoauth_log test_log = {count_log, NULL, MSOAUTH_LOG_DEBUG};
 struct fixture {
   char base[64]; /* the mkdtemp directory */
   char dir[128]; /* cache_dir, inside base */
-  struct msoauth_config cfg;
+  struct msoauth_cache_settings set;
   struct msoauth_cache *cache;
 };
 
@@ -92,7 +92,7 @@ static int setup(void **state) {
     return -1;
   }
   snprintf(fx->dir, sizeof(fx->dir), "%s/cache", fx->base);
-  fx->cfg.cache_dir = fx->dir;
+  fx->set.dir = fx->dir;
   n_warnings = 0;
   last_warning[0] = '\0';
   *state = fx;
@@ -113,7 +113,7 @@ static int teardown(void **state) {
 static void open_cache(struct fixture *fx) {
   struct msoauth_err err;
 
-  assert_int_equal(msoauth_cache_open(&fx->cfg, &test_log, &fx->cache, &err),
+  assert_int_equal(msoauth_cache_open(&fx->set, &test_log, &fx->cache, &err),
                    MSOAUTH_OK);
   assert_non_null(fx->cache);
 }
@@ -374,17 +374,17 @@ static void test_open_creates_dir(void **state) {
 
   /* Parents are not created; relative paths are refused. */
   snprintf(path, sizeof(path), "%s/missing/cache", fx->base);
-  fx->cfg.cache_dir = path;
-  assert_int_equal(msoauth_cache_open(&fx->cfg, &test_log, &fx->cache, &err),
+  fx->set.dir = path;
+  assert_int_equal(msoauth_cache_open(&fx->set, &test_log, &fx->cache, &err),
                    MSOAUTH_ERR_CONFIG);
   assert_null(fx->cache);
   assert_non_null(strstr(err.detail, "parent"));
   snprintf(path, sizeof(path), "relative/cache");
-  fx->cfg.cache_dir = path;
-  assert_int_equal(msoauth_cache_open(&fx->cfg, &test_log, &fx->cache, &err),
+  fx->set.dir = path;
+  assert_int_equal(msoauth_cache_open(&fx->set, &test_log, &fx->cache, &err),
                    MSOAUTH_ERR_CONFIG);
   assert_null(fx->cache);
-  fx->cfg.cache_dir = fx->dir;
+  fx->set.dir = fx->dir;
 }
 
 enum bad_dir { BAD_MODE, BAD_SYMLINK, BAD_FILE };
@@ -419,7 +419,7 @@ static void test_open_refuses(void **state) {
       write_file(fx->dir, "x", 1, 0600);
       break;
     }
-    assert_int_equal(msoauth_cache_open(&fx->cfg, &test_log, &fx->cache, &err),
+    assert_int_equal(msoauth_cache_open(&fx->set, &test_log, &fx->cache, &err),
                      MSOAUTH_ERR_CONFIG);
     assert_null(fx->cache);
     assert_non_null(strstr(err.detail, bad_dirs[i].hint));
@@ -448,13 +448,13 @@ static void test_open_root_foreign_dir(void **state) {
   assert_int_equal(mkdir(fx->dir, 0700), 0);
   assert_int_equal(chown(fx->dir, NOBODY_UID, NOBODY_UID), 0);
   /* The CLI, PAM: refused, with the directory and its owner named. */
-  assert_int_equal(msoauth_cache_open(&fx->cfg, &test_log, &fx->cache, &err),
+  assert_int_equal(msoauth_cache_open(&fx->set, &test_log, &fx->cache, &err),
                    MSOAUTH_ERR_CONFIG);
   assert_null(fx->cache);
   assert_non_null(strstr(err.detail, fx->dir));
   assert_non_null(strstr(err.detail, "uid 65534"));
   /* The SASL plugin: opened, but root writes nothing there. */
-  fx->cfg.cache_allow_foreign_dir = 1;
+  fx->set.allow_foreign_dir = 1;
   open_cache(fx);
   assert_int_equal(make_entry(&in, "rt-alice-secret", 1, 40, 'a'), 0);
   assert_int_equal(

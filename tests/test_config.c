@@ -18,10 +18,14 @@
 
 #include <cmocka.h>
 
+#include "cache.h"
 #include "config.h"
+#include "grant.h"
+#include "identity.h"
 #include "log.h"
 #include "result.h"
 #include "secret.h"
+#include "token_settings.h"
 
 #define CLIENT "11111111-2222-3333-4444-555555555555"
 #define GROUP1 "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -427,7 +431,8 @@ static void test_pam_flag(void **state) {
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct msoauth_config *cfg;
 
-    cfg = load_ok(cases[i].text, NULL, NULL, 0, MSOAUTH_CONFIG_PAM);
+    cfg =
+        load_ok(cases[i].text, NULL, NULL, 0, MSOAUTH_CONFIG_VERIFY_PASSWORDS);
     assert_int_equal(cfg->auth, MSOAUTH_AUTH_PASSWORD);
     assert_string_equal(cfg->scope, cases[i].scope);
     msoauth_config_free(&cfg);
@@ -1247,7 +1252,7 @@ static void test_example_file(void **state) {
   mine = load_ok(profiles, "mail", NULL, 0, 0);
   assert_int_equal(mine->auth, MSOAUTH_AUTH_REFRESH);
   msoauth_config_free(&mine);
-  mine = load_ok(profiles, "pam", NULL, 0, MSOAUTH_CONFIG_PAM);
+  mine = load_ok(profiles, "pam", NULL, 0, MSOAUTH_CONFIG_VERIFY_PASSWORDS);
   assert_int_equal(mine->n_allowed_groups, 1);
   assert_int_equal(mine->store_tokens, 1);
   msoauth_config_free(&mine);
@@ -1286,6 +1291,96 @@ static void test_bad_arguments(void **state) {
   assert_null(cfg);
 }
 
+/* At most 1024 sections: the header past them ends the reading with that
+ * reason, even when it is malformed too (the count is checked first). */
+static void test_many_sections(void **state) {
+  struct msoauth_config *cfg = NULL;
+  struct msoauth_log log;
+  struct logbook book = {0};
+  struct msoauth_err err;
+  size_t size = 16 * 1024, used;
+  char *text = malloc(size);
+
+  (void)state;
+  assert_non_null(text);
+  used = (size_t)snprintf(text, size, "%s", MIN);
+  for (int i = 0; i < 1024; i++)
+    used += (size_t)snprintf(text + used, size - used, "[s%d]\n", i);
+  used += (size_t)snprintf(text + used, size - used, "[bad header\n[x]\n");
+  assert_true(used < size);
+  assert_int_equal(write_file("t.conf", text, used, 0600), 0);
+  log = (struct msoauth_log){record, &book, MSOAUTH_LOG_DEBUG};
+  assert_int_equal(
+      msoauth_config_load(conf, "s1", NULL, 0, 0, &log, &cfg, &err),
+      MSOAUTH_ERR_CONFIG);
+  assert_null(cfg);
+  assert_true(strstr(err.detail, "t.conf:1027: more than 1024 sections") !=
+              NULL);
+  assert_int_equal(book.n, 1);
+  free(text);
+}
+
+/* Each layer's settings come from the keys it uses, and from nowhere
+ * else (token_settings.c). */
+static void test_settings(void **state) {
+  struct msoauth_http_settings http;
+  struct msoauth_grant_settings grant;
+  struct msoauth_cache_settings cache;
+  struct msoauth_identity_settings ids;
+  struct msoauth_config *cfg;
+
+  (void)state;
+  assert_int_equal(
+      write_file("aliases", "a@contoso.com b@contoso.com\n", 28, 0600), 0);
+  cfg = load_ok("authority = https://login.example.org/\n"
+                "tenant = " TENANT_ID "\n"
+                "client_id = " CLIENT "\n"
+                "client_secret = " SECRET "\n"
+                "domains = contoso.com, bravo.com\n"
+                "default_domain = Contoso.com\n"
+                "aliases_file = $D/aliases\n"
+                "alias_policy = resolve\n"
+                "service_account = Svc@Contoso.com\n"
+                "cache_dir = /var/tmp/msoauth\n"
+                "connect_timeout = 7\n"
+                "timeout = 20\n"
+                "retries = 3\n"
+                "ca_file = /etc/ssl/ca.pem\n"
+                "ca_path = /etc/ssl/certs\n"
+                "proxy = http://proxy.example:3128\n",
+                NULL, NULL, 0, 0);
+  cfg->cache_allow_foreign_dir = 1;
+  msoauth_settings_http(cfg, &http);
+  assert_int_equal(http.connect_timeout, 7);
+  assert_int_equal(http.retries, 3);
+  assert_string_equal(http.ca_file, "/etc/ssl/ca.pem");
+  assert_string_equal(http.ca_path, "/etc/ssl/certs");
+  assert_string_equal(http.proxy, "http://proxy.example:3128");
+  msoauth_settings_grant(cfg, &grant);
+  assert_string_equal(grant.authority, "https://login.example.org");
+  assert_string_equal(grant.tenant, TENANT_ID);
+  assert_string_equal(grant.client_id, CLIENT);
+  assert_ptr_equal(grant.client_secret, cfg->client_secret);
+  assert_null(grant.client_certificate_file);
+  assert_null(grant.client_key_file);
+  assert_int_equal(grant.http.connect_timeout, 7);
+  assert_string_equal(grant.http.proxy, "http://proxy.example:3128");
+  msoauth_settings_cache(cfg, &cache);
+  assert_string_equal(cache.dir, "/var/tmp/msoauth");
+  assert_int_equal(cache.allow_foreign_dir, 1);
+  msoauth_settings_identity(cfg, &ids);
+  assert_int_equal(ids.n_domains, 2);
+  assert_string_equal(ids.domains[1], "bravo.com");
+  assert_string_equal(ids.default_domain, "contoso.com");
+  assert_int_equal(ids.n_aliases, 1);
+  assert_string_equal(ids.aliases[0].primary, "b@contoso.com");
+  assert_int_equal(ids.alias_policy, MSOAUTH_ALIAS_RESOLVE);
+  assert_string_equal(ids.tenant, TENANT_ID);
+  assert_string_equal(ids.client_id, CLIENT);
+  assert_string_equal(ids.service_account, "svc@contoso.com");
+  msoauth_config_free(&cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_minimal),
@@ -1307,6 +1402,8 @@ int main(void) {
       cmocka_unit_test(test_example_file),
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_bad_arguments),
+      cmocka_unit_test(test_many_sections),
+      cmocka_unit_test(test_settings),
   };
 
   return cmocka_run_group_tests(tests, setup, teardown);

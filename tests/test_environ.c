@@ -85,7 +85,7 @@ static int child_fail(const char *what) {
 
 /* One request as the first use of libcurl in the process. */
 static int child_request(const char *url, const char *ca, int secure) {
-  struct msoauth_config cfg;
+  struct msoauth_http_settings cfg;
   struct msoauth_http *http = NULL;
   struct msoauth_http_response resp;
   struct msoauth_err err;
@@ -94,7 +94,7 @@ static int child_request(const char *url, const char *ca, int secure) {
   memset(&cfg, 0, sizeof(cfg));
   cfg.connect_timeout = 5;
   cfg.retries = 0;
-  cfg.ca_file = (char *)(uintptr_t)ca;
+  cfg.ca_file = ca;
   if (secure && getauxval(AT_SECURE) == 0)
     return child_fail("not a secure-exec process");
   if (msoauth_http_new(&cfg, NULL, &http, &err) != MSOAUTH_OK)

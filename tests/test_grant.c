@@ -28,8 +28,20 @@
 #include "fixture.h"
 #include "grant.h"
 #include "jwt.h"
+#include "token_settings.h"
 
 #define MAIL_SCOPE "https://outlook.office.com/IMAP.AccessAsUser.All offline_access"
+
+/* A client made from a loaded configuration, as token.c makes it. */
+static msoauth_rc client_init(struct msoauth_client *client,
+                              const struct msoauth_config *cfg,
+                              const struct msoauth_log *log,
+                              struct msoauth_err *err) {
+  struct msoauth_grant_settings set;
+
+  msoauth_settings_grant(cfg, &set);
+  return msoauth_client_init(client, &set, log, err);
+}
 
 /* A client for the emulator with extra configuration lines. */
 struct fixture {
@@ -42,7 +54,7 @@ struct fixture {
 static void fixture_open(struct fixture *f, const char *extra) {
   memset(f, 0, sizeof(*f));
   fixture_config("grant.conf", extra, 0, &f->cfg, &f->err);
-  assert_int_equal(msoauth_client_init(&f->client, f->cfg, NULL, &f->err),
+  assert_int_equal(client_init(&f->client, f->cfg, NULL, &f->err),
                    MSOAUTH_OK);
   assert_int_equal(emu_reset(&emu), 0);
 }
@@ -219,7 +231,7 @@ static void test_client_errors(void **state) {
     assert_int_equal(msoauth_config_load(path, profile, NULL, 0, 0, NULL,
                                          &f.cfg, &f.err),
                      MSOAUTH_OK);
-    assert_int_equal(msoauth_client_init(&f.client, f.cfg, NULL, &f.err),
+    assert_int_equal(client_init(&f.client, f.cfg, NULL, &f.err),
                      MSOAUTH_OK);
     assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
                      cases[i].rc);
@@ -628,7 +640,7 @@ static void test_ropc_retry_unsent(void **state) {
   assert_int_equal(msoauth_config_load(path, NULL, NULL, 0, 0, NULL, &f.cfg,
                                        &f.err),
                    MSOAUTH_OK);
-  assert_int_equal(msoauth_client_init(&f.client, f.cfg, &log, &f.err),
+  assert_int_equal(client_init(&f.client, f.cfg, &log, &f.err),
                    MSOAUTH_OK);
   assert_int_equal(emu_reset(&emu), 0);
   assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),

@@ -23,6 +23,7 @@
 #include <json-c/json.h>
 
 #include "clock.h"
+#include "config.h"
 #include "emu.h"
 #include "http.h"
 
@@ -39,20 +40,20 @@ static char discovery_url[256];
 
 /* ------------------------------------------------------------ helpers */
 
-static struct msoauth_config make_config(long retries, const char *ca) {
-  struct msoauth_config cfg;
+static struct msoauth_http_settings make_settings(long retries,
+                                                  const char *ca) {
+  struct msoauth_http_settings cfg;
 
   memset(&cfg, 0, sizeof(cfg));
   cfg.connect_timeout = 5;
-  cfg.timeout = 10;
   cfg.retries = retries;
-  cfg.ca_file = (char *)(uintptr_t)ca;
+  cfg.ca_file = ca;
   return cfg;
 }
 
 static struct msoauth_http *new_http(long retries, const char *ca,
                                      const struct msoauth_log *log) {
-  struct msoauth_config cfg = make_config(retries, ca);
+  struct msoauth_http_settings cfg = make_settings(retries, ca);
   struct msoauth_http *http = NULL;
   struct msoauth_err err;
 
@@ -249,7 +250,7 @@ static void test_now_ms(void **state) {
 /* ------------------------------------------------------------ the handle */
 
 static void test_bad_ca(void **state) {
-  struct msoauth_config cfg;
+  struct msoauth_http_settings cfg;
   struct msoauth_http *http = NULL;
   struct msoauth_err err;
   const char *path;
@@ -257,18 +258,18 @@ static void test_bad_ca(void **state) {
   char *big;
   (void)state;
 
-  cfg = make_config(0, "/nonexistent/ca.pem");
+  cfg = make_settings(0, "/nonexistent/ca.pem");
   assert_int_equal(msoauth_http_new(&cfg, NULL, &http, &err), MSOAUTH_ERR_IO);
   assert_null(http);
   assert_non_null(strstr(err.detail, "/nonexistent/ca.pem"));
 
   path = emu_write_file(&emu, "not-pem.txt", "hello\n", 0644);
   assert_non_null(path);
-  cfg = make_config(0, path);
+  cfg = make_settings(0, path);
   assert_int_equal(msoauth_http_new(&cfg, NULL, &http, &err), MSOAUTH_ERR_IO);
   assert_null(http);
 
-  cfg = make_config(0, "/");
+  cfg = make_settings(0, "/");
   assert_int_equal(msoauth_http_new(&cfg, NULL, &http, &err), MSOAUTH_ERR_IO);
   assert_null(http);
 
@@ -278,7 +279,7 @@ static void test_bad_ca(void **state) {
   assert_non_null(path);
   assert_int_equal(unlink(path), 0);
   assert_int_equal(mkfifo(path, 0644), 0);
-  cfg = make_config(0, path);
+  cfg = make_settings(0, path);
   alarm(10);
   assert_int_equal(msoauth_http_new(&cfg, NULL, &http, &err), MSOAUTH_ERR_IO);
   alarm(0);
@@ -294,13 +295,13 @@ static void test_bad_ca(void **state) {
   path = emu_write_file(&emu, "big-ca.pem", big, 0644);
   free(big);
   assert_non_null(path);
-  cfg = make_config(0, path);
+  cfg = make_settings(0, path);
   assert_int_equal(msoauth_http_new(&cfg, NULL, &http, &err), MSOAUTH_ERR_IO);
   assert_null(http);
   assert_non_null(strstr(err.detail, "larger than"));
 
   /* The system bundle is read when no ca_file is set. */
-  cfg = make_config(0, NULL);
+  cfg = make_settings(0, NULL);
   assert_int_equal(msoauth_http_new(&cfg, NULL, &http, &err), MSOAUTH_OK);
   msoauth_http_free(&http);
   assert_null(http);
@@ -694,7 +695,7 @@ static void set_proxy_env(const char *proxy, const char *no_proxy) {
 }
 
 static void test_proxy(void **state) {
-  struct msoauth_config cfg = make_config(0, emu.ca);
+  struct msoauth_http_settings cfg = make_settings(0, emu.ca);
   struct msoauth_http *http = NULL;
   struct msoauth_http_response resp;
   struct msoauth_err err;
@@ -713,7 +714,7 @@ static void test_proxy(void **state) {
   msoauth_http_free(&http);
 
   /* The configured proxy is used, whatever no_proxy says. */
-  cfg.proxy = (char *)(uintptr_t) "http://127.0.0.1:1";
+  cfg.proxy = "http://127.0.0.1:1";
   assert_int_equal(msoauth_http_new(&cfg, NULL, &http, &err), MSOAUTH_OK);
   set_proxy_env("", "*");
   rc = msoauth_http_request(http, discovery_url, NULL, deadline_in(10000),

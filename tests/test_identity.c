@@ -53,7 +53,7 @@ static struct msoauth_alias aliases[] = {
 /* Set in *identity_r before a call, to see that a failure clears it. */
 static char unset[] = "unset";
 
-static struct msoauth_config cfgs[N_CFGS];
+static struct msoauth_identity_settings cfgs[N_CFGS];
 
 static int setup(void **state) {
   (void)state;
@@ -284,7 +284,7 @@ static void test_normalize_edges(void **state) {
 static void test_alias_detail_long(void **state) {
   char alias[257], primary[200];
   struct msoauth_alias one;
-  struct msoauth_config cfg;
+  struct msoauth_identity_settings cfg;
   struct msoauth_err err;
   char *id = NULL;
 
@@ -329,7 +329,7 @@ static void test_alias_primary_checked(void **state) {
   (void)state;
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct msoauth_alias one = {al, cases[i].primary};
-    struct msoauth_config cfg = cfgs[RESOLVE];
+    struct msoauth_identity_settings cfg = cfgs[RESOLVE];
     struct msoauth_err err;
     char *id = NULL;
 
@@ -381,19 +381,19 @@ static void test_service_domain(void **state) {
   for (size_t i = 0; i < sizeof(service_cases) / sizeof(service_cases[0]);
        i++) {
     const struct service_case *c = &service_cases[i];
-    struct msoauth_config cfg = cfgs[ANY];
+    struct msoauth_identity_settings cfg = cfgs[ANY];
+    char *service_account = NULL;
     struct msoauth_err err;
     msoauth_rc rc;
 
-    cfg.auth = MSOAUTH_AUTH_SERVICE_ACCOUNT;
-    cfg.service_account = NULL;
     if (c->service_account != NULL) {
-      cfg.service_account = strdup(c->service_account);
-      assert_non_null(cfg.service_account);
+      service_account = strdup(c->service_account);
+      assert_non_null(service_account);
     }
+    cfg.service_account = service_account;
     msoauth_err_clear(&err);
     rc = msoauth_identity_check_service(&cfg, c->target, &err);
-    free(cfg.service_account);
+    free(service_account);
     if (rc != c->rc)
       fail_msg("case %zu: rc %d, want %d (%s)", i, rc, c->rc, err.detail);
     if (rc != MSOAUTH_OK && strstr(err.detail, c->detail) == NULL)
@@ -405,7 +405,7 @@ static void test_service_domain(void **state) {
 /* The chain token.c runs: a bare name completed, then the service rule. */
 static void test_service_after_normalize(void **state) {
   static char svc[] = "svc@contoso.com";
-  struct msoauth_config cfg = cfgs[ANY];
+  struct msoauth_identity_settings cfg = cfgs[ANY];
   struct msoauth_err err;
   char *id = NULL;
 
@@ -663,7 +663,7 @@ static void test_from_tokens(void **state) {
   for (size_t i = 0; i < sizeof(tokens_cases) / sizeof(tokens_cases[0]);
        i++) {
     const struct tokens_case *c = &tokens_cases[i];
-    struct msoauth_config cfg = cfgs[REJECT];
+    struct msoauth_identity_settings cfg = cfgs[REJECT];
     struct msoauth_secret *id = jwt(c->id_header, c->id_payload);
     struct msoauth_secret *at = jwt(c->at_header, c->at_payload);
     struct msoauth_claims claims;

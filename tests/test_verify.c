@@ -38,7 +38,7 @@ struct fixture {
  * lines (another configuration of the same host). */
 static void reopen_ctx(struct fixture *f, const char *extra) {
   memset(f, 0, sizeof(*f));
-  fixture_ctx("verify.conf", extra, MSOAUTH_CONFIG_PAM, NULL, &f->cfg, &f->ctx,
+  fixture_ctx("verify.conf", extra, MSOAUTH_CONFIG_VERIFY_PASSWORDS, NULL, &f->cfg, &f->ctx,
               &f->err);
   assert_int_equal(emu_reset(&emu), 0);
 }

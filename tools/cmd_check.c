@@ -24,6 +24,7 @@
 #include "identity.h"
 #include "json.h"
 #include "jwt.h"
+#include "token_settings.h"
 #include "token.h"
 
 /* Most findings kept; config problems beyond are summed up. */

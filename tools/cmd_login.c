@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "text.h"
 #include "token.h"
+#include "token_settings.h"
 
 /* Longest device-code message shown (Microsoft's is about 130 bytes). */
 #define DEVICE_MESSAGE_MAX 1024

@@ -254,7 +254,7 @@ static void check_config(const struct msoauth_config *cfg, unsigned flags) {
   FUZZ_CHECK(cfg->auth != MSOAUTH_AUTH_APP || msoauth_config_confidential(cfg));
   FUZZ_CHECK(cfg->auth != MSOAUTH_AUTH_SERVICE_ACCOUNT ||
              cfg->service_account != NULL);
-  if (flags & MSOAUTH_CONFIG_PAM) {
+  if (flags & MSOAUTH_CONFIG_VERIFY_PASSWORDS) {
     FUZZ_CHECK(cfg->auth == MSOAUTH_AUTH_PASSWORD);
     FUZZ_CHECK(has_word(cfg->scope, "openid") &&
                has_word(cfg->scope, "profile"));
@@ -315,7 +315,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     n_overrides = split_overrides(args.data, overrides);
   }
   load(PROFILE, overrides, n_overrides, 0);
-  load(NULL, NULL, 0, MSOAUTH_CONFIG_PAM);
+  load(NULL, NULL, 0, MSOAUTH_CONFIG_VERIFY_PASSWORDS);
   msoauth_buf_free(&conf);
   msoauth_buf_free(&args);
   return 0;

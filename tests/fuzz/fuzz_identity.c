@@ -47,7 +47,7 @@ static struct msoauth_alias aliases[] = {
     {chain, sales}, /* a primary that is an alias itself */
 };
 
-static struct msoauth_config cfgs[N_CFGS];
+static struct msoauth_identity_settings cfgs[N_CFGS];
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
@@ -67,7 +67,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   return 0;
 }
 
-static int in_domains(const struct msoauth_config *cfg, const char *id) {
+static int in_domains(const struct msoauth_identity_settings *cfg, const char *id) {
   const char *domain = msoauth_identity_domain(id);
 
   if (domain == NULL)
@@ -80,14 +80,14 @@ static int in_domains(const struct msoauth_config *cfg, const char *id) {
   return 0;
 }
 
-static int is_alias(const struct msoauth_config *cfg, const char *id) {
+static int is_alias(const struct msoauth_identity_settings *cfg, const char *id) {
   for (size_t i = 0; i < cfg->n_aliases; i++)
     if (strcmp(cfg->aliases[i].alias, id) == 0)
       return 1;
   return 0;
 }
 
-static void check_identity(const struct msoauth_config *cfg, const char *id) {
+static void check_identity(const struct msoauth_identity_settings *cfg, const char *id) {
   const char *at = strchr(id, '@');
 
   FUZZ_CHECK(strlen(id) > 0 && strlen(id) <= MSOAUTH_NAME_MAX);
@@ -101,7 +101,7 @@ static void check_identity(const struct msoauth_config *cfg, const char *id) {
 }
 
 /* What the token names, checked against the identity asked for. */
-static void match_token(const struct msoauth_config *cfg, const char *asked,
+static void match_token(const struct msoauth_identity_settings *cfg, const char *asked,
                         const char *token_name) {
   struct msoauth_err err;
   char *id = NULL;
@@ -121,7 +121,7 @@ static void match_token(const struct msoauth_config *cfg, const char *asked,
   free(id);
 }
 
-static void normalize(const struct msoauth_config *cfg, const char *name,
+static void normalize(const struct msoauth_identity_settings *cfg, const char *name,
                       size_t len, const char *token_name) {
   struct msoauth_err err;
   char *id = NULL, *again = NULL;

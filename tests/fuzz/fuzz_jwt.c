@@ -73,7 +73,7 @@ static void sign_in(const char *jwt, size_t len) {
   static char client[] = "11111111-1111-1111-1111-111111111111";
   static char contoso[] = "contoso.com";
   static char *domains[] = {contoso};
-  struct msoauth_config cfg;
+  struct msoauth_identity_settings cfg;
   struct msoauth_secret *id = NULL;
   struct msoauth_claims claims;
   struct msoauth_err err;
