@@ -6,7 +6,8 @@
 # - in common/, only the token layer (token.c and its parts token_*.c,
 #   sharing token_int.h) composes: no other file includes cache.h, grant.h
 #   and identity.h together, and none includes token.h or token_int.h
-#   (nothing below the token layer points up to it).
+#   (nothing below the token layer points up to it);
+# - no file of common/ is over 800 lines: each can be read in one sitting.
 # Speaks TAP, one line per file checked; names the file and the header.
 # Usage: tests/include_rules.sh [SRCDIR]
 SRC=${1:-${MSOAUTH_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}}
@@ -61,6 +62,10 @@ for f in "$SRC"/common/*.[ch]; do
     fi
     ;;
   esac
+  lines=$(wc -l <"$f")
+  if [ "$lines" -gt 800 ]; then
+    bad="$bad is $lines lines long (at most 800: split it by concern);"
+  fi
   report "common/$name" "$bad"
 done
 
