@@ -81,10 +81,6 @@ static msoauth_rc check_utf8(const char *s, size_t len,
   return MSOAUTH_OK;
 }
 
-void msoauth_identity_shown(const char *name, char *out, size_t size) {
-  msoauth_text_shown(name, out, size);
-}
-
 /* A label of a domain: [a-z0-9-], not empty, no '-' at either end. */
 static int label_ok(const char *s, size_t len) {
   if (len == 0 || s[0] == '-' || s[len - 1] == '-')

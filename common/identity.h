@@ -103,14 +103,6 @@ msoauth_rc msoauth_identity_from_tokens(
  * compared with. */
 int msoauth_identity_tenant_is_id(const char *tenant);
 
-/*
- * name as a log line may show it, into out (size bytes, at least 4): each
- * control character (C0, DEL, C1) and each byte of invalid UTF-8 becomes
- * '?', and a name longer than size - 4 bytes is cut, with "...". NULL gives
- * "(none)".
- */
-void msoauth_identity_shown(const char *name, char *out, size_t size);
-
 /* The part after the last '@', or NULL. */
 const char *msoauth_identity_domain(const char *identity);
 

@@ -179,6 +179,22 @@ msoauth_rc msoauth_token_list(const struct msoauth_config *cfg,
                               struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
+/* Longest identity the rules accept, in bytes (MSOAUTH_NAME_MAX). */
+#define MSOAUTH_TOKEN_NAME_MAX 256
+
+/*
+ * The identity rules alone, without a request and without a context, for
+ * a host that must refuse a name before it asks for a password (PAM):
+ * *identity_r is user as the token layer will use it (trimmed, lowercased,
+ * default_domain added, an alias resolved or refused), owned by the
+ * caller. MSOAUTH_ERR_NAME, MSOAUTH_ERR_DOMAIN or MSOAUTH_ERR_ALIAS when
+ * the rules refuse it.
+ */
+msoauth_rc msoauth_token_name(const struct msoauth_config *cfg,
+                              const char *user, size_t len, char **identity_r,
+                              struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
 /*
  * Forgets everything cached for user under cfg's key ("#app" for app-only
  * tokens; a name the identity rules now refuse is taken as given,

@@ -209,3 +209,14 @@ msoauth_rc msoauth_token_check_authority(const struct msoauth_config *cfg,
   msoauth_ctx_free(&ctx);
   return rc;
 }
+
+msoauth_rc msoauth_token_name(const struct msoauth_config *cfg,
+                              const char *user, size_t len, char **identity_r,
+                              struct msoauth_err *err) {
+  struct msoauth_identity_settings ids;
+
+  _Static_assert(MSOAUTH_TOKEN_NAME_MAX == MSOAUTH_NAME_MAX,
+                 "token.h and identity.h agree on the longest name");
+  msoauth_settings_identity(cfg, &ids);
+  return msoauth_identity_normalize(&ids, user, len, identity_r, err);
+}

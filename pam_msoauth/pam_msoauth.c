@@ -21,12 +21,11 @@
 #include <security/pam_modules.h>
 
 #include "config.h"
-#include "identity.h"
 #include "log.h"
 #include "result.h"
 #include "secret.h"
+#include "text.h"
 #include "token.h"
-#include "token_settings.h"
 
 #define PUBLIC __attribute__((visibility("default")))
 
@@ -64,7 +63,7 @@ struct state {
   int verified; /* the password was verified, online or offline */
   int blocked;  /* disabled, expired, MFA or conditional access */
   char *user;   /* PAM_USER when verified (after canonical_user); NULL */
-  char identity[MSOAUTH_NAME_MAX + 1]; /* verified as; "" when not */
+  char identity[MSOAUTH_TOKEN_NAME_MAX + 1]; /* verified as; "" when not */
 };
 
 /* How a result of the core is reported. */
@@ -135,7 +134,7 @@ static void sink(void *arg, enum msoauth_level level, const char *msg) {
 /* A user name for a log line: control characters and invalid UTF-8
  * become '?', and a long name is cut. */
 static void show_user(const char *user, char *out) {
-  msoauth_identity_shown(user, out, SHOWN_MAX + 4);
+  msoauth_text_shown(user, out, SHOWN_MAX + 4);
 }
 
 /* The one line of an outcome; pam_syslog adds "pam_msoauth(SERVICE:TYPE): ".
@@ -545,7 +544,6 @@ static msoauth_rc verify(struct call *c, struct msoauth_ctx *ctx,
 /* The identity rules first (no prompt, no request when they refuse), then
  * the password, then the identity platform. */
 static int auth_run(struct call *c) {
-  struct msoauth_identity_settings ids;
   struct msoauth_ctx *ctx = NULL;
   struct msoauth_secret *pw = NULL;
   struct msoauth_verified v;
@@ -557,9 +555,7 @@ static int auth_run(struct call *c) {
 
   memset(&v, 0, sizeof(v));
   msoauth_err_clear(&err);
-  msoauth_settings_identity(c->cfg, &ids);
-  rc = msoauth_identity_normalize(&ids, c->user, strlen(c->user), &identity,
-                                  &err);
+  rc = msoauth_token_name(c->cfg, c->user, strlen(c->user), &identity, &err);
   if (!rc)
     rc = msoauth_ctx_new(c->cfg, &c->log, &ctx, &err);
   if (rc) {

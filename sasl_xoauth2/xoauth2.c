@@ -25,10 +25,10 @@
 #include "buf.h"
 #include "config.h"
 #include "framing.h"
-#include "identity.h"
 #include "log.h"
 #include "result.h"
 #include "secret.h"
+#include "text.h"
 #include "token.h"
 
 #define PLUGIN "xoauth2"
@@ -397,7 +397,7 @@ static int foreign_authzid(const struct conn *c) {
 static const char *shown_authid(const struct conn *c, char *out, size_t size) {
   if (xoauth2_has_ctl(c->authid, c->authid_len))
     return "(unprintable name)";
-  msoauth_identity_shown(c->authid, out, size);
+  msoauth_text_shown(c->authid, out, size);
   return out;
 }
 

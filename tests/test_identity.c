@@ -543,18 +543,18 @@ static void test_shown(void **state) {
 
   (void)state;
   for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
-    msoauth_identity_shown(table[i].name, out, sizeof(out));
+    msoauth_text_shown(table[i].name, out, sizeof(out));
     assert_string_equal(out, table[i].shown);
   }
-  msoauth_identity_shown(NULL, out, sizeof(out));
+  msoauth_text_shown(NULL, out, sizeof(out));
   assert_string_equal(out, "(none)");
   /* Cut at size - 4 bytes, never inside a character. */
-  msoauth_identity_shown("0123456789012345678901234567", out, sizeof(out));
+  msoauth_text_shown("0123456789012345678901234567", out, sizeof(out));
   assert_string_equal(out, "0123456789012345678901234567");
-  msoauth_identity_shown("01234567890123456789012345678", out, sizeof(out));
+  msoauth_text_shown("01234567890123456789012345678", out, sizeof(out));
   assert_string_equal(out, "0123456789012345678901234567...");
-  msoauth_identity_shown("012345678901234567890123456\xc3\xbc", out,
-                         sizeof(out));
+  msoauth_text_shown("012345678901234567890123456\xc3\xbc", out,
+                     sizeof(out));
   assert_string_equal(out, "012345678901234567890123456...");
 }
 
