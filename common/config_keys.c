@@ -149,7 +149,8 @@ void msoauth_lowercase(char *s) {
       *s = (char)(*s - 'A' + 'a');
 }
 
-void msoauth_trim_span(const char **s, size_t *len) {
+/* The bounds of s[0..len) without its blanks (spaces and tabs). */
+static void trim_span(const char **s, size_t *len) {
   while (*len > 0 && is_blank((unsigned char)**s)) {
     (*s)++;
     (*len)--;
@@ -221,7 +222,7 @@ static int each_item(const char *v, int (*ok)(const char *s, size_t len)) {
     size_t len = comma != NULL ? (size_t)(comma - v) : strlen(v);
     const char *item = v;
 
-    msoauth_trim_span(&item, &len);
+    trim_span(&item, &len);
     if (!ok(item, len))
       return 0;
     if (comma == NULL)
@@ -557,7 +558,7 @@ msoauth_rc msoauth_split_list(const char *v, int lower, char ***list_r,
     const char *item = v;
     int repeat = 0;
 
-    msoauth_trim_span(&item, &len);
+    trim_span(&item, &len);
     list[n] = strndup(item, len);
     if (list[n] == NULL) {
       msoauth_free_list(&list, &n);

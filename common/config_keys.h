@@ -72,9 +72,6 @@ long msoauth_key_long(enum msoauth_key_id id, const char *value);
  * of its enum), or dflt when value is NULL or no choice. */
 int msoauth_key_choice(enum msoauth_key_id id, const char *value, int dflt);
 
-/* "password", ..., in the order of enum msoauth_auth; NULL past the end. */
-const char *msoauth_key_auth_name(int auth);
-
 /* Labels of letters, digits and '-', at least two of them. */
 int msoauth_is_domain(const char *s, size_t len);
 
@@ -84,9 +81,6 @@ const char *msoauth_address_problem(const char *s, size_t len);
 
 /* Lowercases the ASCII letters of s in place. */
 void msoauth_lowercase(char *s);
-
-/* The bounds of s[0..len) without its blanks (spaces and tabs). */
-void msoauth_trim_span(const char **s, size_t *len);
 
 /* Whether a proxy URL carries user information (user:password@host). */
 int msoauth_proxy_has_credentials(const char *url);

@@ -8,6 +8,7 @@
  */
 #include "config_build.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,25 +19,19 @@
 
 #define MESSAGE_MAX 1024
 
-void msoauth_vproblem(struct msoauth_problems *p, msoauth_rc rc,
-                      const char *fmt, va_list ap) {
+void msoauth_problem(struct msoauth_problems *p, msoauth_rc rc, const char *fmt,
+                     ...) {
   char msg[MESSAGE_MAX];
+  va_list ap;
 
+  va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
   MSOAUTH_ERROR(p->log, "%s", msg);
   if (p->rc == MSOAUTH_OK) {
     p->rc = rc;
     msoauth_fail(p->err, rc, "%s", msg);
   }
-}
-
-void msoauth_problem(struct msoauth_problems *p, msoauth_rc rc, const char *fmt,
-                     ...) {
-  va_list ap;
-
-  va_start(ap, fmt);
-  msoauth_vproblem(p, rc, fmt, ap);
-  va_end(ap);
 }
 
 msoauth_rc msoauth_problem_nomem(struct msoauth_problems *p, const char *path) {

@@ -13,7 +13,6 @@
 #ifndef MSOAUTH_INI_H
 #define MSOAUTH_INI_H
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -49,9 +48,6 @@ struct msoauth_problems {
 /* Logs a problem and keeps it when it is the first. */
 void msoauth_problem(struct msoauth_problems *p, msoauth_rc rc, const char *fmt,
                      ...) __attribute__((format(printf, 3, 4)));
-void msoauth_vproblem(struct msoauth_problems *p, msoauth_rc rc,
-                      const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
 
 /* Reports "PATH: out of memory" once; returns MSOAUTH_ERR_NOMEM. */
 msoauth_rc msoauth_problem_nomem(struct msoauth_problems *p, const char *path);

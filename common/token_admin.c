@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "config_keys.h"
 #include "entra_error.h"
 #include "json.h"
 #include "token_int.h"
@@ -83,9 +84,8 @@ static char *forget_identity(const struct msoauth_config *cfg,
       MSOAUTH_OK)
     return identity;
   identity = strdup(user);
-  for (char *p = identity; p != NULL && *p != '\0'; p++)
-    if (*p >= 'A' && *p <= 'Z')
-      *p = (char)(*p - 'A' + 'a');
+  if (identity != NULL)
+    msoauth_lowercase(identity);
   return identity;
 }
 
