@@ -44,6 +44,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 MAX_BODY = 1024 * 1024
+# An oversized body up to this size is read and dropped before the 413, as
+# a real server's lingering close does: closing with unread bytes makes the
+# kernel answer RST, and the client may then lose the 413 itself.
+DRAIN_MAX = 8 * 1024 * 1024
 HANDSHAKE_TIMEOUT = 10.0
 IDLE_TIMEOUT = 60.0
 CLOCK_SKEW = 60
@@ -1656,11 +1660,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if length < 0:
             raise RequestError(400, "bad Content-Length", close=True)
         if length > MAX_BODY:
+            if length <= DRAIN_MAX:
+                self.drain(length)
             raise RequestError(413, "request body too large (limit 1 MB)", close=True)
         data = self.rfile.read(length)
         if len(data) != length:
             raise ConnectionError("client closed the connection mid-body")
         return data
+
+    def drain(self, length: int) -> None:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 65536))
+            if not chunk:
+                return
+            length -= len(chunk)
 
     def read_chunked(self) -> bytes:
         data = b""
