@@ -3,10 +3,10 @@
 # the Entra ID emulator and the SASL tests' Dovecot stand-in
 # (tests/sasl/standin.py):
 #  - curl --oauth2-bearer "$(msoauth token USER)" over IMAP (XOAUTH2);
-#  - mbsync with AuthMechs XOAUTH2 and PassCmd "msoauth token USER", through
-#    the built SASL plugin (sasl_xoauth2/.libs) with auth = token;
 #  - the examples of conf/clients/ as shipped, changed by sed in host, port
-#    and CA only: msmtp (XOAUTH2 and OAUTHBEARER), neomutt in batch mode
+#    and CA only: mbsync (AuthMechs XOAUTH2, PassCmd "msoauth token USER",
+#    through the built SASL plugin, sasl_xoauth2/.libs, with auth = token),
+#    msmtp (XOAUTH2 and OAUTHBEARER), neomutt in batch mode
 #    (the message arrives with the right sender) and Python's imaplib,
 #    poplib and smtplib (mail_oauth.py). Their `msoauth` is the built one
 #    with this test's configuration, whose profile mail (auth = refresh)
@@ -97,74 +97,6 @@ curl -sS --max-time 20 --oauth2-bearer "$token" --login-options AUTH=XOAUTH2 \
   -u 'bob@contoso.com:' "imap://127.0.0.1:$imap/" >/dev/null 2>&1
 check "alice's token does not open bob's mailbox" test $? -ne 0
 
-# ------------------------------------------------------------ mbsync
-# mbsync hands what PassCmd prints to libsasl2, which loads the built plugin
-# (SASL_PATH). mbsync cannot set the plugin's xoauth2_config, so the plugin
-# reads this build's default msoauth.conf: mbsync runs in a private mount
-# namespace where a directory of the test is mounted over the default's
-# directory (root only; skipped elsewhere). That configuration says
-# auth = token: the password is the access token, sent as it is.
-default_conf=$("$msoauth" --help | sed -n 's/.*(default: \(.*\))$/\1/p')
-default_dir=$(dirname "$default_conf")
-if ! command -v mbsync >/dev/null 2>&1; then
-  echo "# mbsync skipped: not installed"
-elif ! unshare -m true 2>/dev/null || [ ! -d "$default_dir" ]; then
-  echo "# mbsync skipped: needs a mount namespace (root) and $default_dir"
-else
-  mkdir -p "$tmp/etc" "$tmp/maildir"
-  cat >"$tmp/etc/$(basename "$default_conf")" <<EOF
-authority = $url
-tenant = contoso.com
-client_id = 11111111-1111-1111-1111-111111111111
-ca_file = $tmp/emu/ca.pem
-cache_dir = $tmp/cache
-auth = token
-EOF
-  cat >"$tmp/mbsyncrc" <<EOF
-IMAPAccount alice
-Host 127.0.0.1
-Port $imap
-SSLType None
-AuthMechs XOAUTH2
-User alice@contoso.com
-PassCmd "$msoauth -c $tmp/msoauth.conf --password-file $tmp/alice-password token alice@contoso.com"
-
-IMAPStore alice-remote
-Account alice
-
-MaildirStore alice-local
-Path $tmp/maildir/
-Inbox $tmp/maildir/INBOX
-
-Channel alice
-Far :alice-remote:
-Near :alice-local:
-Patterns INBOX
-Create Near
-SyncState *
-EOF
-  # A --enable-sanitizers build: mbsync is not instrumented, so the
-  # plugin's ASan runtime is preloaded into it (it must come first), with
-  # leak detection off for mbsync's own leaks.
-  run=
-  if [ "${MSOAUTH_SANITIZERS:-no}" = yes ]; then
-    asan=$(ldd "$build/sasl_xoauth2/.libs/libxoauth2.so" |
-      awk '/libasan/ { print $3 }')
-    [ -n "$asan" ] &&
-      run="env LD_PRELOAD=$asan ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0"
-  fi
-  SASL_PATH="$build/sasl_xoauth2/.libs" unshare -m sh -c \
-    'mount --bind "$1" "$2" && exec $4 mbsync -V -c "$3" -a' sh \
-    "$tmp/etc" "$default_dir" "$tmp/mbsyncrc" "$run" >"$tmp/mbsync.out" 2>&1
-  status=$?
-  check "mbsync syncs INBOX (AuthMechs XOAUTH2, PassCmd msoauth token)" \
-    test $status -eq 0
-  [ $status -eq 0 ] || sed 's/^/# /' "$tmp/mbsync.out"
-  grep -q "XOAUTH2" "$tmp/mbsync.out" &&
-    ok "mbsync used XOAUTH2" || not_ok "mbsync used XOAUTH2"
-  check "the local INBOX exists" test -d "$tmp/maildir/INBOX/cur"
-fi
-
 # ------------------------------------------------------------ the examples
 emuctl() { "$py" "$src/tests/emulator/emuctl.py" --state-dir "$tmp/emu" "$@"; }
 imaps=$(port imaps)
@@ -195,6 +127,52 @@ emuctl device "{\"user_code\": \"$code\", \"action\": \"approve\",
   \"user\": \"alice@contoso.com\"}" >/dev/null
 wait $login_pid
 check "alice signs in to the profile mail (device code)" test $? -eq 0
+
+# ------------------------------------------------------------ mbsync
+# conf/clients/mbsyncrc as shipped (host, port and CA changed). mbsync hands
+# what PassCmd prints to libsasl2, which loads the built plugin
+# (SASL_PATH). mbsync cannot set the plugin's xoauth2_config, so the plugin
+# reads this build's default msoauth.conf: mbsync runs in a private mount
+# namespace where a directory of the test is mounted over the default's
+# directory (root only; skipped elsewhere). That configuration says
+# auth = token, as the example asks: the password is the access token,
+# sent as it is.
+default_conf=$("$msoauth" --help | sed -n 's/.*(default: \(.*\))$/\1/p')
+default_dir=$(dirname "$default_conf")
+if ! command -v mbsync >/dev/null 2>&1; then
+  echo "# mbsync skipped: not installed"
+elif ! unshare -m true 2>/dev/null || [ ! -d "$default_dir" ]; then
+  echo "# mbsync skipped: needs a mount namespace (root) and $default_dir"
+else
+  mkdir -p "$tmp/etc" "$HOME/Mail/contoso"
+  printf '%s\n' "authority = $url" "tenant = contoso.com" \
+    "client_id = 11111111-1111-1111-1111-111111111111" "ca_file = $ca" \
+    "cache_dir = $tmp/cache" "auth = token" \
+    >"$tmp/etc/$(basename "$default_conf")"
+  sed -e "s|^Host .*|Host 127.0.0.1|" -e "s|^Port .*|Port $imaps|" \
+    -e "s|^CertificateFile .*|CertificateFile $ca|" \
+    "$src/conf/clients/mbsyncrc" >"$tmp/mbsyncrc"
+  # A --enable-sanitizers build: mbsync is not instrumented, so the
+  # plugin's ASan runtime is preloaded into it (it must come first), with
+  # leak detection off for mbsync's own leaks.
+  run=
+  if [ "${MSOAUTH_SANITIZERS:-no}" = yes ]; then
+    asan=$(ldd "$build/sasl_xoauth2/.libs/libxoauth2.so" |
+      awk '/libasan/ { print $3 }')
+    [ -n "$asan" ] &&
+      run="env LD_PRELOAD=$asan ASAN_OPTIONS=${ASAN_OPTIONS:-}:detect_leaks=0"
+  fi
+  SASL_PATH="$build/sasl_xoauth2/.libs" unshare -m sh -c \
+    'mount --bind "$1" "$2" && exec $4 mbsync -V -c "$3" -a' sh \
+    "$tmp/etc" "$default_dir" "$tmp/mbsyncrc" "$run" >"$tmp/mbsync.out" 2>&1
+  status=$?
+  check "mbsync syncs (mbsyncrc as shipped: AuthMechs XOAUTH2, PassCmd)" \
+    test $status -eq 0
+  [ $status -eq 0 ] || sed 's/^/# /' "$tmp/mbsync.out"
+  grep -q "XOAUTH2" "$tmp/mbsync.out" &&
+    ok "mbsync used XOAUTH2" || not_ok "mbsync used XOAUTH2"
+  check "the local INBOX exists" test -d "$HOME/Mail/contoso/INBOX/cur"
+fi
 
 # A message with a subject of its own; whether the stand-in relayed it,
 # and how the submission sessions authenticated.
