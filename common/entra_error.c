@@ -4,7 +4,10 @@
  * The decision rests on the AADSTS codes of error_codes (or, without them,
  * the leading "AADSTSnnnn:" of error_description) and on the OAuth "error"
  * field. The detail line is built from our own sentences only: the
- * description may echo what the user typed, so none of it is copied.
+ * description may echo what the user typed, so none of it is copied. The
+ * description is handed out on its own (msoauth_entra_description), made
+ * safe for a log line, for the grants to log once they know it quotes
+ * nothing they sent.
  */
 #include "config_build.h"
 
@@ -15,6 +18,7 @@
 
 #include "entra_error.h"
 #include "json.h"
+#include "text.h"
 
 /* Far larger than any error answer of the identity platform. */
 #define ENTRA_ERROR_MAX (64 * 1024)
@@ -166,6 +170,9 @@ static const struct oauth_error oauth_errors[] = {
      "The device code expired: start the sign-in again."},
     {"bad_verification_code", MSOAUTH_ERR_CODE_EXPIRED, 1,
      "The device code is not known: start the sign-in again."},
+    /* RFC 8628 section 3.5: the standard's word for a declined sign-in. */
+    {"access_denied", MSOAUTH_ERR_DECLINED, 1,
+     "The user declined the sign-in."},
     {"invalid_client", MSOAUTH_ERR_CLIENT_CONFIG, 0,
      "The app's credential was not accepted: check client_id and its "
      "secret or certificate."},
@@ -272,6 +279,23 @@ static long answer_code(struct json_object *obj,
   return n > 0 ? list[0] : 0;
 }
 
+static msoauth_rc decide_rc(long http_status, const struct oauth_error *oe,
+                            const struct code_info *info, long code,
+                            struct msoauth_err *err);
+
+/* The OAuth errors a grant may answer differently (result.h). */
+static enum msoauth_why error_why(const char *error) {
+  if (error == NULL)
+    return MSOAUTH_WHY_NONE;
+  if (strcmp(error, "invalid_client") == 0)
+    return MSOAUTH_WHY_INVALID_CLIENT;
+  if (strcmp(error, "invalid_scope") == 0)
+    return MSOAUTH_WHY_INVALID_SCOPE;
+  if (strcmp(error, "invalid_grant") == 0)
+    return MSOAUTH_WHY_INVALID_GRANT;
+  return MSOAUTH_WHY_NONE;
+}
+
 /* Decides from the parsed answer obj. The device flow's states win over
  * the codes (Microsoft sends 70000 with authorization_declined, and 70000
  * alone means a revoked grant); then a known code; then the error field. */
@@ -280,6 +304,7 @@ static msoauth_rc decide(long http_status, struct json_object *obj,
   const struct code_info *info;
   const struct oauth_error *oe;
   const char *error;
+  msoauth_rc rc;
   int bad = 0;
   long code;
 
@@ -291,6 +316,16 @@ static msoauth_rc decide(long http_status, struct json_object *obj,
                         "HTTP %ld without an error body", http_status);
   if (err != NULL)
     err->aadsts = code;
+  rc = decide_rc(http_status, oe, info, code, err);
+  if (err != NULL)
+    err->why = error_why(error);
+  return rc;
+}
+
+/* The result and detail, once the error and the code are known. */
+static msoauth_rc decide_rc(long http_status, const struct oauth_error *oe,
+                            const struct code_info *info, long code,
+                            struct msoauth_err *err) {
   if (oe != NULL && oe->decisive)
     return msoauth_fail(err, oe->rc, "%s", oe->detail);
   if (info != NULL)
@@ -327,4 +362,20 @@ msoauth_rc msoauth_entra_error(long http_status, const char *body, size_t len,
   rc = decide(http_status, obj, err);
   json_object_put(obj);
   return rc;
+}
+
+void msoauth_entra_description(const char *body, size_t len, char *out,
+                               size_t size) {
+  struct json_object *obj = NULL;
+  const char *desc = NULL;
+  int bad = 0;
+
+  out[0] = '\0';
+  if (body != NULL && len > 0 && len <= ENTRA_ERROR_MAX)
+    obj = msoauth_json_parse(body, len);
+  if (json_object_is_type(obj, json_type_object))
+    desc = msoauth_json_string(obj, "error_description", &bad);
+  if (desc != NULL && *desc != '\0')
+    msoauth_text_shown(desc, out, size);
+  json_object_put(obj);
 }

@@ -98,7 +98,10 @@ msoauth_rc msoauth_grant_client_credentials(struct msoauth_client *client,
                                             struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
-/* grant_type=refresh_token, sending the scopes again. */
+/* grant_type=refresh_token, sending the scopes again; scope NULL sends
+ * none, which asks for the scope granted (RFC 6749 section 6). A plain
+ * invalid_grant (no AADSTS code) is MSOAUTH_ERR_GRANT_EXPIRED, as Entra's
+ * codes for a dead refresh token are. */
 msoauth_rc msoauth_grant_refresh(struct msoauth_client *client,
                                  const struct msoauth_secret *refresh_token,
                                  const char *scope, long long deadline_ms,
@@ -110,14 +113,17 @@ struct msoauth_device_code {
   char *user_code;
   struct msoauth_secret *device_code;
   char *verification_uri;
-  char *message;         /* Microsoft's own wording for the user */
+  char *verification_uri_complete; /* RFC 8628: holds the code; NULL */
+  char *message;         /* Microsoft's own wording for the user, or ours
+                            from the page and the code (RFC 8628) */
   long interval;         /* seconds between polls */
   long long expires_at;  /* unix seconds */
 };
 
 void msoauth_device_code_clear(struct msoauth_device_code *dc);
 
-/* POST /devicecode: starts the device-code flow. dc is initialised here. */
+/* POST /devicecode: starts the device-code flow, with the client's
+ * credential when it has one. dc is initialised here. */
 msoauth_rc msoauth_grant_device_start(struct msoauth_client *client,
                                       const char *scope, long long deadline_ms,
                                       struct msoauth_device_code *dc,

@@ -198,8 +198,13 @@ static msoauth_rc read_claims(struct json_object *obj, struct msoauth_claims *c,
     rc = get_string(obj, "appid", &c->appid, err);
   if (!rc && c->appid == NULL)
     rc = get_string(obj, "azp", &c->appid, err);
+  /* RFC 9068, the standard's access token: client_id and scope. */
+  if (!rc && c->appid == NULL)
+    rc = get_string(obj, "client_id", &c->appid, err);
   if (!rc)
     rc = get_string(obj, "scp", &c->scp, err);
+  if (!rc && c->scp == NULL)
+    rc = get_string(obj, "scope", &c->scp, err);
   if (!rc)
     rc = get_strings(obj, "roles", &c->roles, &c->n_roles, err);
   if (!rc)

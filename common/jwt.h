@@ -23,8 +23,8 @@ struct msoauth_claims {
   char *oid;
   char *tid;
   char *aud;
-  char *appid;              /* appid (v1) or azp (v2) */
-  char *scp;                /* space-separated */
+  char *appid;              /* appid (v1), azp (v2) or client_id (RFC 9068) */
+  char *scp;                /* scp, or scope (RFC 9068); space-separated */
   char **roles;
   size_t n_roles;
   char **groups;

@@ -70,6 +70,13 @@ enum msoauth_why {
   MSOAUTH_WHY_GROUPS_NOT_MEMBER = 3, /* in none of allowed_groups */
   MSOAUTH_WHY_NO_REFRESH_TOKEN = 4,  /* a sign-in that must bring one did
                                         not (offline_access refused) */
+  /* The OAuth error of a refusal the grants may answer differently from
+   * the identity platform's table (entra_error.c). */
+  MSOAUTH_WHY_INVALID_CLIENT = 5, /* invalid_client */
+  MSOAUTH_WHY_INVALID_SCOPE = 6,  /* invalid_scope */
+  MSOAUTH_WHY_INVALID_GRANT = 7,  /* invalid_grant */
+  MSOAUTH_WHY_NO_SIGN_IN = 8,     /* no stored sign-in (refresh token) to
+                                     use: `msoauth login` must make one */
 };
 
 /* Longest detail message kept with an error. */

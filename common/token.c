@@ -11,6 +11,7 @@
  */
 #include "config_build.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -245,11 +246,12 @@ static msoauth_rc first_grant(struct msoauth_ctx *ctx,
                                   cfg->scope, req->deadline_ms, tokens, err);
   case MSOAUTH_AUTH_SERVICE_ACCOUNT:
     if (cfg->service_account_password == NULL)
-      return msoauth_fail(err, MSOAUTH_ERR_NOT_FOUND,
-                          "no refresh token for %s in the cache and no "
-                          "service_account_password_file: run "
-                          "`msoauth login %s`",
-                          req->subject, req->subject);
+      return msoauth_fail_why(err, MSOAUTH_ERR_NOT_FOUND,
+                              MSOAUTH_WHY_NO_SIGN_IN,
+                              "no refresh token for %s in the cache and no "
+                              "service_account_password_file: run "
+                              "`msoauth login %s`",
+                              req->subject, req->subject);
     return msoauth_grant_password(&ctx->client, req->subject,
                                   cfg->service_account_password, cfg->scope,
                                   req->deadline_ms, tokens, err);
@@ -258,11 +260,39 @@ static msoauth_rc first_grant(struct msoauth_ctx *ctx,
                                             req->deadline_ms, tokens, err);
   case MSOAUTH_AUTH_REFRESH:
   default:
-    return msoauth_fail(err, MSOAUTH_ERR_NOT_FOUND,
-                        "no refresh token for %s in the cache: run "
-                        "`msoauth login %s`",
-                        req->subject, req->subject);
+    return msoauth_fail_why(err, MSOAUTH_ERR_NOT_FOUND, MSOAUTH_WHY_NO_SIGN_IN,
+                            "no refresh token for %s in the cache: run "
+                            "`msoauth login %s`",
+                            req->subject, req->subject);
   }
+}
+
+/*
+ * The refresh grant. It sends the profile's scopes, as Entra's refresh
+ * tokens (not bound to the scopes of the sign-in) need for another
+ * resource; a standard server refuses a scope beyond the one it granted
+ * (RFC 6749 section 6, invalid_scope), so then it asks once more without
+ * scope, which is the scope granted. Once: no loop.
+ */
+static msoauth_rc refresh(struct msoauth_ctx *ctx, const struct request *req,
+                          const struct msoauth_cache_entry *entry,
+                          struct msoauth_tokens *tokens,
+                          struct msoauth_err *err) {
+  msoauth_rc rc;
+
+  rc = msoauth_grant_refresh(&ctx->client, entry->refresh_token,
+                             ctx->cfg->scope, req->deadline_ms, tokens, err);
+  if (rc != MSOAUTH_ERR_CLIENT_CONFIG || err == NULL ||
+      err->why != MSOAUTH_WHY_INVALID_SCOPE)
+    return rc;
+  MSOAUTH_INFO(ctx->log,
+               "the identity platform refused the scope asked for %s "
+               "(invalid_scope: more than it granted?); refreshing once "
+               "more for the scope it granted",
+               req->subject);
+  msoauth_err_clear(err);
+  return msoauth_grant_refresh(&ctx->client, entry->refresh_token, NULL,
+                               req->deadline_ms, tokens, err);
 }
 
 /* Asks the identity platform: the refresh token when there is one the
@@ -274,8 +304,19 @@ static msoauth_rc acquire(struct msoauth_ctx *ctx, const struct request *req,
   msoauth_rc rc;
 
   if (entry->refresh_token != NULL && password_matches(ctx, req, entry)) {
-    rc = msoauth_grant_refresh(&ctx->client, entry->refresh_token,
-                               ctx->cfg->scope, req->deadline_ms, tokens, err);
+    rc = refresh(ctx, req, entry, tokens, err);
+    if (rc == MSOAUTH_ERR_GRANT_EXPIRED &&
+        ctx->cfg->auth == MSOAUTH_AUTH_REFRESH && err != NULL) {
+      /* The advice names the user, which the grant cannot. */
+      char code[32] = "";
+
+      if (err->aadsts != 0)
+        snprintf(code, sizeof(code), " (AADSTS%ld)", err->aadsts);
+      return msoauth_fail_why(err, rc, MSOAUTH_WHY_NO_SIGN_IN,
+                              "the stored sign-in of %s expired or was "
+                              "revoked%s: run `msoauth login %s` again",
+                              req->subject, code, req->subject);
+    }
     if (rc != MSOAUTH_ERR_GRANT_EXPIRED ||
         ctx->cfg->auth == MSOAUTH_AUTH_REFRESH)
       return rc;

@@ -437,6 +437,90 @@ static void test_pam_outcomes(void **state) {
   }
 }
 
+/* A standard server's answers (RFC 6749 section 5.2, RFC 8628 section
+ * 3.5): no AADSTS code, the OAuth error decides, and err->why names the
+ * errors a grant answers by its standard (issue 14, items 2-4). */
+struct rfc_case {
+  const char *error;
+  msoauth_rc rc;
+  enum msoauth_why why;
+};
+
+static const struct rfc_case rfc_cases[] = {
+    {"access_denied", MSOAUTH_ERR_DECLINED, MSOAUTH_WHY_NONE},
+    {"authorization_pending", MSOAUTH_ERR_PENDING, MSOAUTH_WHY_NONE},
+    {"invalid_client", MSOAUTH_ERR_CLIENT_CONFIG, MSOAUTH_WHY_INVALID_CLIENT},
+    {"invalid_scope", MSOAUTH_ERR_CLIENT_CONFIG, MSOAUTH_WHY_INVALID_SCOPE},
+    {"invalid_grant", MSOAUTH_ERR_DENIED, MSOAUTH_WHY_INVALID_GRANT},
+    {"unsupported_grant_type", MSOAUTH_ERR_DENIED, MSOAUTH_WHY_NONE},
+};
+
+static void test_rfc_errors(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof(rfc_cases) / sizeof(rfc_cases[0]); i++) {
+    const struct rfc_case *c = &rfc_cases[i];
+    struct msoauth_err err;
+    char body[256];
+
+    print_message("# %s\n", c->error);
+    snprintf(body, sizeof(body),
+             "{\"error\":\"%s\",\"error_description\":\"" MARKER "\"}",
+             c->error);
+    assert_int_equal(msoauth_entra_error(400, body, strlen(body), &err),
+                     c->rc);
+    assert_int_equal(err.why, c->why);
+    assert_int_equal(err.aadsts, 0);
+    assert_null(strstr(err.detail, MARKER));
+  }
+}
+
+/* Entra's invalid_grant with a known code keeps the code's result; why
+ * still says invalid_grant. */
+static void test_why_with_code(void **state) {
+  struct msoauth_err err;
+  const char *body = ms_body("invalid_scope", 70011);
+
+  (void)state;
+  assert_int_equal(msoauth_entra_error(400, body, strlen(body), &err),
+                   MSOAUTH_ERR_CLIENT_CONFIG);
+  assert_int_equal(err.aadsts, 70011);
+  assert_int_equal(err.why, MSOAUTH_WHY_INVALID_SCOPE);
+  body = ms_body("invalid_grant", 50126);
+  assert_int_equal(msoauth_entra_error(400, body, strlen(body), &err),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(err.why, MSOAUTH_WHY_INVALID_GRANT);
+}
+
+/* The description as a log line may show it: CR, LF, ESC and C1 made '?',
+ * cut to the buffer; "" without one or for what is not an error body. */
+static void test_description(void **state) {
+  char out[64];
+  const char *body;
+
+  (void)state;
+  body = ms_body("invalid_grant", 50126);
+  msoauth_entra_description(body, strlen(body), out, sizeof(out));
+  assert_memory_equal(out, "AADSTS50126: Something about " MARKER,
+                      strlen("AADSTS50126: Something about " MARKER));
+  assert_null(strchr(out, '\r'));
+  assert_null(strchr(out, '\n'));
+  assert_true(strlen(out) < sizeof(out));
+  assert_non_null(strstr(out, "..."));
+  body = "{\"error\":\"x\",\"error_description\":\"a\\u001b[2Jb\\r\\nc\"}";
+  msoauth_entra_description(body, strlen(body), out, sizeof(out));
+  assert_string_equal(out, "a?[2Jb??c");
+  body = "{\"error\":\"x\"}";
+  msoauth_entra_description(body, strlen(body), out, sizeof(out));
+  assert_string_equal(out, "");
+  body = "{\"error\":\"x\",\"error_description\":7}";
+  msoauth_entra_description(body, strlen(body), out, sizeof(out));
+  assert_string_equal(out, "");
+  msoauth_entra_description("<html>", 6, out, sizeof(out));
+  assert_string_equal(out, "");
+  msoauth_entra_description(NULL, 0, out, sizeof(out));
+  assert_string_equal(out, "");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_code),
@@ -446,6 +530,9 @@ int main(void) {
       cmocka_unit_test(test_huge_body),
       cmocka_unit_test(test_deep_nesting),
       cmocka_unit_test(test_pam_outcomes),
+      cmocka_unit_test(test_rfc_errors),
+      cmocka_unit_test(test_why_with_code),
+      cmocka_unit_test(test_description),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

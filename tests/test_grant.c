@@ -696,6 +696,267 @@ static void test_assertion_per_attempt(void **state) {
   fixture_close(&f);
 }
 
+/* ------------------------------------------------------------ issue 14 */
+
+/* Every line logged, for the tests of what reaches a log. */
+static char logged[32768];
+
+static void keep_line(void *arg, enum msoauth_level level, const char *msg) {
+  size_t used = strlen(logged);
+
+  (void)arg;
+  (void)level;
+  snprintf(logged + used, sizeof(logged) - used, "%s\n", msg);
+}
+
+static const struct msoauth_log keep_log = {keep_line, NULL, MSOAUTH_LOG_INFO};
+
+/* fixture_open, the client logging into logged (emptied). */
+static void fixture_open_logged(struct fixture *f, const char *extra) {
+  memset(f, 0, sizeof(*f));
+  logged[0] = '\0';
+  fixture_config("grant.conf", extra, 0, &f->cfg, &f->err);
+  assert_int_equal(client_init(&f->client, f->cfg, &keep_log, &f->err),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_reset(&emu), 0);
+}
+
+static void strict(int interval) {
+  char json[64];
+
+  snprintf(json, sizeof(json), "{\"strict_rfc\":1,\"device_interval\":%d}",
+           interval);
+  assert_int_equal(emu_post(&emu, "/_emu/options", json), 0);
+}
+
+/* The client_auth the emulator saw in the last request. */
+static void assert_last_auth(const char *endpoint, const char *auth) {
+  char want[64], *seen = emu_get(&emu, "/_emu/requests?last=1");
+
+  assert_non_null(seen);
+  snprintf(want, sizeof(want), "\"endpoint\":\"%s\"", endpoint);
+  assert_non_null(strstr(seen, want));
+  snprintf(want, sizeof(want), "\"client_auth\":\"%s\"", auth);
+  assert_non_null(strstr(seen, want));
+  free(seen);
+}
+
+/* Item 1: an RFC 8628 answer without Microsoft's message gets one made of
+ * the page, the code and the page holding the code; approve and deny
+ * (access_denied) end as with Entra. */
+static void test_strict_device_code(void **state) {
+  struct fixture f;
+  struct msoauth_device_code dc;
+
+  (void)state;
+  fixture_open(&f, NULL);
+  strict(1);
+  assert_int_equal(msoauth_grant_device_start(&f.client, MAIL_SCOPE,
+                                              deadline(), &dc, &f.err),
+                   MSOAUTH_OK);
+  assert_non_null(dc.message);
+  assert_non_null(dc.verification_uri_complete);
+  assert_non_null(strstr(dc.verification_uri, "/device"));
+  assert_non_null(strstr(dc.message, dc.verification_uri));
+  assert_non_null(strstr(dc.message, dc.user_code));
+  assert_non_null(strstr(dc.message, dc.verification_uri_complete));
+  assert_int_equal(dc.interval, 1);
+  msoauth_device_code_clear(&dc);
+  assert_int_equal(device_flow(&f, "approve"), MSOAUTH_OK);
+  assert_names(f.tokens.access_token, "alice@contoso.com");
+  assert_int_equal(device_flow(&f, "deny"), MSOAUTH_ERR_DECLINED);
+  assert_int_equal(f.err.aadsts, 0);
+  fixture_close(&f);
+}
+
+/* Item 3: a confidential client's credential goes to the device endpoint
+ * (RFC 8628 section 3.1); without one configured, the error says so. */
+static void test_strict_device_confidential(void **state) {
+  struct fixture f;
+  struct msoauth_device_code dc;
+  char extra[1024];
+
+  (void)state;
+  fixture_open(&f, "client_id = " EMU_SECRET_CLIENT "\n"
+                   "client_secret = " EMU_CLIENT_SECRET "\n");
+  /* Entra ignores it; it is sent all the same. */
+  assert_int_equal(msoauth_grant_device_start(&f.client, MAIL_SCOPE,
+                                              deadline(), &dc, &f.err),
+                   MSOAUTH_OK);
+  msoauth_device_code_clear(&dc);
+  assert_last_auth("devicecode", "secret");
+  strict(1);
+  assert_int_equal(msoauth_grant_device_start(&f.client, MAIL_SCOPE,
+                                              deadline(), &dc, &f.err),
+                   MSOAUTH_OK);
+  msoauth_device_code_clear(&dc);
+  assert_last_auth("devicecode", "secret");
+  fixture_close(&f);
+
+  snprintf(extra, sizeof(extra),
+           "client_id = " EMU_CERT_CLIENT "\n"
+           "client_certificate_file = %s/client-" EMU_CERT_CLIENT ".crt\n"
+           "client_key_file = %s/client-" EMU_CERT_CLIENT ".key\n",
+           emu.dir, emu.dir);
+  fixture_open(&f, extra);
+  strict(1);
+  assert_int_equal(msoauth_grant_device_start(&f.client, MAIL_SCOPE,
+                                              deadline(), &dc, &f.err),
+                   MSOAUTH_OK);
+  msoauth_device_code_clear(&dc);
+  assert_last_auth("devicecode", "assertion");
+  fixture_close(&f);
+
+  /* The confidential app with no credential configured. */
+  fixture_open(&f, "client_id = " EMU_SECRET_CLIENT "\n");
+  strict(1);
+  assert_int_equal(msoauth_grant_device_start(&f.client, MAIL_SCOPE,
+                                              deadline(), &dc, &f.err),
+                   MSOAUTH_ERR_CLIENT_CONFIG);
+  assert_int_equal(f.err.aadsts, 0);
+  assert_non_null(strstr(f.err.detail, "none of its credentials"));
+  assert_null(strstr(f.err.detail, "not accepted"));
+  assert_last_auth("devicecode", "none");
+  fixture_close(&f);
+}
+
+/* Items 2 and 4: a standard server binds a refresh token to the scope it
+ * granted (narrower than asked: POP withheld): asking for more is
+ * invalid_scope, asking for none is the scope granted; a revoked refresh
+ * token is a plain invalid_grant, which is a dead sign-in. */
+static void test_strict_refresh(void **state) {
+  struct fixture f;
+  struct msoauth_secret *refresh = NULL;
+  const char *more = "https://outlook.office.com/IMAP.AccessAsUser.All "
+                     "https://outlook.office.com/POP.AccessAsUser.All";
+
+  (void)state;
+  fixture_open(&f, NULL);
+  strict(1);
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_secret_dup(f.tokens.refresh_token, &refresh),
+                   MSOAUTH_OK);
+  msoauth_tokens_clear(&f.tokens);
+  assert_int_equal(msoauth_grant_refresh(&f.client, refresh, more, deadline(),
+                                         &f.tokens, &f.err),
+                   MSOAUTH_ERR_CLIENT_CONFIG);
+  assert_int_equal(f.err.why, MSOAUTH_WHY_INVALID_SCOPE);
+  assert_int_equal(msoauth_grant_refresh(&f.client, refresh, NULL, deadline(),
+                                         &f.tokens, &f.err),
+                   MSOAUTH_OK);
+  assert_names(f.tokens.access_token, "alice@contoso.com");
+  assert_non_null(f.tokens.id_token);
+  assert_int_equal(emu_post(&emu, "/_emu/revoke",
+                            "{\"user\":\"alice@contoso.com\"}"),
+                   0);
+  msoauth_tokens_clear(&f.tokens);
+  assert_int_equal(msoauth_grant_refresh(&f.client, refresh, NULL, deadline(),
+                                         &f.tokens, &f.err),
+                   MSOAUTH_ERR_GRANT_EXPIRED);
+  assert_int_equal(f.err.aadsts, 0);
+  assert_non_null(strstr(f.err.detail, "msoauth login"));
+  msoauth_secret_free(&refresh);
+  fixture_close(&f);
+}
+
+/* Queues a describe fault: an error answer whose description quotes the
+ * form ({NAME}: the value sent for NAME). */
+static void describe(const char *error, const char *description) {
+  char json[512];
+
+  snprintf(json, sizeof(json),
+           "{\"kind\":\"describe\",\"error\":\"%s\",\"description\":\"%s\"}",
+           error, description);
+  assert_int_equal(emu_post(&emu, "/_emu/fault", json), 0);
+}
+
+#define WITHHELD "not shown: it quotes a secret"
+
+/* Item 4: the server's description is logged (info, -v), its CR and LF
+ * made '?', unless it quotes a secret the request carried: the password
+ * (whole, cut, or form-encoded), the client secret, the refresh token, the
+ * assertion. */
+static void test_description_logged(void **state) {
+  struct fixture f;
+  struct msoauth_secret *refresh = NULL;
+  char extra[1024];
+
+  (void)state;
+  fixture_open_logged(&f, NULL);
+  assert_int_equal(ropc(&f, "alice@contoso.com", "wrong"),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_non_null(strstr(logged, "the identity platform says: AADSTS50126: "
+                                 "Error validating credentials"));
+  assert_non_null(strstr(logged, "??Trace ID: "));
+  assert_null(strchr(logged, '\r'));
+  /* What quotes nothing secret is shown. */
+  logged[0] = '\0';
+  describe("invalid_grant", "grant {grant_type} for {username} refused");
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_DENIED);
+  assert_non_null(strstr(logged, "says: grant password for "
+                                 "alice@contoso.com refused"));
+  /* The password, whole and cut. */
+  logged[0] = '\0';
+  describe("invalid_grant", "the password {password} is wrong");
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_DENIED);
+  describe("invalid_grant", "the password starts with 'Correct ho'");
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_DENIED);
+  /* Bob's, form-encoded as it was sent. */
+  describe("invalid_grant", "the form held p%26ss%3Dw%2Brd%25%3B%27");
+  assert_int_equal(ropc(&f, "bob@contoso.com", EMU_BOB_PASSWORD),
+                   MSOAUTH_ERR_DENIED);
+  assert_null(strstr(logged, "Correct"));
+  assert_null(strstr(logged, "%26ss"));
+  assert_null(strstr(logged, "says:"));
+  assert_non_null(strstr(logged, WITHHELD));
+  /* The refresh token. */
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_secret_dup(f.tokens.refresh_token, &refresh),
+                   MSOAUTH_OK);
+  logged[0] = '\0';
+  describe("invalid_grant", "refresh token {refresh_token} unknown");
+  msoauth_tokens_clear(&f.tokens);
+  assert_int_equal(msoauth_grant_refresh(&f.client, refresh, MAIL_SCOPE,
+                                         deadline(), &f.tokens, &f.err),
+                   MSOAUTH_ERR_GRANT_EXPIRED);
+  assert_null(strstr(logged, msoauth_secret_value(refresh) + 10));
+  assert_non_null(strstr(logged, WITHHELD));
+  msoauth_secret_free(&refresh);
+  fixture_close(&f);
+
+  /* The client secret. */
+  fixture_open_logged(&f, "client_id = " EMU_SECRET_CLIENT "\n"
+                          "client_secret = " EMU_CLIENT_SECRET "\n");
+  describe("invalid_client", "secret {client_secret} expired");
+  assert_int_equal(ropc(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_CLIENT_CONFIG);
+  assert_null(strstr(logged, "s3cr3t"));
+  assert_non_null(strstr(logged, WITHHELD));
+  fixture_close(&f);
+
+  /* The client assertion (cut to the line's length). */
+  snprintf(extra, sizeof(extra),
+           "client_id = " EMU_CERT_CLIENT "\n"
+           "client_certificate_file = %s/client-" EMU_CERT_CLIENT ".crt\n"
+           "client_key_file = %s/client-" EMU_CERT_CLIENT ".key\n"
+           "auth = app\n",
+           emu.dir, emu.dir);
+  fixture_open_logged(&f, extra);
+  describe("invalid_client", "assertion {client_assertion} refused");
+  assert_int_equal(msoauth_grant_client_credentials(&f.client, f.cfg->scope,
+                                                    deadline(), &f.tokens,
+                                                    &f.err),
+                   MSOAUTH_ERR_CLIENT_CONFIG);
+  assert_null(strstr(logged, "eyJ"));
+  assert_non_null(strstr(logged, WITHHELD));
+  fixture_close(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_token_response_parse),
@@ -714,6 +975,10 @@ int main(void) {
       cmocka_unit_test(test_ropc_retries),
       cmocka_unit_test(test_ropc_retry_unsent),
       cmocka_unit_test(test_assertion_per_attempt),
+      cmocka_unit_test(test_strict_device_code),
+      cmocka_unit_test(test_strict_device_confidential),
+      cmocka_unit_test(test_strict_refresh),
+      cmocka_unit_test(test_description_logged),
   };
 
   return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);

@@ -221,6 +221,35 @@ static void test_appid_over_azp(void **state) {
   msoauth_claims_clear(&c);
 }
 
+/* An RFC 9068 access token (a standard server's): client_id and scope
+ * stand for Entra's appid and scp (issue 14, item 8). */
+static void test_rfc9068_claims(void **state) {
+  struct msoauth_claims c;
+
+  (void)state;
+  assert_int_equal(
+      decode(HEADER_V2,
+             "{\"iss\":\"https://op.example\",\"sub\":\"app-1\","
+             "\"client_id\":\"app-1\",\"scope\":\"IMAP.AccessAsUser.All "
+             "SMTP.Send\",\"aud\":\"https://outlook.office.com\"}",
+             &c, NULL),
+      MSOAUTH_OK);
+  assert_non_null(c.appid);
+  assert_string_equal(c.appid, "app-1");
+  assert_non_null(c.scp);
+  assert_string_equal(c.scp, "IMAP.AccessAsUser.All SMTP.Send");
+  msoauth_claims_clear(&c);
+  /* Entra's names win where both are present. */
+  assert_int_equal(decode(HEADER_V2,
+                          "{\"appid\":\"v1\",\"client_id\":\"x\","
+                          "\"scp\":\"a\",\"scope\":\"b\"}",
+                          &c, NULL),
+                   MSOAUTH_OK);
+  assert_string_equal(c.appid, "v1");
+  assert_string_equal(c.scp, "a");
+  msoauth_claims_clear(&c);
+}
+
 /* Tokens of the wrong shape. */
 struct raw_case {
   const char *name;
@@ -486,6 +515,7 @@ int main(void) {
       cmocka_unit_test(test_no_overage),
       cmocka_unit_test(test_app_only),
       cmocka_unit_test(test_appid_over_azp),
+      cmocka_unit_test(test_rfc9068_claims),
       cmocka_unit_test(test_bad_shapes),
       cmocka_unit_test(test_shape_control),
       cmocka_unit_test(test_bad_json),

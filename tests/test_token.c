@@ -320,6 +320,97 @@ static void test_refresh_mode(void **state) {
   close_ctx(&f);
 }
 
+/* Every info line and above, for the tests of what is logged. */
+static char info_lines[16384];
+
+static void keep_info(void *arg, enum msoauth_level level, const char *msg) {
+  size_t used = strlen(info_lines);
+
+  (void)arg;
+  (void)level;
+  snprintf(info_lines + used, sizeof(info_lines) - used, "%s\n", msg);
+}
+
+static const struct msoauth_log infos = {keep_info, NULL, MSOAUTH_LOG_INFO};
+
+/* Issue 14, item 2: a standard server granted less than asked (POP
+ * withheld) and refuses a refresh asking for more (invalid_scope): the
+ * refresh is asked for once more without scope, the scope granted, and
+ * the log says so. A second refusal ends it: two requests, no loop. */
+static void test_refresh_granted_scope(void **state) {
+  struct fixture f;
+
+  (void)state;
+  fixture_cold_cache();
+  info_lines[0] = '\0';
+  load_ctx(&f, NULL, &infos);
+  assert_int_equal(emu_reset(&emu), 0);
+  assert_int_equal(emu_post(&emu, "/_emu/options",
+                            "{\"strict_rfc\":1,\"expires_in\":700}"),
+                   0);
+  assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  /* 500 s left is within refresh_margin: the next call refreshes. */
+  assert_int_equal(emu_post(&emu, "/_emu/options", "{\"expires_in\":500}"), 0);
+  assert_int_equal(msoauth_token_forget(f.ctx, "alice@contoso.com", &f.err),
+                   MSOAUTH_OK);
+  assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_false(f.tok.from_cache);
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  assert_int_equal(emu_count(&emu, "grant:refresh_token"), 2);
+  assert_non_null(strstr(info_lines, "invalid_scope"));
+  assert_non_null(strstr(info_lines, "refreshing once more for the scope it "
+                                     "granted"));
+  /* And again: each refresh asks with the profile's scopes first. */
+  assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_count(&emu, "grant:refresh_token"), 4);
+  /* Refused both times: the refusal is the answer, after two requests. */
+  assert_int_equal(emu_post(&emu, "/_emu/fault",
+                            "{\"kind\":\"describe\",\"error\":"
+                            "\"invalid_scope\",\"description\":\"no\","
+                            "\"count\":-1}"),
+                   0);
+  assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_ERR_CLIENT_CONFIG);
+  assert_int_equal(emu_count(&emu, "grant:refresh_token"), 6);
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  close_ctx(&f);
+}
+
+/* Issue 14, item 4: with auth = refresh, a standard server's plain
+ * invalid_grant for a revoked refresh token says to run msoauth login for
+ * that user again. */
+static void test_refresh_mode_strict_revoked(void **state) {
+  struct fixture f;
+  struct fixture login;
+
+  (void)state;
+  open_ctx(&f, "auth = refresh\n");
+  assert_int_equal(emu_post(&emu, "/_emu/options", "{\"strict_rfc\":1}"), 0);
+  memset(&login, 0, sizeof(login));
+  assert_int_equal(msoauth_config_load(emu_write_config(&emu, "pw.conf", NULL),
+                                       NULL, NULL, 0, 0, NULL, &login.cfg,
+                                       &login.err),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_ctx_new(login.cfg, NULL, &login.ctx, &login.err),
+                   MSOAUTH_OK);
+  assert_int_equal(get_str(&login, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  close_ctx(&login);
+  assert_int_equal(
+      emu_post(&emu, "/_emu/revoke", "{\"user\":\"alice@contoso.com\"}"), 0);
+  assert_int_equal(msoauth_token_forget(f.ctx, "alice@contoso.com", &f.err),
+                   MSOAUTH_OK);
+  assert_int_equal(get_str(&f, "alice@contoso.com", NULL),
+                   MSOAUTH_ERR_GRANT_EXPIRED);
+  assert_int_equal(f.err.why, MSOAUTH_WHY_NO_SIGN_IN);
+  assert_non_null(
+      strstr(f.err.detail, "run `msoauth login alice@contoso.com` again"));
+  close_ctx(&f);
+}
+
 static void test_service_account(void **state) {
   struct fixture f;
   const char *pw;
@@ -877,6 +968,8 @@ int main(void) {
       cmocka_unit_test(test_no_identity_service_account),
       cmocka_unit_test(test_herd_one_request),
       cmocka_unit_test(test_unreachable),
+      cmocka_unit_test(test_refresh_granted_scope),
+      cmocka_unit_test(test_refresh_mode_strict_revoked),
       cmocka_unit_test(test_full_disk_fsize),
       cmocka_unit_test_teardown(test_full_disk_tmpfs, tmpfs_teardown),
   };

@@ -27,6 +27,7 @@ struct cli {
   const char *password_file; /* --password-file; NULL: stdin */
   int verbose;               /* -v, counted */
   int json;                  /* --json */
+  int renew;                 /* --renew (token) */
   struct msoauth_log log;    /* stderr, level raised by -v */
 };
 
@@ -37,6 +38,17 @@ int cli_exit_code(msoauth_rc rc);
  * raises the log level to the file's log_level. Returns CLI_EXIT_OK with
  * *cfg_r owned by the caller, or CLI_EXIT_USAGE. */
 int cli_load_config(struct cli *cli, struct msoauth_config **cfg_r);
+
+/*
+ * For a token refused for want of a stored sign-in (err->why
+ * MSOAUTH_WHY_NO_SIGN_IN: none stored, or it expired or was revoked),
+ * what to run, with the -c and -p this command was given, into out (size
+ * bytes); user is the name given, for a profile with auth = refresh.
+ * Returns 0 when the failure is of another kind (out untouched).
+ */
+int cli_login_advice(const struct cli *cli, const struct msoauth_config *cfg,
+                     const char *user, msoauth_rc rc,
+                     const struct msoauth_err *err, char *out, size_t size);
 
 /* Prints "msoauth: MSG" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "cli.h"
 #include "text.h"
+#include "token.h"
 
 int cli_exit_code(msoauth_rc rc) {
   if (rc == MSOAUTH_OK)
@@ -71,6 +72,34 @@ int cli_fail(const char *what, msoauth_rc rc, const struct msoauth_err *err) {
                      detail, sizeof(detail));
   cli_error("%s: %s", what, detail);
   return cli_exit_code(rc);
+}
+
+int cli_login_advice(const struct cli *cli, const struct msoauth_config *cfg,
+                     const char *user, msoauth_rc rc,
+                     const struct msoauth_err *err, char *out, size_t size) {
+  const char *who = cfg->auth == MSOAUTH_AUTH_SERVICE_ACCOUNT
+                        ? cfg->service_account
+                        : user;
+  char shown[MSOAUTH_TOKEN_NAME_MAX + 4], code[32] = "";
+
+  if (err == NULL || err->why != MSOAUTH_WHY_NO_SIGN_IN)
+    return 0;
+  if (err->aadsts != 0)
+    snprintf(code, sizeof(code), " (AADSTS%ld)", err->aadsts);
+  /* The name given may hold anything: it is shown, never interpreted. */
+  msoauth_text_shown(who, shown, sizeof(shown));
+  snprintf(out, size, "%s: run `msoauth%s%s%s%s login %s`%s",
+           rc == MSOAUTH_ERR_GRANT_EXPIRED
+               ? "the stored sign-in expired or was revoked"
+               : "no sign-in is stored",
+           cli->config_path != NULL ? " -c " : "",
+           cli->config_path != NULL ? cli->config_path : "",
+           cli->profile != NULL ? " -p " : "",
+           cli->profile != NULL ? cli->profile : "", shown,
+           rc == MSOAUTH_ERR_GRANT_EXPIRED ? " again" : "");
+  if (code[0] != '\0' && strlen(out) + strlen(code) < size)
+    memcpy(out + strlen(out), code, strlen(code) + 1);
+  return 1;
 }
 
 /* Reads one line from fd into secret (a wiped buffer), without the line

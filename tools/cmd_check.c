@@ -4,8 +4,10 @@
  * In order: the configuration (every problem, with file and line), the
  * client credential (a certificate's days left), the cache directory, the
  * authority's OpenID discovery document (reachability and tenant), and with
- * USER a token acquisition (whose token, which scopes). Each finding is one
- * line; the exit status is that of the first error.
+ * USER what the cache holds (the access token valid, close to or past its
+ * expiry; a sign-in stored) and a token acquisition (whose token, which
+ * scopes). Each finding is one line; the exit status is that of the first
+ * error.
  */
 #include "config_build.h"
 
@@ -239,6 +241,84 @@ static void check_authority(struct check *ck,
   free(issuer);
 }
 
+/* The cache entry a token for the user would come from, as the lister
+ * shows it (never a secret). */
+struct cached {
+  const struct msoauth_config *cfg;
+  const char *identity; /* the entry's identity */
+  int found, has_refresh_token;
+  long long expires_at; /* of the profile's scope; 0: none cached */
+};
+
+static void find_cached(void *arg, const struct msoauth_token_info *info) {
+  struct cached *c = arg;
+  const struct msoauth_config *cfg = c->cfg;
+
+  if (strcmp(info->authority, cfg->authority) != 0 ||
+      strcmp(info->tenant, cfg->tenant) != 0 ||
+      strcmp(info->client_id, cfg->client_id) != 0 ||
+      strcmp(info->identity, c->identity) != 0)
+    return;
+  c->found = 1;
+  c->has_refresh_token = info->has_refresh_token;
+  for (size_t i = 0; i < info->n_access; i++)
+    if (strcmp(info->scopes[i], cfg->scope) == 0)
+      c->expires_at = info->expires_at[i];
+}
+
+/* What the cache holds for user before the acquisition: whether its
+ * access token is valid, within refresh_margin of its end (the next use
+ * renews it) or past it, and whether a sign-in is stored. */
+static void check_cached(struct check *ck, const struct msoauth_config *cfg,
+                         const char *user) {
+  struct cached c = {cfg, NULL, 0, 0, 0};
+  struct msoauth_err err;
+  long long now = (long long)time(NULL);
+  char *name = NULL, when[32];
+
+  if (cfg->auth == MSOAUTH_AUTH_TOKEN)
+    return; /* nothing is cached */
+  msoauth_err_clear(&err);
+  if (cfg->auth == MSOAUTH_AUTH_SERVICE_ACCOUNT)
+    c.identity = cfg->service_account;
+  else if (cfg->auth == MSOAUTH_AUTH_APP)
+    c.identity = "#app";
+  else if (msoauth_token_name(cfg, user, strlen(user), &name, &err) ==
+           MSOAUTH_OK)
+    c.identity = name;
+  else
+    return; /* the acquisition says why */
+  if (msoauth_token_list(cfg, &ck->log, find_cached, &c, &err) != MSOAUTH_OK)
+    goto out; /* the cache directory's check said why */
+  cli_time(c.expires_at, when, sizeof(when));
+  if (c.expires_at == 0)
+    add(ck, LV_INFO, CLI_EXIT_OK, "no cached access token for %s",
+        c.identity);
+  else if (c.expires_at <= now)
+    add(ck, LV_INFO, CLI_EXIT_OK,
+        "the cached access token for %s expired at %s: the next use gets "
+        "a new one",
+        c.identity, when);
+  else if (c.expires_at - now <= cfg->refresh_margin)
+    add(ck, LV_INFO, CLI_EXIT_OK,
+        "the cached access token for %s expires at %s, within "
+        "refresh_margin (%ld s): the next use renews it",
+        c.identity, when, (long)cfg->refresh_margin);
+  else
+    add(ck, LV_OK, CLI_EXIT_OK,
+        "the cached access token for %s is valid until %s (%lld min left; "
+        "renewed %ld s before)",
+        c.identity, when, (c.expires_at - now) / 60,
+        (long)cfg->refresh_margin);
+  if ((cfg->auth == MSOAUTH_AUTH_REFRESH ||
+       cfg->auth == MSOAUTH_AUTH_SERVICE_ACCOUNT) &&
+      !c.has_refresh_token)
+    add(ck, LV_INFO, CLI_EXIT_OK, "no sign-in (refresh token) stored for %s",
+        c.identity);
+out:
+  free(name);
+}
+
 /* Whose token it is and what it allows. */
 static void describe_token(struct check *ck, const struct msoauth_token *tok) {
   const struct msoauth_secret *t = tok->access_token;
@@ -277,17 +357,23 @@ static void check_token(struct check *ck, const struct msoauth_config *cfg,
   struct msoauth_secret *secret = NULL;
   struct msoauth_token tok;
   struct msoauth_err err;
+  char advice[1024];
   msoauth_rc rc;
 
   memset(&tok, 0, sizeof(tok));
   msoauth_err_clear(&err);
+  check_cached(ck, cfg, user);
   rc = msoauth_ctx_new(cfg, &ck->log, &ctx, &err);
   if (!rc &&
       (cfg->auth == MSOAUTH_AUTH_PASSWORD || cfg->auth == MSOAUTH_AUTH_TOKEN))
     rc = cli_read_secret(ck->cli, user, &secret, &err);
   if (!rc)
     rc = msoauth_token_get(ctx, user, strlen(user), secret, &tok, &err);
-  if (rc)
+  if (rc && cli_login_advice(ck->cli, cfg, user, rc, &err, advice,
+                             sizeof(advice)))
+    add(ck, LV_ERROR, cli_exit_code(rc), "no token for %s (auth = %s): %s",
+        user, msoauth_auth_name(cfg->auth), advice);
+  else if (rc)
     add(ck, LV_ERROR, cli_exit_code(rc), "no token for %s (auth = %s): %s",
         user, msoauth_auth_name(cfg->auth),
         err.detail[0] ? err.detail : msoauth_strerror(rc));

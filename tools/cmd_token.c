@@ -1,6 +1,11 @@
 /*
- * cmd_token.c - msoauth token USER: an access token on stdout, for the
- * password commands of mail clients (passwordeval, PassCmd, ...).
+ * cmd_token.c - msoauth token [--renew] USER: an access token on stdout,
+ * for the password commands of mail clients (passwordeval, PassCmd,
+ * oauth_refresh_command, ...).
+ *
+ * --renew is for a client whose server refused the token (revoked before
+ * its expiry): the cached access token is dropped first, so that a new one
+ * is asked for with the refresh token, which is kept.
  */
 #include "config_build.h"
 
@@ -36,13 +41,14 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv) {
   struct msoauth_secret *secret = NULL;
   struct msoauth_token tok;
   struct msoauth_err err;
+  char advice[1024];
   msoauth_rc rc;
   int status;
 
   memset(&tok, 0, sizeof(tok));
   msoauth_err_clear(&err);
   if (argc != 1) {
-    cli_error("usage: msoauth token USER");
+    cli_error("usage: msoauth token [--renew] USER");
     return CLI_EXIT_USAGE;
   }
   status = cli_load_config(cli, &cfg);
@@ -60,7 +66,22 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv) {
       goto out;
     }
   }
+  if (cli->renew) {
+    rc = msoauth_token_forget(ctx, argv[0], &err);
+    if (rc) {
+      status = cli_fail("cannot drop the cached token", rc, &err);
+      goto out;
+    }
+    MSOAUTH_INFO(&cli->log, "dropped the cached access token of %s",
+                 argv[0]);
+  }
   rc = msoauth_token_get(ctx, argv[0], strlen(argv[0]), secret, &tok, &err);
+  if (rc && cli_login_advice(cli, cfg, argv[0], rc, &err, advice,
+                             sizeof(advice))) {
+    cli_error("no token: %s", advice);
+    status = cli_exit_code(rc);
+    goto out;
+  }
   if (rc) {
     status = cli_fail("no token", rc, &err);
     goto out;

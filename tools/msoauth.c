@@ -20,6 +20,8 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  token USER          print an access token for USER on stdout\n"
+    "  token --renew USER  the same, dropping the cached access token first\n"
+    "                      (a server refused it); the refresh token is kept\n"
     "  login [USER]        sign in with a device code; store the refresh "
     "token\n"
     "  check [USER]        check the configuration, the authority and, with\n"
@@ -40,7 +42,7 @@ static const char usage_text[] =
     "exit status: 0 success, 1 authentication failure, 2 usage or\n"
     "configuration error, 3 identity platform unreachable\n";
 
-enum { OPT_JSON = 256, OPT_PASSWORD_FILE };
+enum { OPT_JSON = 256, OPT_PASSWORD_FILE, OPT_RENEW };
 
 static const struct option options[] = {
     {"config", required_argument, NULL, 'c'},
@@ -50,6 +52,7 @@ static const struct option options[] = {
     {"version", no_argument, NULL, 'V'},
     {"json", no_argument, NULL, OPT_JSON},
     {"password-file", required_argument, NULL, OPT_PASSWORD_FILE},
+    {"renew", no_argument, NULL, OPT_RENEW},
     {NULL, 0, NULL, 0},
 };
 
@@ -94,6 +97,9 @@ static int parse_options(struct cli *cli, int argc, char **argv) {
     case OPT_PASSWORD_FILE:
       cli->password_file = optarg;
       break;
+    case OPT_RENEW:
+      cli->renew = 1;
+      break;
     case 'h':
       usage(stdout);
       return CLI_EXIT_OK;
@@ -115,6 +121,10 @@ static int parse_options(struct cli *cli, int argc, char **argv) {
 static int dispatch(struct cli *cli, int argc, char **argv) {
   if (argc < 1) {
     usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  if (cli->renew && strcmp(argv[0], "token") != 0) {
+    cli_error("--renew is an option of msoauth token only");
     return CLI_EXIT_USAGE;
   }
   for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

@@ -3,13 +3,20 @@
 # the Entra ID emulator and the SASL tests' Dovecot stand-in
 # (tests/sasl/standin.py):
 #  - curl --oauth2-bearer "$(msoauth token USER)" over IMAP (XOAUTH2);
-#  - mbsync with AuthMechs XOAUTH2 and PassCmd "msoauth token USER", through
-#    the built SASL plugin (sasl_xoauth2/.libs) with auth = token.
-# Exit status 0 when all pass, 77 (skipped) without curl or Dovecot.
+#  - the examples of conf/clients/ as shipped, changed by sed in host, port
+#    and CA only: mbsync (AuthMechs XOAUTH2, PassCmd "msoauth token USER",
+#    through the built SASL plugin, sasl_xoauth2/.libs, with auth = token),
+#    msmtp (XOAUTH2 and OAUTHBEARER), neomutt in batch mode
+#    (the message arrives with the right sender) and Python's imaplib,
+#    poplib and smtplib (mail_oauth.py). Their `msoauth` is the built one
+#    with this test's configuration, whose profile mail (auth = refresh)
+#    alice signs in to with a device code, as the examples say.
+# Exit status 0 when all pass, 77 (skipped) without curl or Dovecot; a
+# client that is not installed is skipped with a note.
 set -u
 
-src=${MSOAUTH_SRCDIR:-.}
-build=${MSOAUTH_BUILDDIR:-.}
+src=$(cd "${MSOAUTH_SRCDIR:-.}" && pwd)
+build=$(cd "${MSOAUTH_BUILDDIR:-.}" && pwd)
 py=${PYTHON3:-/usr/bin/python3}
 msoauth="$build/tools/msoauth"
 alice_pw='Correct horse battery staple'
@@ -59,7 +66,8 @@ chmod 755 "$tmp/emu"
 standin_pid=$!
 wait_file "$tmp/standin/ready" 60 || {
   echo "# the Dovecot stand-in did not start"; cat "$tmp/standin.log"; exit 1; }
-imap=$(tr ' ' '\n' <"$tmp/standin/ports" | sed -n 's/^imap=//p')
+port() { tr ' ' '\n' <"$tmp/standin/ports" | sed -n "s/^$1=//p"; }
+imap=$(port imap)
 
 url=$(cat "$tmp/emu/url")
 umask 077
@@ -89,13 +97,46 @@ curl -sS --max-time 20 --oauth2-bearer "$token" --login-options AUTH=XOAUTH2 \
   -u 'bob@contoso.com:' "imap://127.0.0.1:$imap/" >/dev/null 2>&1
 check "alice's token does not open bob's mailbox" test $? -ne 0
 
+# ------------------------------------------------------------ the examples
+emuctl() { "$py" "$src/tests/emulator/emuctl.py" --state-dir "$tmp/emu" "$@"; }
+imaps=$(port imaps)
+pop3s=$(port pop3s)
+submission=$(port submission)
+ca="$tmp/emu/ca.pem"
+printf '[mail]\nauth = refresh\n' >>"$tmp/msoauth.conf"
+# `msoauth` as the examples run it: the built one, with this configuration.
+mkdir -p "$tmp/bin" "$tmp/home"
+printf '#!/bin/sh\nexec "%s" -c "%s" "$@"\n' "$msoauth" "$tmp/msoauth.conf" \
+  >"$tmp/bin/msoauth"
+chmod 755 "$tmp/bin/msoauth"
+HOME="$tmp/home"
+PATH="$tmp/bin:$PATH"
+export HOME PATH
+
+# alice signs in once, as the examples say (msoauth -p mail login USER).
+emuctl options '{"device_interval": 1}' >/dev/null
+msoauth -p mail login alice@contoso.com >"$tmp/login.out" 2>&1 &
+login_pid=$!
+code=
+i=0
+while [ -z "$code" ] && [ $i -lt 100 ]; do
+  code=$(emuctl --field pending/0/user_code --default "" device 2>/dev/null)
+  [ -n "$code" ] || { i=$((i + 1)); sleep 0.1; }
+done
+emuctl device "{\"user_code\": \"$code\", \"action\": \"approve\",
+  \"user\": \"alice@contoso.com\"}" >/dev/null
+wait $login_pid
+check "alice signs in to the profile mail (device code)" test $? -eq 0
+
 # ------------------------------------------------------------ mbsync
-# mbsync hands what PassCmd prints to libsasl2, which loads the built plugin
+# conf/clients/mbsyncrc as shipped (host, port and CA changed). mbsync hands
+# what PassCmd prints to libsasl2, which loads the built plugin
 # (SASL_PATH). mbsync cannot set the plugin's xoauth2_config, so the plugin
 # reads this build's default msoauth.conf: mbsync runs in a private mount
 # namespace where a directory of the test is mounted over the default's
 # directory (root only; skipped elsewhere). That configuration says
-# auth = token: the password is the access token, sent as it is.
+# auth = token, as the example asks: the password is the access token,
+# sent as it is.
 default_conf=$("$msoauth" --help | sed -n 's/.*(default: \(.*\))$/\1/p')
 default_dir=$(dirname "$default_conf")
 if ! command -v mbsync >/dev/null 2>&1; then
@@ -103,38 +144,14 @@ if ! command -v mbsync >/dev/null 2>&1; then
 elif ! unshare -m true 2>/dev/null || [ ! -d "$default_dir" ]; then
   echo "# mbsync skipped: needs a mount namespace (root) and $default_dir"
 else
-  mkdir -p "$tmp/etc" "$tmp/maildir"
-  cat >"$tmp/etc/$(basename "$default_conf")" <<EOF
-authority = $url
-tenant = contoso.com
-client_id = 11111111-1111-1111-1111-111111111111
-ca_file = $tmp/emu/ca.pem
-cache_dir = $tmp/cache
-auth = token
-EOF
-  cat >"$tmp/mbsyncrc" <<EOF
-IMAPAccount alice
-Host 127.0.0.1
-Port $imap
-SSLType None
-AuthMechs XOAUTH2
-User alice@contoso.com
-PassCmd "$msoauth -c $tmp/msoauth.conf --password-file $tmp/alice-password token alice@contoso.com"
-
-IMAPStore alice-remote
-Account alice
-
-MaildirStore alice-local
-Path $tmp/maildir/
-Inbox $tmp/maildir/INBOX
-
-Channel alice
-Far :alice-remote:
-Near :alice-local:
-Patterns INBOX
-Create Near
-SyncState *
-EOF
+  mkdir -p "$tmp/etc" "$HOME/Mail/contoso"
+  printf '%s\n' "authority = $url" "tenant = contoso.com" \
+    "client_id = 11111111-1111-1111-1111-111111111111" "ca_file = $ca" \
+    "cache_dir = $tmp/cache" "auth = token" \
+    >"$tmp/etc/$(basename "$default_conf")"
+  sed -e "s|^Host .*|Host 127.0.0.1|" -e "s|^Port .*|Port $imaps|" \
+    -e "s|^CertificateFile .*|CertificateFile $ca|" \
+    "$src/conf/clients/mbsyncrc" >"$tmp/mbsyncrc"
   # A --enable-sanitizers build: mbsync is not instrumented, so the
   # plugin's ASan runtime is preloaded into it (it must come first), with
   # leak detection off for mbsync's own leaks.
@@ -149,13 +166,110 @@ EOF
     'mount --bind "$1" "$2" && exec $4 mbsync -V -c "$3" -a' sh \
     "$tmp/etc" "$default_dir" "$tmp/mbsyncrc" "$run" >"$tmp/mbsync.out" 2>&1
   status=$?
-  check "mbsync syncs INBOX (AuthMechs XOAUTH2, PassCmd msoauth token)" \
+  check "mbsync syncs (mbsyncrc as shipped: AuthMechs XOAUTH2, PassCmd)" \
     test $status -eq 0
   [ $status -eq 0 ] || sed 's/^/# /' "$tmp/mbsync.out"
   grep -q "XOAUTH2" "$tmp/mbsync.out" &&
     ok "mbsync used XOAUTH2" || not_ok "mbsync used XOAUTH2"
-  check "the local INBOX exists" test -d "$tmp/maildir/INBOX/cur"
+  check "the local INBOX exists" test -d "$HOME/Mail/contoso/INBOX/cur"
 fi
+
+# A message with a subject of its own; whether the stand-in relayed it,
+# and how the submission sessions authenticated.
+message() { # message SUBJECT
+  printf 'From: alice@contoso.com\r\nTo: bob@contoso.com\r\n'
+  printf 'Subject: %s\r\n\r\nHello from the test.\r\n' "$1"
+}
+relayed() { # relayed SUBJECT: the file the stand-in kept, or nothing
+  grep -l "^Subject: $1" "$tmp/standin/relayed/"*.eml 2>/dev/null | head -1
+}
+auth_log() { # auth_log MECH: sessions that authenticated with MECH in TLS
+  c=$(grep -c "AUTH $1 tls=yes" "$tmp/standin/submission.log" 2>/dev/null)
+  echo "${c:-0}"
+}
+
+# msmtp: conf/clients/msmtprc, accounts contoso (XOAUTH2) and bearer
+# (OAUTHBEARER, which the stand-in's Dovecot offers).
+if ! command -v msmtp >/dev/null 2>&1; then
+  echo "# msmtp skipped: not installed"
+else
+  sed -e "s|^host .*|host 127.0.0.1|" -e "s|^port .*|port $submission|" \
+    -e "s|^tls_trust_file .*|tls_trust_file $ca|" \
+    "$src/conf/clients/msmtprc" >"$tmp/msmtprc"
+  chmod 600 "$tmp/msmtprc"
+  for account in contoso:XOAUTH2 bearer:OAUTHBEARER; do
+    name=${account%%:*}
+    mech=${account#*:}
+    before=$(auth_log "$mech")
+    message "msmtp $name" | msmtp -C "$tmp/msmtprc" -a "$name" \
+      bob@contoso.com >"$tmp/msmtp.out" 2>&1
+    status=$?
+    check "msmtp -a $name sends (msmtprc as shipped)" test $status -eq 0
+    [ $status -eq 0 ] || sed 's/^/# /' "$tmp/msmtp.out"
+    check "msmtp -a $name: the stand-in relayed it" \
+      test -n "$(relayed "msmtp $name")"
+    check "msmtp -a $name authenticated with $mech inside TLS" \
+      test "$(auth_log "$mech")" -gt "$before"
+  done
+fi
+
+# neomutt in batch mode: conf/clients/neomuttrc; the message it composes
+# is from the example's `from`, not from root@host.
+if ! command -v neomutt >/dev/null 2>&1; then
+  echo "# neomutt skipped: not installed"
+else
+  sed -e "s|smtp.office365.com:587|127.0.0.1:$submission|" \
+    -e "s|outlook.office365.com:993|127.0.0.1:$imaps|" \
+    -e "s|^set ssl_ca_certificates_file = .*|set ssl_ca_certificates_file = \"$ca\"|" \
+    "$src/conf/clients/neomuttrc" >"$tmp/neomuttrc"
+  before=$(auth_log XOAUTH2)
+  echo "Hello from neomutt." | TERM=dumb neomutt -n -F "$tmp/neomuttrc" \
+    -s "neomutt batch" bob@contoso.com >"$tmp/neomutt.out" 2>&1
+  status=$?
+  check "neomutt sends in batch mode (neomuttrc as shipped)" test $status -eq 0
+  [ $status -eq 0 ] || sed 's/^/# /' "$tmp/neomutt.out"
+  kept=$(relayed "neomutt batch")
+  check "neomutt: the stand-in relayed it" test -n "$kept"
+  check "neomutt: sent from alice@contoso.com" \
+    grep -qi "^From: .*alice@contoso.com" "${kept:-/dev/null}"
+  check "neomutt authenticated with XOAUTH2 inside TLS" \
+    test "$(auth_log XOAUTH2)" -gt "$before"
+fi
+
+# Python: conf/clients/mail_oauth.py over IMAPS, POP3S and submission.
+sed -e 's|^IMAP_HOST = .*|IMAP_HOST = "127.0.0.1"|' \
+  -e "s|^IMAP_PORT = .*|IMAP_PORT = $imaps|" \
+  -e 's|^POP_HOST = .*|POP_HOST = "127.0.0.1"|' \
+  -e "s|^POP_PORT = .*|POP_PORT = $pop3s|" \
+  -e 's|^SMTP_HOST = .*|SMTP_HOST = "127.0.0.1"|' \
+  -e "s|^SMTP_PORT = .*|SMTP_PORT = $submission|" \
+  -e "s|^CA_FILE = .*|CA_FILE = \"$ca\"|" \
+  "$src/conf/clients/mail_oauth.py" >"$tmp/mail_oauth.py"
+"$py" "$tmp/mail_oauth.py" imap >"$tmp/py.out" 2>&1
+check "Python imaplib (mail_oauth.py imap)" test $? -eq 0
+if grep -q "^INBOX: [0-9]* messages" "$tmp/py.out"; then
+  ok "imaplib selected INBOX"
+else
+  not_ok "imaplib selected INBOX"
+  sed 's/^/# /' "$tmp/py.out"
+fi
+"$py" "$tmp/mail_oauth.py" pop >"$tmp/py.out" 2>&1
+check "Python poplib (mail_oauth.py pop)" test $? -eq 0
+if grep -q "^[0-9]* messages, [0-9]* bytes" "$tmp/py.out"; then
+  ok "poplib read the maildrop's size"
+else
+  not_ok "poplib read the maildrop's size"
+  sed 's/^/# /' "$tmp/py.out"
+fi
+before=$(auth_log XOAUTH2)
+message "python smtplib" | "$py" "$tmp/mail_oauth.py" smtp bob@contoso.com \
+  >"$tmp/py.out" 2>&1
+status=$?
+check "Python smtplib (mail_oauth.py smtp)" test $status -eq 0
+[ $status -eq 0 ] || sed 's/^/# /' "$tmp/py.out"
+check "smtplib: the stand-in relayed it" test -n "$(relayed "python smtplib")"
+check "smtplib authenticated with XOAUTH2 inside TLS" \
+  test "$(auth_log XOAUTH2)" -gt "$before"
 
 echo "1..$n"
 [ $failed -eq 0 ]

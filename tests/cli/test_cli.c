@@ -360,7 +360,8 @@ static void test_usage(void **state) {
       {ARGS("-c", conf, "frobnicate"), 2, NULL, "unknown command frobnicate"},
       {ARGS("--frobnicate"), 2, NULL, "unknown option --frobnicate"},
       {ARGS("-c"), 2, NULL, "needs an argument"},
-      {ARGS("-c", conf, "token"), 2, NULL, "usage: msoauth token USER"},
+      {ARGS("-c", conf, "token"), 2, NULL,
+       "usage: msoauth token [--renew] USER"},
       {ARGS("-c", conf, "token", "a", "b"), 2, NULL, "usage"},
       {ARGS("-c", conf, "cache"), 2, NULL, "usage: msoauth cache"},
       {ARGS("-c", conf, "cache", "forget"), 2, NULL, "usage"},
@@ -413,7 +414,7 @@ static void test_token_password_stdin(void **state) {
   json_object_put(info);
   assert_int_equal(emu_count(&emu, "grant:password"), 1);
   /* No line end at all works too. */
-  snprintf(first, sizeof(first), "%s", r.out);
+  memcpy(first, r.out, sizeof(first));
   assert_int_equal(
       run(EMU_ALICE_PASSWORD, ARGS("-c", conf, "token", "alice@contoso.com")),
       0);
@@ -466,7 +467,7 @@ static void test_token_refused(void **state) {
       {"Password1!\n", ARGS("-c", conf, "token", "mfa@contoso.com"), 1,
        "AADSTS50076", 1},
       {NULL, ARGS("-c", conf, "-p", "refresh", "token", "alice@contoso.com"), 1,
-       "msoauth login alice@contoso.com", 0},
+       "-p refresh login alice@contoso.com", 0},
       {NULL, ARGS("-c", conf, "-p", "svc", "token", "carol@bravo.com"), 1,
        "bravo.com", 0},
       {"has space\n",
@@ -761,7 +762,7 @@ static void test_token_expired(void **state) {
   assert_int_equal(
       run(EMU_ALICE_PASSWORD "\n", ARGS("-c", path, "token", "alice@contoso.com")),
       0);
-  snprintf(first, sizeof(first), "%s", r.out);
+  memcpy(first, r.out, sizeof(first));
   assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
   usleep(1500 * 1000);
   assert_int_equal(
@@ -1457,6 +1458,144 @@ static void test_no_secret_leaks(void **state) {
   leak_sinks_free(&sinks);
 }
 
+/* ------------------------------------------------------------ issue 14 */
+
+/* Item 1: a standard server's device answer (no message): the sign-in
+ * shows the page and the code, and a denial (access_denied) is a declined
+ * sign-in with its advice. */
+static void test_login_strict(void **state) {
+  (void)state;
+  assert_int_equal(emu_post(&emu, "/_emu/options",
+                            "{\"device_interval\": 1, \"strict_rfc\": 1}"),
+                   0);
+  assert_int_equal(
+      login("refresh", "alice@contoso.com", "approve", "alice@contoso.com"), 0);
+  assert_non_null(strstr(r.out, "/device?user_code="));
+  assert_non_null(strstr(r.out, "Signed in as alice@contoso.com"));
+  assert_int_equal(before(NULL), 0);
+  assert_int_equal(emu_post(&emu, "/_emu/options",
+                            "{\"device_interval\": 1, \"strict_rfc\": 1}"),
+                   0);
+  assert_int_equal(login("refresh", "alice@contoso.com", "deny", NULL), 1);
+  assert_non_null(
+      strstr(r.err, "declined the sign-in (run msoauth login again)"));
+}
+
+/* Item 5: --renew drops the cached access token and keeps the refresh
+ * token: a new token, from one refresh, no new sign-in. */
+static void test_token_renew(void **state) {
+  static char first[OUT_MAX];
+
+  (void)state;
+  assert_int_equal(run(NULL, ARGS("-c", conf, "--password-file", pwfile,
+                                  "token", "alice@contoso.com")),
+                   0);
+  assert_one_token();
+  memcpy(first, r.out, sizeof(first));
+  assert_int_equal(run(NULL, ARGS("-c", conf, "--password-file", pwfile,
+                                  "token", "alice@contoso.com")),
+                   0);
+  assert_string_equal(r.out, first);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
+  assert_int_equal(run(NULL, ARGS("-c", conf, "--password-file", pwfile,
+                                  "token", "--renew", "alice@contoso.com")),
+                   0);
+  assert_one_token();
+  assert_string_not_equal(r.out, first);
+  assert_int_equal(emu_count(&emu, "grant:refresh_token"), 1);
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  /* A refresh-token profile: the sign-in stays. */
+  assert_int_equal(emu_post(&emu, "/_emu/options", "{\"device_interval\": 1}"),
+                   0);
+  assert_int_equal(
+      login("refresh", "alice@contoso.com", "approve", "alice@contoso.com"), 0);
+  assert_int_equal(run(NULL, ARGS("-c", conf, "-p", "refresh", "--renew",
+                                  "token", "alice@contoso.com")),
+                   0);
+  assert_int_equal(run(NULL, ARGS("-c", conf, "-p", "refresh", "token",
+                                  "--renew", "alice@contoso.com")),
+                   0);
+  assert_one_token();
+  assert_int_equal(emu_count(&emu, "grant:refresh_token"), 3);
+  /* Only token takes it. */
+  assert_int_equal(run(NULL, ARGS("-c", conf, "--renew", "check")), 2);
+  assert_non_null(strstr(r.err, "--renew"));
+}
+
+/* Item 9: the advice for a user who never signed in repeats -c and -p. */
+static void test_login_advice_profile(void **state) {
+  char want[1024];
+
+  (void)state;
+  assert_int_equal(run(NULL, ARGS("-c", conf, "-p", "refresh", "token",
+                                  "alice@contoso.com")),
+                   1);
+  snprintf(want, sizeof(want),
+           "no sign-in is stored: run `msoauth -c %s -p refresh login "
+           "alice@contoso.com`",
+           conf);
+  assert_non_null(strstr(r.err, want));
+  assert_int_equal(emu_count(&emu, "total"), 0);
+  assert_int_equal(run(NULL, ARGS("-c", conf, "-p", "refresh", "check",
+                                  "alice@contoso.com")),
+                   1);
+  assert_non_null(strstr(r.out, want + strlen("no sign-in is stored: ")));
+  assert_non_null(strstr(r.out, "no sign-in (refresh token) stored"));
+}
+
+/* Item 5: check USER says how the cached access token stands before it
+ * gets one: valid, within refresh_margin, expired, or none. */
+static void test_check_cached_expiry(void **state) {
+  (void)state;
+  assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                       ARGS("-c", conf, "check", "alice@contoso.com")),
+                   0);
+  assert_non_null(strstr(r.out, "no cached access token for "
+                                "alice@contoso.com"));
+  assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                       ARGS("-c", conf, "check", "alice@contoso.com")),
+                   0);
+  assert_non_null(strstr(r.out, "ok: the cached access token for "
+                                "alice@contoso.com is valid until"));
+  assert_int_equal(emu_post(&emu, "/_emu/options", "{\"expires_in\": 500}"),
+                   0);
+  assert_int_equal(run(NULL, ARGS("-c", conf, "--password-file", pwfile,
+                                  "token", "--renew", "alice@contoso.com")),
+                   0);
+  assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                       ARGS("-c", conf, "check", "alice@contoso.com")),
+                   0);
+  assert_non_null(strstr(r.out, "within refresh_margin (600 s): the next "
+                                "use renews it"));
+  assert_int_equal(emu_post(&emu, "/_emu/options", "{\"expires_in\": 1}"), 0);
+  assert_int_equal(run(NULL, ARGS("-c", conf, "--password-file", pwfile,
+                                  "token", "--renew", "alice@contoso.com")),
+                   0);
+  sleep(2);
+  assert_int_equal(run(EMU_ALICE_PASSWORD "\n",
+                       ARGS("-c", conf, "check", "alice@contoso.com")),
+                   0);
+  assert_non_null(strstr(r.out, "expired at"));
+}
+
+/* Item 4: -v shows the server's description, without its CR LF. (A
+ * password sharing 8 bytes in a row with it, "wrong password" and "...or
+ * password.", would hide it.) */
+static void test_verbose_description(void **state) {
+  (void)state;
+  assert_int_equal(
+      run("Wr0ng-Pw-17\n", ARGS("-c", conf, "token", "alice@contoso.com")), 1);
+  assert_null(strstr(r.err, "says:"));
+  assert_int_equal(run("Wr0ng-Pw-17\n", ARGS("-c", conf, "-v", "token",
+                                             "alice@contoso.com")),
+                   1);
+  assert_non_null(strstr(r.err, "the identity platform says: AADSTS50126: "
+                                "Error validating credentials"));
+  assert_non_null(strstr(r.err, "??Trace ID"));
+  assert_null(strchr(r.err, '\r'));
+  assert_null(strstr(r.err, "Wr0ng-Pw-17"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_usage, before),
@@ -1489,6 +1628,11 @@ int main(void) {
       cmocka_unit_test_setup(test_check_unreachable, before),
       cmocka_unit_test_setup(test_cache_list_forget, before),
       cmocka_unit_test_setup(test_no_secret_leaks, before),
+      cmocka_unit_test_setup(test_login_strict, before),
+      cmocka_unit_test_setup(test_token_renew, before),
+      cmocka_unit_test_setup(test_login_advice_profile, before),
+      cmocka_unit_test_setup(test_check_cached_expiry, before),
+      cmocka_unit_test_setup(test_verbose_description, before),
   };
 
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -86,7 +86,12 @@ DEFAULT_OPTIONS: dict[str, int] = {
     "device_interval": 5,
     "device_expires_in": 900,
     "groups_limit": 200,
+    "strict_rfc": 0,              # 1: a plain RFC 6749/8628 server (README.md)
 }
+
+# What a strict-RFC server does not grant, though asked: the granted scope
+# is narrower than the one asked for (RFC 6749 section 3.3).
+STRICT_WITHHELD = "POP.AccessAsUser.All"
 
 VERBOSE = False
 
@@ -521,7 +526,8 @@ def assertion_jti(token: str) -> Optional[str]:
 # mutable state: counters, faults, options, grants, request log
 
 FAULT_KINDS = {"delay", "status", "throttle", "malformed", "wrong_types", "missing_fields",
-               "expires", "huge", "close", "redirect", "drop", "tenant", "opaque", "message"}
+               "expires", "huge", "close", "redirect", "drop", "tenant", "opaque", "message",
+               "describe"}
 FAULT_ENDPOINTS = {"token", "devicecode", "discovery", "keys", "any"}
 ENDPOINTS = ("token", "devicecode", "discovery", "keys")
 
@@ -605,6 +611,11 @@ def parse_fault(spec: dict) -> Fault:
     elif kind == "message":
         if not isinstance(params.get("message"), str):
             raise ValueError("message needs a string 'message'")
+    elif kind == "describe":
+        params.setdefault("error", "invalid_grant")
+        if not isinstance(params.get("description"), str) or \
+                not isinstance(params["error"], str):
+            raise ValueError("describe needs a string 'description'")
     elif kind == "huge":
         params.setdefault("size", 10 * 1024 * 1024)
         if not isinstance(params["size"], int) or not 100 <= params["size"] <= 1 << 30:
@@ -838,6 +849,9 @@ class State:
                                  "The provided value for the input parameter 'device_code' is "
                                  "not valid. This device code has expired.")
             if grant.state == "denied":
+                if self.options["strict_rfc"]:
+                    raise OAuthError("access_denied", 70000,
+                                     "The end-user denied the authorization request.")
                 raise OAuthError("authorization_declined", 70000,
                                  "The user declined the authorization request.")
             if grant.state == "pending":
@@ -1222,12 +1236,25 @@ class OAuthService:
                              "The provided value for the 'refresh_token' is not valid. "
                              "It was issued to another client.")
         scopes = parse_delegated_scopes(form.get("scope") or grant.scope)
+        if self.state.option("strict_rfc") and form.get("scope"):
+            self.check_within_grant(scopes, parse_delegated_scopes(grant.scope))
         user = self.dir.user(grant.upn)
         assert user is not None
         if "disabled" in user.flags:
             raise OAuthError("invalid_grant", 50057, "The user account is disabled.")
         return self.issue_user_tokens(app, method, user, scopes, ctx, sid=grant.sid,
                                       amr=grant.amr, want_refresh=True)
+
+    @staticmethod
+    def check_within_grant(asked: ScopeRequest, granted: ScopeRequest) -> None:
+        """RFC 6749 section 6: a refresh asks for no scope beyond the grant."""
+        beyond = [n for n in asked.names if n not in granted.names] \
+            if asked.resource == granted.resource else asked.names
+        beyond += sorted(asked.oidc - granted.oidc)
+        if beyond:
+            raise OAuthError("invalid_scope", 70011,
+                             "The requested scope exceeds the scope granted by the resource "
+                             f"owner: {' '.join(beyond)}.")
 
     def grant_device_code(self, segment: str, tenant: Optional[Tenant], form: dict,
                           ctx: RequestContext) -> dict:
@@ -1262,6 +1289,10 @@ class OAuthService:
         if not scope:
             raise missing_param("scope")
         parse_delegated_scopes(scope)
+        strict = self.state.option("strict_rfc")
+        if strict:
+            # RFC 8628 section 3.1: a confidential client authenticates here too.
+            self.authenticate_client(form, tenant, segment, segment, ctx)
         grant = self.state.new_device(app.client_id, tenant.id if tenant else segment.lower(),
                                       scope)
         uri = "https://microsoft.com/devicelogin"
@@ -1269,6 +1300,13 @@ class OAuthService:
                   f"code {grant.user_code} to authenticate."
         if ctx.message_override is not None:
             message = ctx.message_override.replace("{code}", grant.user_code)
+        if strict:
+            uri = f"{self.authority}/device"
+            return {"device_code": grant.device_code, "user_code": grant.user_code,
+                    "verification_uri": uri,
+                    "verification_uri_complete": f"{uri}?user_code={grant.user_code}",
+                    "expires_in": int(round(grant.expires_at - time.time())),
+                    "interval": grant.interval}
         return {"user_code": grant.user_code, "device_code": grant.device_code,
                 "verification_uri": uri,
                 "expires_in": int(round(grant.expires_at - time.time())),
@@ -1290,6 +1328,10 @@ class OAuthService:
     def issue_user_tokens(self, app: App, method: str, user: User, scopes: ScopeRequest,
                           ctx: RequestContext, *, sid: str, amr: list[str],
                           want_refresh: bool) -> dict:
+        if self.state.option("strict_rfc"):
+            kept = [n for n in scopes.names if n != STRICT_WITHHELD]
+            scopes = ScopeRequest(scopes.resource, scopes.prefix, kept or scopes.names,
+                                  scopes.oidc)
         expires, ext = self.lifetimes(ctx)
         now = int(time.time())
         tid = ctx.tid_override or user.tenant_id
@@ -1790,6 +1832,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 ctx.opaque = True
             elif fault.kind == "message":
                 ctx.message_override = str(fault.params["message"])
+            elif fault.kind == "describe":
+                # A description that quotes the form back: {NAME} is the
+                # value sent for the field NAME.
+                text = str(fault.params["description"])
+                for name, value in form.items():
+                    text = text.replace("{" + name + "}", value)
+                return self.oauth_error(OAuthError(str(fault.params["error"]), 0, text), ctx)
             else:
                 return fault_response(fault, ctx.path, self.emu.service.authority)
         return self.endpoint_response(endpoint, segment, form, ctx)
@@ -1812,8 +1861,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                          ("Access-Control-Allow-Origin", "*")])
 
     def oauth_error(self, err: OAuthError, ctx: RequestContext) -> Response:
-        ctx.record["error_code"] = err.code
-        body = error_body(err, ctx.trace_id, ctx.correlation_id, self.emu.service.authority)
+        ctx.record["error_code"] = err.code or None
+        if err.code == 0 or self.emu.state.option("strict_rfc"):
+            # RFC 6749 section 5.2: the error and a description, no AADSTS code.
+            body = {"error": err.error, "error_description": err.message}
+        else:
+            body = error_body(err, ctx.trace_id, ctx.correlation_id, self.emu.service.authority)
         return token_response(err.status, body)
 
     def read_form(self, body: bytes, ctx: RequestContext) -> dict[str, str]:
@@ -2119,6 +2172,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--tls-identity", choices=["normal", "other-ca", "wrong-host"],
                    default="normal", help="the server certificate to present")
     p.add_argument("--verbose", action="store_true", help="log one line per request to stderr")
+    p.add_argument("--strict-rfc", action="store_true",
+                   help="behave as a plain RFC 6749/8628 server (option strict_rfc = 1)")
     return p.parse_args(argv)
 
 
@@ -2126,6 +2181,8 @@ def main(argv: list[str]) -> int:
     global VERBOSE
     args = parse_args(argv)
     VERBOSE = args.verbose
+    if args.strict_rfc:
+        DEFAULT_OPTIONS["strict_rfc"] = 1   # what a reset restores, too
     state_dir = os.path.abspath(args.state_dir)
     os.makedirs(state_dir, exist_ok=True)
     for name in ("ready", "pid", "url", "port"):

@@ -626,6 +626,29 @@ expect_err "devicecode: unknown app: 700016" 400 unauthorized_client 700016
 ctl device '{"user_code": "NOPE1234", "action": "approve", "user": "alice@contoso.com"}' >/dev/null 2>&1
 [ $? = 1 ] && pass "approving an unknown user_code fails" || fail "approving an unknown user_code succeeded"
 
+# ================================================================ strict-RFC mode
+ctl options '{"strict_rfc": 1, "device_interval": 1}' >/dev/null
+devicecode $PUBLIC
+check "strict: RFC 8628 device answer, no message" "status == 200 and sorted(j) == ['device_code','expires_in','interval','user_code','verification_uri','verification_uri_complete']
+    and j['verification_uri_complete'] == j['verification_uri'] + '?user_code=' + j['user_code']"
+DC=$(field device_code); UC=$(field user_code)
+ctl device "{\"user_code\": \"$UC\", \"action\": \"deny\"}" >/dev/null
+poll $PUBLIC "$DC"
+check "strict: denied: access_denied, RFC body" "status == 400 and j == {'error': 'access_denied', 'error_description': j['error_description']} and 'AADSTS' not in j['error_description']"
+devicecode $CONF
+check "strict: devicecode: confidential app without its secret: invalid_client" "status == 401 and j['error'] == 'invalid_client' and 'error_codes' not in j"
+ropc contoso.com $PUBLIC alice@contoso.com 'Correct horse battery staple'
+check "strict: the scope granted lacks POP" "status == 200 and 'POP.AccessAsUser.All' not in j['scope'] and 'IMAP.AccessAsUser.All' in j['scope'] and 'POP' not in claims(j['access_token'])['scp']"
+STRICT_RT=$(field refresh_token)
+token contoso.com --data-urlencode grant_type=refresh_token --data-urlencode client_id=$PUBLIC --data-urlencode "refresh_token=$STRICT_RT" --data-urlencode "scope=$MAIL_SCOPES"
+check "strict: refresh beyond the grant: invalid_scope" "status == 400 and j['error'] == 'invalid_scope' and 'POP.AccessAsUser.All' in j['error_description']"
+token contoso.com --data-urlencode grant_type=refresh_token --data-urlencode client_id=$PUBLIC --data-urlencode "refresh_token=$STRICT_RT"
+check "strict: refresh without scope: the scope granted" "status == 200 and 'IMAP.AccessAsUser.All' in j['scope'] and 'POP' not in j['scope']"
+ctl reset >/dev/null
+ctl fault '{"kind": "describe", "description": "bad {password} for {username}"}' >/dev/null
+ropc contoso.com $PUBLIC alice@contoso.com 'Correct horse battery staple'
+check "fault describe: the form quoted back" "status == 400 and j == {'error': 'invalid_grant', 'error_description': 'bad Correct horse battery staple for alice@contoso.com'}"
+
 # ================================================================ counters, requests, reset
 ctl reset >/dev/null
 ropc contoso.com $PUBLIC ALICE@contoso.com 'Correct horse battery staple'
