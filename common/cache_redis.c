@@ -2,13 +2,12 @@
  * cache_redis.c - the shared cache of a fleet: Redis in front of the file
  * cache of each host.
  *
- * One Redis key per entry, msoauth:entry:NAME, and one per lock,
- * msoauth:lock:NAME, where NAME is the hex HMAC-SHA256 of the entry's key
- * under a key derived from redis_key_file: Redis names no identity (a
- * list of addresses cannot be checked against it). The value is the
- * entry's serialised form (cache_entry.c) sealed (seal.c) with the Redis
- * key as associated data; the identity travels inside, so `cache list`
- * still names whose entries there are.
+ * One Redis key per entry, msoauth:entry:NAME, one per lock,
+ * msoauth:lock:NAME; NAME is the hex HMAC-SHA256 of the entry's key under
+ * a key derived from redis_key_file, so Redis names no identity. The value
+ * is the entry's serialised form (cache_entry.c) sealed (seal.c) with the
+ * Redis key as associated data; the identity travels inside, for `cache
+ * list`.
  *
  * Locks: the host's file lock first (processes of one host queue there),
  * then SET lock RANDOM NX PX lock_ttl_ms, retried with bounded back-off
@@ -30,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
@@ -42,8 +42,7 @@
 #define LOCK_PREFIX "msoauth:lock:"
 #define PROBE_PREFIX "msoauth:probe:"
 #define RKEY_MAX 80
-/* The marker in cache_dir while Redis is out. */
-#define DOWN_MARKER "redis-down"
+#define DOWN_MARKER "redis-down" /* in cache_dir while Redis is out */
 #define RETRY_FACTOR 2
 /* Lock polling: the first and the longest sleep. */
 #define LOCK_SLEEP_MIN_MS 5
@@ -82,6 +81,7 @@ struct redis_cache {
   long lock_ttl_ms;
   pthread_mutex_t mu; /* one command at a time on the connection */
   struct msoauth_redis *conn;
+  pid_t conn_pid; /* a child never speaks on its parent's connection */
   long long down_until_ms;
   struct held held[HELD_MAX]; /* Redis locks held through this handle */
 };
@@ -142,6 +142,8 @@ static struct msoauth_redis *conn(struct redis_cache *rc, int force,
   long long now = msoauth_now_ms(), age;
   struct msoauth_err e;
 
+  if (rc->conn != NULL && rc->conn_pid != getpid())
+    msoauth_redis_drop(&rc->conn);
   if (rc->conn != NULL && msoauth_redis_ok(rc->conn))
     return rc->conn;
   close_conn(rc);
@@ -162,6 +164,7 @@ static struct msoauth_redis *conn(struct redis_cache *rc, int force,
       *err = e;
     return NULL;
   }
+  rc->conn_pid = getpid();
   if (age >= 0 && cache_file_mark(rc->file, DOWN_MARKER, 0) == 1)
     MSOAUTH_WARN(&rc->log, "shared cache %s back in use", rc->url);
   return rc->conn;
@@ -258,14 +261,15 @@ static msoauth_rc get_one(struct redis_cache *rc, int k,
   r = command(rc, 2, argv, lens, &reply, err);
   if (r)
     return r;
-  if (reply->type != REDIS_REPLY_STRING) {
-    r = reply->type == REDIS_REPLY_NIL
-            ? msoauth_fail(err, MSOAUTH_ERR_NOT_FOUND, "no cache entry")
-            : msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "GET: not a string");
+  msoauth_err_clear(&perr);
+  if (reply->type == REDIS_REPLY_NIL) {
+    r = msoauth_fail(err, MSOAUTH_ERR_NOT_FOUND, "no cache entry");
     goto out;
   }
-  msoauth_err_clear(&perr);
-  r = open_entry(rc, k, name, reply, key, entry, NULL, &perr);
+  if (reply->type != REDIS_REPLY_STRING)
+    r = msoauth_fail(&perr, MSOAUTH_ERR_PROTOCOL, "not a string");
+  else
+    r = open_entry(rc, k, name, reply, key, entry, NULL, &perr);
   if (r == MSOAUTH_ERR_PROTOCOL) {
     MSOAUTH_WARN(&rc->log, "shared cache entry %s of %s ignored: %s", name,
                  key->identity, perr.detail);
@@ -288,8 +292,9 @@ static msoauth_rc redis_get(void *state, const struct msoauth_cache_key *key,
   for (int k = 0; k < rc->n_keys && r == MSOAUTH_ERR_NOT_FOUND; k++)
     r = get_one(rc, k, key, entry, err);
   pthread_mutex_unlock(&rc->mu);
-  if (r != MSOAUTH_ERR_UNAVAILABLE)
+  if (r == MSOAUTH_OK || r == MSOAUTH_ERR_NOT_FOUND || r == MSOAUTH_ERR_NOMEM)
     return r;
+  /* Redis out, or answering what it should not: this host's copy. */
   msoauth_err_clear(err);
   return cache_file_backend.get(rc->file, key, entry, err);
 }
@@ -376,9 +381,12 @@ static msoauth_rc redis_lock_key(struct redis_cache *rc,
     msoauth_seal_hex(rnd, sizeof(rnd), h->token);
     r = take_lock(rc, h, deadline_ms, err);
   }
-  if (r == MSOAUTH_ERR_UNAVAILABLE) {
+  if (r == MSOAUTH_ERR_PROTOCOL)
+    MSOAUTH_WARN(&rc->log, "shared cache lock of %s not taken: %s",
+                 key->identity, err != NULL ? err->detail : "");
+  if (r == MSOAUTH_ERR_UNAVAILABLE || r == MSOAUTH_ERR_PROTOCOL) {
     msoauth_err_clear(err);
-    r = MSOAUTH_OK;
+    r = MSOAUTH_OK; /* the file lock alone, as when Redis is out */
   } else if (!r) {
     *slot_r = slot;
   }
@@ -736,8 +744,7 @@ static msoauth_rc load_key(const struct msoauth_secret *hex, const char *what,
 }
 
 static int dup_to(const char *s, char **d) {
-  *d = s != NULL ? strdup(s) : NULL;
-  return s != NULL && *d == NULL;
+  return (*d = s != NULL ? strdup(s) : NULL) == NULL && s != NULL;
 }
 
 msoauth_rc cache_redis_new(const struct msoauth_cache_settings *set,

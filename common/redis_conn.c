@@ -583,6 +583,12 @@ int msoauth_redis_ok(const struct msoauth_redis *r) {
   return r != NULL && !r->broken;
 }
 
+void msoauth_redis_drop(struct msoauth_redis **r) {
+  if (r != NULL && *r != NULL)
+    (*r)->broken = 1;
+  msoauth_redis_close(r);
+}
+
 void msoauth_redis_close(struct msoauth_redis **r) {
   if (r == NULL || *r == NULL)
     return;

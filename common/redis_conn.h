@@ -54,6 +54,10 @@ msoauth_rc msoauth_redis_command(struct msoauth_redis *r, int argc,
 /* Whether the connection is still usable. */
 int msoauth_redis_ok(const struct msoauth_redis *r);
 
+/* Frees *r without a word on the connection (a child after fork: the
+ * TLS session is its parent's); sets it to NULL. Accepts NULL. */
+void msoauth_redis_drop(struct msoauth_redis **r);
+
 /* Closes *r and sets it to NULL. Accepts NULL. */
 void msoauth_redis_close(struct msoauth_redis **r);
 
