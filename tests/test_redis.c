@@ -41,59 +41,29 @@
 #include "fixture.h"
 #include "leak.h"
 #include "redis_conn.h"
+#include "redis_server.h"
 #include "seal.h"
 #include "token.h"
 #include "token_settings.h"
 
-#define USER_PW "fleet-Pw.7d2e91c04b5a"
-#define DEFAULT_PW "default-Pw.b81d22c4e6f3"
+#define USER_PW REDIS_USER_PW
+#define DEFAULT_PW REDIS_DEFAULT_PW
 #define KEY1 "6f1c0e2b9a8d7c6b5a49382716050403f2e1d0c9b8a7968574635241302f1e0d"
 #define KEY2 "a0b1c2d3e4f5061728394a5b6c7d8e9f00112233445566778899aabbccddeeff"
 #define FLEET_PROCS 10
 #define LOG_NAME "fleet.log"
 
-static struct {
-  char dir[300];
-  char sock[340];
-  int port, tls_port;
-  pid_t pid;
-} rs;
-
+static struct redis_server rs;
 static const char *skip_reason;
 
 /* ------------------------------------------------------------ redis-server */
 
 static int free_port(void) {
-  struct sockaddr_in sa;
-  socklen_t len = sizeof(sa);
-  int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-      getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-    port = ntohs(sa.sin_port);
-  if (fd >= 0)
-    close(fd);
-  return port;
+  return redis_free_port();
 }
 
 static struct msoauth_redis *admin(void) {
-  struct msoauth_redis_settings set = {0};
-  struct msoauth_redis *r = NULL;
-  struct msoauth_secret *pw = NULL;
-  char url[400];
-
-  snprintf(url, sizeof(url), "unix:%s", rs.sock);
-  assert_int_equal(msoauth_secret_from_str(DEFAULT_PW, &pw), MSOAUTH_OK);
-  set.url = url;
-  set.password = pw;
-  set.timeout_ms = 2000;
-  if (msoauth_redis_open(&set, &r, NULL) != MSOAUTH_OK)
-    r = NULL;
-  msoauth_secret_free(&pw);
-  return r;
+  return redis_server_admin(&rs);
 }
 
 /* A command of the test's own (argv strings). */
@@ -109,72 +79,24 @@ static redisReply *cmd(struct msoauth_redis *r, int argc, const char **argv) {
 }
 
 static int redis_start(void) {
-  char conf[400], text[2048], log[400];
-  FILE *f;
-
-  snprintf(conf, sizeof(conf), "%s/redis.conf", rs.dir);
-  snprintf(log, sizeof(log), "%s/redis.log", rs.dir);
-  snprintf(text, sizeof(text),
-           "bind 127.0.0.1\nport %d\ntls-port %d\n"
-           "tls-cert-file %s/server.crt\ntls-key-file %s/server.key\n"
-           "tls-auth-clients no\nunixsocket %s\nunixsocketperm 700\n"
-           "save \"\"\nappendonly no\ndir %s\nlogfile %s\n"
-           "user default on >" DEFAULT_PW " ~* &* +@all\n"
-           "user msoauth on >" USER_PW " ~msoauth:* +@all\n",
-           rs.port, rs.tls_port, emu.dir, emu.dir, rs.sock, rs.dir, log);
-  f = fopen(conf, "w");
-  if (f == NULL)
-    return -1;
-  fputs(text, f);
-  fclose(f);
-  rs.pid = fork();
-  if (rs.pid < 0)
-    return -1;
-  if (rs.pid == 0) {
-    execlp("redis-server", "redis-server", conf, (char *)NULL);
-    _exit(127);
-  }
-  for (int i = 0; i < 100; i++) {
-    struct msoauth_redis *r = admin();
-
-    if (r != NULL) {
-      msoauth_redis_close(&r);
-      return 0;
-    }
-    msoauth_sleep_ms(50);
-  }
-  return -1;
+  return redis_server_restart(&rs);
 }
 
 static void redis_stop(void) {
-  if (rs.pid <= 0)
-    return;
-  kill(rs.pid, SIGTERM);
-  waitpid(rs.pid, NULL, 0);
-  rs.pid = 0;
-}
-
-static int in_path(const char *prog) {
-  char cmdline[200];
-
-  snprintf(cmdline, sizeof(cmdline), "command -v %s >/dev/null 2>&1", prog);
-  return system(cmdline) == 0;
+  redis_server_stop(&rs);
 }
 
 static int setup(void **state) {
-  if (!in_path("redis-server")) {
+  char dir[400];
+
+  if (!redis_installed()) {
     skip_reason = "redis-server is not installed (apt-get install redis-server)";
     return 0;
   }
   if (fixture_setup(state) != 0)
     return -1;
-  snprintf(rs.dir, sizeof(rs.dir), "%s/redis", emu.dir);
-  snprintf(rs.sock, sizeof(rs.sock), "%s/redis.sock", rs.dir);
-  rs.port = free_port();
-  rs.tls_port = free_port();
-  if (mkdir(rs.dir, 0700) != 0 || rs.port < 0 || rs.tls_port < 0)
-    return -1;
-  return redis_start();
+  snprintf(dir, sizeof(dir), "%s/redis", emu.dir);
+  return redis_server_start(&rs, dir, emu.dir);
 }
 
 static int teardown(void **state) {
