@@ -111,10 +111,6 @@ static msoauth_rc rkey(const struct sealing *k, const char *prefix,
 
 /* ------------------------------------------------------------ outages */
 
-static void close_conn(struct redis_cache *rc) {
-  msoauth_redis_close(&rc->conn);
-}
-
 /* Redis failed (err says how): the file cache serves from now on, and
  * the host hears of it once. */
 static void outage(struct redis_cache *rc, const struct msoauth_err *err) {
@@ -122,7 +118,7 @@ static void outage(struct redis_cache *rc, const struct msoauth_err *err) {
   const char *why = err != NULL ? err->detail : "";
   int marked;
 
-  close_conn(rc);
+  msoauth_redis_close(&rc->conn);
   rc->down_until_ms = msoauth_now_ms() + retry;
   marked = cache_file_mark(rc->file, DOWN_MARKER, 1);
   if (marked != 0)
@@ -146,7 +142,7 @@ static struct msoauth_redis *conn(struct redis_cache *rc, int force,
     msoauth_redis_drop(&rc->conn);
   if (rc->conn != NULL && msoauth_redis_ok(rc->conn))
     return rc->conn;
-  close_conn(rc);
+  msoauth_redis_close(&rc->conn);
   msoauth_err_clear(&e);
   if (!force && now < rc->down_until_ms) {
     msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE, "Redis out of use");
@@ -707,13 +703,14 @@ static void redis_close(void *state) {
 
   if (rc == NULL)
     return;
-  close_conn(rc);
+  msoauth_redis_close(&rc->conn);
   cache_file_backend.close(rc->file);
   msoauth_secret_free(&rc->password);
   free(rc->url);
   free(rc->ca_file);
   free(rc->ca_path);
   msoauth_wipe(rc->keys, sizeof(rc->keys));
+  SSL_CTX_free(rc->rs.tls);
   pthread_mutex_destroy(&rc->mu);
   free(rc);
 }
@@ -790,6 +787,10 @@ msoauth_rc cache_redis_new(const struct msoauth_cache_settings *set,
   rc->rs.ca_path = rc->ca_path;
   rc->rs.timeout_ms = set->connect_timeout_ms > 0 ? set->connect_timeout_ms
                                                   : 5000;
+  /* Trust anchors read now: the SASL plugin chroots afterwards. */
+  r = msoauth_redis_tls_new(&rc->rs, &rc->rs.tls, err);
+  if (r)
+    goto out;
   rc->lock_ttl_ms = set->lock_ttl_ms > 0 ? set->lock_ttl_ms : 10000;
   *state_r = rc;
   rc = NULL;

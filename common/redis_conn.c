@@ -356,6 +356,31 @@ static msoauth_rc connect_tcp(struct msoauth_redis *r, const struct url *u,
                       c == -2 ? "no connection in time" : strerror(saved));
 }
 
+msoauth_rc msoauth_redis_tls_new(const struct msoauth_redis_settings *set,
+                                 SSL_CTX **ctx_r, struct msoauth_err *err) {
+  int ok;
+
+  *ctx_r = NULL;
+  if (set->url == NULL || strncmp(set->url, "rediss://", 9) != 0)
+    return MSOAUTH_OK;
+  *ctx_r = SSL_CTX_new(TLS_client_method());
+  if (*ctx_r == NULL)
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  SSL_CTX_set_min_proto_version(*ctx_r, TLS1_2_VERSION);
+  SSL_CTX_set_verify(*ctx_r, SSL_VERIFY_PEER, NULL);
+  if (set->ca_file != NULL || set->ca_path != NULL)
+    ok = SSL_CTX_load_verify_locations(*ctx_r, set->ca_file, set->ca_path);
+  else
+    ok = SSL_CTX_set_default_verify_paths(*ctx_r);
+  if (ok == 1)
+    return MSOAUTH_OK;
+  SSL_CTX_free(*ctx_r);
+  *ctx_r = NULL;
+  return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
+                      "redis_url: cannot load the trust anchors (ca_file, "
+                      "ca_path)");
+}
+
 /* TLS 1.2 or later, the peer verified against the trust anchors and the
  * URL's host (an address is matched as an address). */
 static msoauth_rc start_tls(struct msoauth_redis *r, const struct url *u,
@@ -366,18 +391,14 @@ static msoauth_rc start_tls(struct msoauth_redis *r, const struct url *u,
               inet_pton(AF_INET6, u->host, &a6) == 1;
   int ok;
 
-  r->ssl_ctx = SSL_CTX_new(TLS_client_method());
-  if (r->ssl_ctx == NULL)
-    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
-  SSL_CTX_set_min_proto_version(r->ssl_ctx, TLS1_2_VERSION);
-  SSL_CTX_set_verify(r->ssl_ctx, SSL_VERIFY_PEER, NULL);
-  if (set->ca_file != NULL || set->ca_path != NULL)
-    ok = SSL_CTX_load_verify_locations(r->ssl_ctx, set->ca_file, set->ca_path);
-  else
-    ok = SSL_CTX_set_default_verify_paths(r->ssl_ctx);
-  if (ok != 1)
-    return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
-                        "cannot load the trust anchors (ca_file, ca_path)");
+  if (set->tls != NULL && SSL_CTX_up_ref(set->tls) == 1)
+    r->ssl_ctx = set->tls;
+  if (r->ssl_ctx == NULL) {
+    msoauth_rc rc = msoauth_redis_tls_new(set, &r->ssl_ctx, err);
+
+    if (rc)
+      return rc;
+  }
   r->ssl = SSL_new(r->ssl_ctx);
   if (r->ssl == NULL || SSL_set_fd(r->ssl, r->fd) != 1)
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");

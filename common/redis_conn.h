@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include <hiredis/hiredis.h>
+#include <openssl/ssl.h>
 
 #include "result.h"
 #include "secret.h"
@@ -25,7 +26,16 @@ struct msoauth_redis_settings {
   const char *ca_file;                   /* rediss://; NULL: the system's */
   const char *ca_path;
   long timeout_ms; /* bounds the opening, and each command */
+  SSL_CTX *tls;    /* rediss://: made by msoauth_redis_tls_new; NULL: made
+                      at each opening */
 };
+
+/* For a rediss:// URL, a TLS context with the trust anchors loaded now
+ * (a caller that chroots later keeps them); NULL for others. The caller
+ * frees *ctx_r with SSL_CTX_free. */
+msoauth_rc msoauth_redis_tls_new(const struct msoauth_redis_settings *set,
+                                 SSL_CTX **ctx_r, struct msoauth_err *err)
+    __attribute__((warn_unused_result));
 
 struct msoauth_redis;
 

@@ -844,6 +844,22 @@ static void test_check_and_list(void **state) {
   assert_non_null(strstr(n.seen, "alice@contoso.com"));
   assert_non_null(strstr(n.seen, "bob@contoso.com"));
   msoauth_config_free(&cfg);
+  /* The same fleet over TLS (ca_file: the emulator's CA signed both). */
+  {
+    char url[200];
+
+    snprintf(url, sizeof(url), "rediss://msoauth@127.0.0.1:%d", rs.tls_port);
+    path = host_config("tls.conf", 4, url, pw_path, "key1", NULL);
+    assert_int_equal(
+        msoauth_config_load(path, NULL, NULL, 0, 0, NULL, &cfg, NULL),
+        MSOAUTH_OK);
+    assert_int_equal(msoauth_token_check_shared(cfg, NULL, &err), MSOAUTH_OK);
+    msoauth_config_free(&cfg);
+    assert_int_equal(login(path, "alice@contoso.com", EMU_ALICE_PASSWORD,
+                           NULL),
+                     0);
+    assert_int_equal(emu_count(&emu, "endpoint:token"), 2);
+  }
   /* A wrong password; a key that is not one. */
   path = host_config("wrongpw.conf", 3, NULL, "/dev/null", "key1", NULL);
   assert_non_null(path);
