@@ -489,6 +489,7 @@ static void test_transport_silent(void **state) {
   int fd, port;
 
   (void)state;
+  NEED_REDIS(); /* emu.ca */
   port = silent_listener(&fd);
   snprintf(url, sizeof(url), "redis://msoauth@127.0.0.1:%d", port);
   start = msoauth_now_ms();
@@ -1015,8 +1016,40 @@ static void test_silent_redis(void **state) {
   close(fd);
 }
 
+/* conf/fleet's examples: known keys, valid values, the shared cache
+ * chosen (their files replaced by the test's). */
+static void test_fleet_examples(void **state) {
+  const char *names[] = {"msoauth-relay.conf", "msoauth-imap.conf"};
+  const char *srcdir = getenv("MSOAUTH_SRCDIR");
+  char pw[500], key[500], svc[500], path[600];
+
+  (void)state;
+  NEED_REDIS(); /* the emulator's directory holds the files */
+  if (srcdir == NULL)
+    skip();
+  write_secrets();
+  snprintf(pw, sizeof(pw), "redis_password_file=%s", pw_path);
+  snprintf(key, sizeof(key), "redis_key_file=%s/key1", emu.dir);
+  snprintf(svc, sizeof(svc), "service_account_password_file=%s", pw_path);
+  for (size_t i = 0; i < 2; i++) {
+    const char *over[] = {pw, key, svc};
+    struct msoauth_config *cfg = NULL;
+    struct msoauth_err err;
+
+    snprintf(path, sizeof(path), "%s/conf/fleet/%s", srcdir, names[i]);
+    msoauth_err_clear(&err);
+    assert_int_equal(msoauth_config_load(path, NULL, over, i == 0 ? 3 : 2, 0,
+                                         NULL, &cfg, &err),
+                     MSOAUTH_OK);
+    assert_int_equal(cfg->cache_backend, MSOAUTH_CACHE_REDIS);
+    assert_non_null(strstr(cfg->redis_url, "rediss://msoauth@"));
+    msoauth_config_free(&cfg);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_fleet_examples),
       cmocka_unit_test(test_seal),
       cmocka_unit_test(test_transport),
       cmocka_unit_test(test_transport_silent),
