@@ -6,6 +6,8 @@
 #define MSOAUTH_CACHE_INT_H
 
 #include "cache.h"
+#include "redis_conn.h"
+#include "seal.h"
 
 /* The file backend: its operations, and its state for set->dir (see
  * msoauth_cache_open for the rules). */
@@ -29,6 +31,12 @@ extern const struct msoauth_cache_backend cache_redis_backend;
 msoauth_rc cache_redis_new(const struct msoauth_cache_settings *set,
                            const struct msoauth_log *log, void *file_state,
                            void **state_r, struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
+/* Seals, stores, reads back and opens a probe entry under key on c
+ * (cache_probe.c). */
+msoauth_rc cache_probe_entry(const unsigned char key[MSOAUTH_SEAL_KEY_LEN],
+                             struct msoauth_redis *c, struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
 /* The key's fields joined by newlines (the key checked), or NULL. */

@@ -40,7 +40,6 @@
 
 #define ENTRY_PREFIX "msoauth:entry:"
 #define LOCK_PREFIX "msoauth:lock:"
-#define PROBE_PREFIX "msoauth:probe:"
 #define RKEY_MAX 80
 #define DOWN_MARKER "redis-down" /* in cache_dir while Redis is out */
 #define RETRY_FACTOR 2
@@ -95,8 +94,8 @@ struct redis_lock {
 
 /* prefix + hex HMAC-SHA256(names, the key's text) into out[RKEY_MAX]. */
 static msoauth_rc rkey(const struct sealing *k, const char *prefix,
-                       const struct msoauth_cache_key *key,
-                       char out[RKEY_MAX], struct msoauth_err *err) {
+                       const struct msoauth_cache_key *key, char out[RKEY_MAX],
+                       struct msoauth_err *err) {
   char *text = cache_key_text(key);
   size_t plen = strlen(prefix);
   msoauth_rc r;
@@ -191,9 +190,8 @@ static long long eval(struct redis_cache *rc, const char *script,
                       const unsigned char *value, size_t vlen,
                       struct msoauth_err *err) {
   const char *argv[7] = {"EVAL", script, key != NULL ? "2" : "1", lock,
-                         key, token, (const char *)value};
-  size_t lens[7] = {4, strlen(script), 1, strlen(lock), 0, strlen(token),
-                    vlen};
+                         key,    token,  (const char *)value};
+  size_t lens[7] = {4, strlen(script), 1, strlen(lock), 0, strlen(token), vlen};
   redisReply *reply = NULL;
   long long n = -1;
   int argc = 7;
@@ -228,8 +226,8 @@ static msoauth_rc open_entry(struct redis_cache *rc, int k, const char *name,
   msoauth_rc r;
 
   msoauth_cache_entry_init(entry);
-  r = msoauth_seal_open(rc->keys[k].seal, name, reply->str, reply->len,
-                        &plain, &len, err);
+  r = msoauth_seal_open(rc->keys[k].seal, name, reply->str, reply->len, &plain,
+                        &len, err);
   if (!r)
     r = msoauth_cache_entry_parse(plain, len, expect, entry, stored_r, err);
   msoauth_free_wiped(&plain);
@@ -462,8 +460,8 @@ static msoauth_rc put_shared(struct redis_cache *rc, int slot,
   if (!r)
     r = msoauth_cache_entry_format(key, entry, (long long)time(NULL), &text);
   if (!r)
-    r = msoauth_seal(rc->keys[0].seal, name, text, strlen(text), &sealed,
-                     &len, err);
+    r = msoauth_seal(rc->keys[0].seal, name, text, strlen(text), &sealed, &len,
+                     err);
   msoauth_free_wiped(&text);
   if (r)
     return r;
@@ -508,8 +506,7 @@ static msoauth_rc redis_put(void *state, const struct msoauth_cache_key *key,
   return msoauth_fail(err, shared, "%s", e.detail);
 }
 
-static msoauth_rc redis_forget(void *state,
-                               const struct msoauth_cache_key *key,
+static msoauth_rc redis_forget(void *state, const struct msoauth_cache_key *key,
                                struct msoauth_err *err) {
   struct redis_cache *rc = state;
   char name[RKEY_MAX];
@@ -555,8 +552,10 @@ static void list_one(struct redis_cache *rc, const char *name,
         MSOAUTH_OK)
       break;
   if (k == rc->n_keys) {
-    MSOAUTH_WARN(&rc->log, "shared cache entry %s ignored: it does not "
-                 "open", name);
+    MSOAUTH_WARN(&rc->log,
+                 "shared cache entry %s ignored: it does not "
+                 "open",
+                 name);
     return;
   }
   key.authority = stored[0];
@@ -568,8 +567,10 @@ static void list_one(struct redis_cache *rc, const char *name,
     cache_entry_info(&key, &entry, &info);
     fn(arg, &info);
   } else {
-    MSOAUTH_WARN(&rc->log, "shared cache entry %s ignored: stored for "
-                 "another key", name);
+    MSOAUTH_WARN(&rc->log,
+                 "shared cache entry %s ignored: stored for "
+                 "another key",
+                 name);
   }
   msoauth_cache_entry_clear(&entry);
   for (int i = 0; i < 4; i++)
@@ -580,8 +581,8 @@ static void list_one(struct redis_cache *rc, const char *name,
 static msoauth_rc list_page(struct redis_cache *rc, char cursor[32],
                             msoauth_cache_list_fn fn, void *arg,
                             struct msoauth_err *err) {
-  const char *argv[6] = {"SCAN", cursor, "MATCH", ENTRY_PREFIX "*", "COUNT",
-                         "100"};
+  const char *argv[6] = {"SCAN",           cursor,  "MATCH",
+                         ENTRY_PREFIX "*", "COUNT", "100"};
   size_t lens[6];
   redisReply *page = NULL;
   msoauth_rc r;
@@ -628,8 +629,9 @@ static msoauth_rc redis_list(void *state, msoauth_cache_list_fn fn, void *arg,
   while (!r && strcmp(cursor, "0") != 0);
   pthread_mutex_unlock(&rc->mu);
   if (r == MSOAUTH_ERR_UNAVAILABLE) {
-    MSOAUTH_WARN(&rc->log, "shared cache %s out of use: listing this host's "
-                 "cache", rc->url);
+    MSOAUTH_WARN(&rc->log,
+                 "shared cache %s out of use: listing this host's cache",
+                 rc->url);
     msoauth_err_clear(err);
     r = cache_file_backend.list(rc->file, fn, arg, err);
   }
@@ -638,52 +640,6 @@ static msoauth_rc redis_list(void *state, msoauth_cache_list_fn fn, void *arg,
 
 /* ------------------------------------------------------------ probing */
 
-/* A probe entry sealed, stored for a minute, read back and opened. */
-static msoauth_rc probe_entry(struct redis_cache *rc, struct msoauth_redis *c,
-                              struct msoauth_err *err) {
-  unsigned char rnd[16], *sealed = NULL;
-  char name[RKEY_MAX], *plain = NULL;
-  const char *argv[5] = {"SET", name, NULL, "PX", "60000"};
-  size_t lens[5] = {3, 0, 0, 2, 5}, len = 0;
-  redisReply *reply = NULL;
-  msoauth_rc r;
-
-  if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-    return msoauth_fail(err, MSOAUTH_ERR_IO, "no random bytes");
-  memcpy(name, PROBE_PREFIX, strlen(PROBE_PREFIX));
-  msoauth_seal_hex(rnd, sizeof(rnd), name + strlen(PROBE_PREFIX));
-  lens[1] = strlen(name);
-  r = msoauth_seal(rc->keys[0].seal, name, "probe", 5, &sealed, &len, err);
-  if (r)
-    return r;
-  argv[2] = (const char *)sealed;
-  lens[2] = len;
-  r = msoauth_redis_command(c, 5, argv, lens, &reply, err);
-  free(sealed);
-  freeReplyObject(reply);
-  reply = NULL;
-  argv[0] = "GET";
-  lens[0] = 3;
-  if (!r)
-    r = msoauth_redis_command(c, 2, argv, lens, &reply, err);
-  if (!r && reply->type != REDIS_REPLY_STRING)
-    r = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "the probe entry was lost");
-  if (!r)
-    r = msoauth_seal_open(rc->keys[0].seal, name, reply->str, reply->len,
-                          &plain, &len, err);
-  if (!r && strcmp(plain, "probe") != 0)
-    r = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "the probe entry changed");
-  msoauth_free_wiped(&plain);
-  freeReplyObject(reply);
-  reply = NULL;
-  argv[0] = "DEL";
-  if (msoauth_redis_ok(c) &&
-      msoauth_redis_command(c, 2, argv, lens, &reply, NULL) ==
-          MSOAUTH_OK)
-    freeReplyObject(reply);
-  return r;
-}
-
 /* On a connection of its own: what the host's logins see is untouched. */
 static msoauth_rc redis_probe(void *state, struct msoauth_err *err) {
   struct redis_cache *rc = state;
@@ -691,7 +647,7 @@ static msoauth_rc redis_probe(void *state, struct msoauth_err *err) {
   msoauth_rc r = msoauth_redis_open(&rc->rs, &c, err);
 
   if (!r)
-    r = probe_entry(rc, c, err);
+    r = cache_probe_entry(rc->keys[0].seal, c, err);
   msoauth_redis_close(&c);
   return r;
 }
@@ -785,8 +741,8 @@ msoauth_rc cache_redis_new(const struct msoauth_cache_settings *set,
   rc->rs.password = rc->password;
   rc->rs.ca_file = rc->ca_file;
   rc->rs.ca_path = rc->ca_path;
-  rc->rs.timeout_ms = set->connect_timeout_ms > 0 ? set->connect_timeout_ms
-                                                  : 5000;
+  rc->rs.timeout_ms =
+      set->connect_timeout_ms > 0 ? set->connect_timeout_ms : 5000;
   /* Trust anchors read now: the SASL plugin chroots afterwards. */
   r = msoauth_redis_tls_new(&rc->rs, &rc->rs.tls, err);
   if (r)

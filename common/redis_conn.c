@@ -94,8 +94,7 @@ static msoauth_rc parse_host(const char *p, const char *end, struct url *u,
   }
   errno = 0;
   port = strtol(colon + 1, &stop, 10);
-  if (errno != 0 || stop != end || colon + 1 == end || port < 1 ||
-      port > 65535)
+  if (errno != 0 || stop != end || colon + 1 == end || port < 1 || port > 65535)
     return bad_url(err, "a port that is not a number from 1 to 65535");
   snprintf(u->port, sizeof(u->port), "%ld", port);
   return MSOAUTH_OK;
@@ -111,12 +110,13 @@ static msoauth_rc parse_url(const char *s, struct url *u,
   if (s == NULL)
     return bad_url(err, "not set");
   if (strncmp(s, "unix:", 5) == 0) {
-    if (s[5] != '/' || strlen(s + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+    if (s[5] != '/' ||
+        strlen(s + 5) >= sizeof(((struct sockaddr_un *)0)->sun_path))
       return bad_url(err, "unix: needs an absolute path, shorter than 108");
     u->host = strdup(s + 5);
-    return u->host != NULL ? MSOAUTH_OK
-                           : msoauth_fail(err, MSOAUTH_ERR_NOMEM,
-                                          "out of memory");
+    return u->host != NULL
+               ? MSOAUTH_OK
+               : msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
   }
   if (strncmp(s, "redis://", 8) == 0) {
     p = s + 8;
@@ -302,8 +302,7 @@ static int connect_by(int fd, const struct sockaddr *addr, socklen_t len,
 }
 
 static msoauth_rc connect_unix(struct msoauth_redis *r, const char *path,
-                               long long deadline_ms,
-                               struct msoauth_err *err) {
+                               long long deadline_ms, struct msoauth_err *err) {
   struct sockaddr_un sun;
   int c;
 
@@ -318,12 +317,12 @@ static msoauth_rc connect_unix(struct msoauth_redis *r, const char *path,
   if (c == 0)
     return MSOAUTH_OK;
   return msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE, "Redis at unix:%s: %s",
-                      path, c == -2 ? "no connection in time" : strerror(errno));
+                      path,
+                      c == -2 ? "no connection in time" : strerror(errno));
 }
 
 static msoauth_rc connect_tcp(struct msoauth_redis *r, const struct url *u,
-                              long long deadline_ms,
-                              struct msoauth_err *err) {
+                              long long deadline_ms, struct msoauth_err *err) {
   struct addrinfo hints, *res = NULL;
   int gai, c = -1, saved = 0, one = 1;
 
@@ -416,12 +415,12 @@ static msoauth_rc start_tls(struct msoauth_redis *r, const struct url *u,
     return msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE,
                         "Redis at %s:%s: no TLS handshake in time", u->host,
                         u->port);
-  return msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE,
-                      "Redis at %s:%s: TLS failed: %s", u->host, u->port,
-                      SSL_get_verify_result(r->ssl) != X509_V_OK
-                          ? X509_verify_cert_error_string(
-                                SSL_get_verify_result(r->ssl))
-                          : "handshake refused");
+  return msoauth_fail(
+      err, MSOAUTH_ERR_UNAVAILABLE, "Redis at %s:%s: TLS failed: %s", u->host,
+      u->port,
+      SSL_get_verify_result(r->ssl) != X509_V_OK
+          ? X509_verify_cert_error_string(SSL_get_verify_result(r->ssl))
+          : "handshake refused");
 }
 
 /* ------------------------------------------------------------ commands */
@@ -456,8 +455,8 @@ static msoauth_rc read_reply(struct msoauth_redis *r, long long deadline_ms,
     if (n <= 0)
       return broken(r, (int)n, err);
     total += (size_t)n;
-    if (total > REPLY_MAX || redisReaderFeed(r->reader, buf, (size_t)n) !=
-                                 REDIS_OK) {
+    if (total > REPLY_MAX ||
+        redisReaderFeed(r->reader, buf, (size_t)n) != REDIS_OK) {
       r->broken = 1;
       return msoauth_fail(err, MSOAUTH_ERR_PROTOCOL, "Redis reply too long");
     }
@@ -469,8 +468,8 @@ static msoauth_rc read_reply(struct msoauth_redis *r, long long deadline_ms,
 /* An error reply: refusals of the password or the rights are DENIED. */
 static msoauth_rc error_reply(const redisReply *reply,
                               struct msoauth_err *err) {
-  static const char *const denied[] = {"NOAUTH", "WRONGPASS", "NOPERM",
-                                       "ERR invalid password",
+  static const char *const denied[] = {"NOAUTH",   "WRONGPASS",
+                                       "NOPERM",   "ERR invalid password",
                                        "ERR AUTH", NULL};
 
   for (size_t i = 0; denied[i] != NULL; i++)
@@ -494,8 +493,8 @@ msoauth_rc msoauth_redis_command(struct msoauth_redis *r, int argc,
   if (r->broken)
     return msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE,
                         "the Redis connection failed earlier");
-  len = redisFormatCommandArgv(&cmd, argc, (const char **)(uintptr_t)argv,
-                               lens);
+  len =
+      redisFormatCommandArgv(&cmd, argc, (const char **)(uintptr_t)argv, lens);
   if (len < 0)
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
   w = write_all(r, cmd, (size_t)len, deadline_ms);

@@ -77,8 +77,7 @@ msoauth_rc msoauth_seal(const unsigned char key[MSOAUTH_SEAL_KEY_LEN],
       EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)aad,
                         (int)strlen(aad)) != 1 ||
       EVP_EncryptUpdate(ctx, ct, &n, plain, (int)len) != 1 ||
-      EVP_EncryptFinal_ex(ctx, ct + n, &fin) != 1 ||
-      (size_t)(n + fin) != len ||
+      EVP_EncryptFinal_ex(ctx, ct + n, &fin) != 1 || (size_t)(n + fin) != len ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, ct + len) != 1) {
     rc = msoauth_fail(err, MSOAUTH_ERR_IO, "AES-256-GCM sealing failed");
     goto out;

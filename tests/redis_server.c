@@ -56,8 +56,7 @@ struct msoauth_redis *redis_server_admin(const struct redis_server *rs) {
   return r;
 }
 
-static int write_conf(const struct redis_server *rs, char *conf,
-                      size_t size) {
+static int write_conf(const struct redis_server *rs, char *conf, size_t size) {
   char tls[1200] = "";
   FILE *f;
 

@@ -90,7 +90,8 @@ static int setup(void **state) {
   char dir[400];
 
   if (!redis_installed()) {
-    skip_reason = "redis-server is not installed (apt-get install redis-server)";
+    skip_reason =
+        "redis-server is not installed (apt-get install redis-server)";
     return 0;
   }
   if (fixture_setup(state) != 0)
@@ -141,8 +142,8 @@ static const char *host_config(const char *name, int n, const char *url,
            "redis_key_file = %s/%s\nconnect_timeout = 1\n%s",
            emu.url, emu.ca, emu.dir, n, url != NULL ? url : tcp,
            pw_file != NULL ? "redis_password_file = " : "",
-           pw_file != NULL ? pw_file : "", pw_file != NULL ? "\n" : "",
-           emu.dir, key_file, extra != NULL ? extra : "timeout = 5\n");
+           pw_file != NULL ? pw_file : "", pw_file != NULL ? "\n" : "", emu.dir,
+           key_file, extra != NULL ? extra : "timeout = 5\n");
   return emu_write_file(&emu, name, text, 0600);
 }
 
@@ -313,8 +314,8 @@ static void test_seal(void **state) {
     assert_int_equal(msoauth_seal_key_parse(hex, other, NULL), MSOAUTH_OK);
     msoauth_secret_free(&hex);
   }
-  assert_int_equal(msoauth_seal(key, "msoauth:entry:a", "a refresh token",
-                                15, &sealed, &len, NULL),
+  assert_int_equal(msoauth_seal(key, "msoauth:entry:a", "a refresh token", 15,
+                                &sealed, &len, NULL),
                    MSOAUTH_OK);
   assert_int_equal(len, 15 + MSOAUTH_SEAL_OVERHEAD);
   assert_null(memmem(sealed, len, "refresh", 7));
@@ -343,9 +344,9 @@ static void test_seal(void **state) {
   assert_int_equal(msoauth_seal_open(key, "msoauth:entry:a", sealed, len - 1,
                                      &plain, &plen, NULL),
                    MSOAUTH_ERR_PROTOCOL);
-  assert_int_equal(msoauth_seal_open(key, "msoauth:entry:a", sealed, 5,
-                                     &plain, &plen, NULL),
-                   MSOAUTH_ERR_PROTOCOL);
+  assert_int_equal(
+      msoauth_seal_open(key, "msoauth:entry:a", sealed, 5, &plain, &plen, NULL),
+      MSOAUTH_ERR_PROTOCOL);
   free(sealed);
   /* A fresh nonce each time: the same plaintext seals differently. */
   {
@@ -569,13 +570,13 @@ static void test_fleet_failure_memory(void **state) {
   assert_int_equal(msoauth_secret_from_str("stale password", &pw), MSOAUTH_OK);
   for (int h = 0; h < 2; h++) {
     assert_int_equal(msoauth_config_load(paths[h], NULL, NULL, 0,
-                                         MSOAUTH_CONFIG_VERIFY_PASSWORDS,
-                                         NULL, &cfg, NULL),
+                                         MSOAUTH_CONFIG_VERIFY_PASSWORDS, NULL,
+                                         &cfg, NULL),
                      MSOAUTH_OK);
     assert_int_equal(msoauth_ctx_new(cfg, NULL, &ctx, NULL), MSOAUTH_OK);
     for (int i = 0; i < 3; i++) {
-      assert_int_equal(msoauth_token_verify_password(ctx, "bob@contoso.com",
-                                                     15, pw, 0, &v, NULL),
+      assert_int_equal(msoauth_token_verify_password(ctx, "bob@contoso.com", 15,
+                                                     pw, 0, &v, NULL),
                        MSOAUTH_ERR_BAD_CREDENTIALS);
       assert_int_equal(v.cached_failure, h > 0 || i > 0);
       msoauth_verified_clear(&v);
@@ -672,23 +673,22 @@ static void test_no_secret_in_redis(void **state) {
   cold_hosts();
   three_hosts("timeout = 5\noffline_grace = 3600\nstore_tokens = yes\n");
   /* A token with a refresh token, a failure memory, an offline verifier. */
-  assert_int_equal(login(paths[0], "alice@contoso.com", EMU_ALICE_PASSWORD,
-                         NULL),
-                   0);
+  assert_int_equal(
+      login(paths[0], "alice@contoso.com", EMU_ALICE_PASSWORD, NULL), 0);
   assert_int_equal(msoauth_config_load(paths[1], NULL, NULL, 0,
                                        MSOAUTH_CONFIG_VERIFY_PASSWORDS, NULL,
                                        &cfg, NULL),
                    MSOAUTH_OK);
   assert_int_equal(msoauth_ctx_new(cfg, NULL, &ctx, NULL), MSOAUTH_OK);
   assert_int_equal(msoauth_secret_from_str(EMU_BOB_PASSWORD, &pw), MSOAUTH_OK);
-  assert_int_equal(msoauth_token_verify_password(ctx, "bob@contoso.com", 15,
-                                                 pw, 0, &v, NULL),
+  assert_int_equal(msoauth_token_verify_password(ctx, "bob@contoso.com", 15, pw,
+                                                 0, &v, NULL),
                    MSOAUTH_OK);
   msoauth_verified_clear(&v);
   msoauth_secret_free(&pw);
   assert_int_equal(msoauth_secret_from_str("stale password", &pw), MSOAUTH_OK);
-  assert_int_equal(msoauth_token_verify_password(ctx, "bob@contoso.com", 15,
-                                                 pw, 0, &v, NULL),
+  assert_int_equal(msoauth_token_verify_password(ctx, "bob@contoso.com", 15, pw,
+                                                 0, &v, NULL),
                    MSOAUTH_ERR_BAD_CREDENTIALS);
   msoauth_verified_clear(&v);
   msoauth_secret_free(&pw);
@@ -738,9 +738,8 @@ static void test_copied_entry(void **state) {
   NEED_REDIS();
   cold_hosts();
   three_hosts(NULL);
-  assert_int_equal(login(paths[0], "alice@contoso.com", EMU_ALICE_PASSWORD,
-                         NULL),
-                   0);
+  assert_int_equal(
+      login(paths[0], "alice@contoso.com", EMU_ALICE_PASSWORD, NULL), 0);
   entry_name(KEY1, "alice@contoso.com", alice);
   entry_name(KEY1, "bob@contoso.com", bob);
   r = admin();
@@ -780,9 +779,8 @@ static void test_other_key(void **state) {
   NEED_REDIS();
   cold_hosts();
   three_hosts(NULL);
-  assert_int_equal(login(paths[0], "alice@contoso.com", EMU_ALICE_PASSWORD,
-                         NULL),
-                   0);
+  assert_int_equal(
+      login(paths[0], "alice@contoso.com", EMU_ALICE_PASSWORD, NULL), 0);
   snprintf(rotated, sizeof(rotated),
            "timeout = 5\nredis_key_file_old = %s/key1\n", emu.dir);
   other = host_config("h4r.conf", 4, NULL, pw_path, "key2", rotated);
@@ -802,9 +800,8 @@ static void test_other_key(void **state) {
                    0);
   assert_int_equal(emu_count(&emu, "endpoint:token"), 2);
   /* The first host still reads its own entry. */
-  assert_int_equal(login(paths[0], "alice@contoso.com", EMU_ALICE_PASSWORD,
-                         NULL),
-                   0);
+  assert_int_equal(
+      login(paths[0], "alice@contoso.com", EMU_ALICE_PASSWORD, NULL), 0);
   assert_int_equal(emu_count(&emu, "endpoint:token"), 2);
 }
 
@@ -830,9 +827,8 @@ static void test_check_and_list(void **state) {
   NEED_REDIS();
   cold_hosts();
   three_hosts(NULL);
-  assert_int_equal(login(paths[0], "alice@contoso.com", EMU_ALICE_PASSWORD,
-                         NULL),
-                   0);
+  assert_int_equal(
+      login(paths[0], "alice@contoso.com", EMU_ALICE_PASSWORD, NULL), 0);
   assert_int_equal(login(paths[1], "bob@contoso.com", EMU_BOB_PASSWORD, NULL),
                    0);
   assert_int_equal(
@@ -856,8 +852,7 @@ static void test_check_and_list(void **state) {
         MSOAUTH_OK);
     assert_int_equal(msoauth_token_check_shared(cfg, NULL, &err), MSOAUTH_OK);
     msoauth_config_free(&cfg);
-    assert_int_equal(login(path, "alice@contoso.com", EMU_ALICE_PASSWORD,
-                           NULL),
+    assert_int_equal(login(path, "alice@contoso.com", EMU_ALICE_PASSWORD, NULL),
                      0);
     assert_int_equal(emu_count(&emu, "endpoint:token"), 2);
   }
@@ -868,8 +863,8 @@ static void test_check_and_list(void **state) {
   {
     char extra[400];
 
-    snprintf(extra, sizeof(extra), "timeout = 5\nredis_password_file = %s/wrong.pw\n",
-             emu.dir);
+    snprintf(extra, sizeof(extra),
+             "timeout = 5\nredis_password_file = %s/wrong.pw\n", emu.dir);
     path = host_config("wrongpw.conf", 3, NULL, NULL, "key1", extra);
   }
   assert_int_equal(
@@ -963,7 +958,8 @@ static void test_killed_holder(void **state) {
   NEED_REDIS();
   cold_hosts();
   three_hosts(NULL);
-  holder = host_config("holder.conf", 4, NULL, pw_path, "key1", "timeout = 2\n");
+  holder =
+      host_config("holder.conf", 4, NULL, pw_path, "key1", "timeout = 2\n");
   pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
@@ -983,9 +979,8 @@ static void test_killed_holder(void **state) {
   }
   assert_int_equal(waitpid(pid, &status, 0), pid);
   assert_true(WIFSIGNALED(status));
-  assert_int_equal(login(paths[1], "alice@contoso.com", EMU_ALICE_PASSWORD,
-                         &ms),
-                   0);
+  assert_int_equal(
+      login(paths[1], "alice@contoso.com", EMU_ALICE_PASSWORD, &ms), 0);
   /* The lock's expiry is the holder's timeout, 2 s. */
   assert_true(ms >= 1500 && ms < 4000);
   assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
