@@ -887,6 +887,63 @@ static void test_check_and_list(void **state) {
   msoauth_config_free(&cfg);
 }
 
+/* Runs the built msoauth with args (a shell word list) on host config
+ * path; its stdout and stderr into out. Returns the exit status. */
+static int run_cli(const char *path, const char *args, char *out, size_t size) {
+  const char *builddir = getenv("MSOAUTH_BUILDDIR");
+  char cmdline[1600];
+  size_t n;
+  FILE *p;
+  int status;
+
+  snprintf(cmdline, sizeof(cmdline), "'%s/tools/msoauth' -c '%s' %s 2>&1",
+           builddir != NULL ? builddir : ".", path, args);
+  p = popen(cmdline, "r");
+  assert_non_null(p);
+  n = fread(out, 1, size - 1, p);
+  out[n] = '\0';
+  status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* msoauth check and msoauth cache list as an administrator runs them:
+ * the probe said, the fleet's entries listed, no secret shown. */
+static void test_cli(void **state) {
+  struct leak_secrets secrets = {0};
+  struct leak_sinks sinks = {0};
+  static char out[16384];
+  char extra[400];
+  const char *path;
+
+  (void)state;
+  NEED_REDIS();
+  cold_hosts();
+  three_hosts(NULL);
+  assert_int_equal(
+      login(paths[0], "alice@contoso.com", EMU_ALICE_PASSWORD, NULL), 0);
+  assert_int_equal(run_cli(paths[2], "check", out, sizeof(out)), 0);
+  assert_non_null(strstr(out, "ok: shared cache redis://msoauth@127.0.0.1"));
+  assert_int_equal(leak_sink(&sinks, "check", out, strlen(out)), 0);
+  assert_int_equal(run_cli(paths[2], "cache list", out, sizeof(out)), 0);
+  assert_non_null(strstr(out, "alice@contoso.com"));
+  assert_non_null(strstr(out, "refresh token: yes"));
+  assert_int_equal(leak_sink(&sinks, "list", out, strlen(out)), 0);
+  snprintf(extra, sizeof(extra),
+           "timeout = 5\nredis_password_file = %s/wrong.pw\n", emu.dir);
+  path = host_config("wrongcli.conf", 3, NULL, NULL, "key1", extra);
+  assert_int_equal(run_cli(path, "check", out, sizeof(out)), 2);
+  assert_non_null(strstr(out, "error: shared cache"));
+  assert_non_null(strstr(out, "refused the password"));
+  assert_int_equal(leak_sink(&sinks, "check wrong", out, strlen(out)), 0);
+  assert_true(leak_collect(&secrets, &emu) > 0);
+  assert_int_equal(leak_add(&secrets, USER_PW), 0);
+  assert_int_equal(leak_add(&secrets, KEY1), 0);
+  assert_int_equal(leak_add(&secrets, "not-the-password"), 0);
+  assert_int_equal(leak_find(&secrets, &sinks), 0);
+  leak_secrets_free(&secrets);
+  leak_sinks_free(&sinks);
+}
+
 /* ------------------------------------------------------------ faults */
 
 /* Redis stopped: logins go on from each host's file cache, at once; one
@@ -1055,6 +1112,7 @@ int main(void) {
       cmocka_unit_test(test_copied_entry),
       cmocka_unit_test(test_other_key),
       cmocka_unit_test(test_check_and_list),
+      cmocka_unit_test(test_cli),
       cmocka_unit_test(test_redis_stopped),
       cmocka_unit_test(test_wrong_password),
       cmocka_unit_test(test_killed_holder),
