@@ -4,6 +4,8 @@
  *
  *   bench_token cold CONF USER PASS   one token, which must be acquired
  *                                     (the driver empties the cache dir)
+ *   bench_token get CONF USER PASS    one token, from the cache or not
+ *                                     (a login of a fleet's host)
  *   bench_token fill CONF K PASS      tokens for user0 .. user<K-1>
  *                                     (@contoso.com) into the cache
  *   bench_token scale CONF K PASS     in a fresh process: one pass over the
@@ -122,8 +124,9 @@ int main(int argc, char **argv) {
   int rc = 2;
 
   if (argc != 5 || (strcmp(argv[1], "cold") != 0 &&
+                    strcmp(argv[1], "get") != 0 &&
                     (k = bench_count(argv[3], 100000L)) < 0)) {
-    fprintf(stderr, "usage: bench_token cold CONF USER PASS\n"
+    fprintf(stderr, "usage: bench_token cold|get CONF USER PASS\n"
                     "       bench_token fill|scale CONF K PASS\n");
     return 2;
   }
@@ -131,6 +134,8 @@ int main(int argc, char **argv) {
     return 1;
   if (strcmp(argv[1], "cold") == 0)
     rc = get(&b, argv[3]) == 0 ? 0 : 1;
+  else if (strcmp(argv[1], "get") == 0)
+    rc = get(&b, argv[3]) >= 0 ? 0 : 1;
   else if (strcmp(argv[1], "fill") == 0)
     rc = mode_fill(&b, k);
   else if (strcmp(argv[1], "scale") == 0)

@@ -101,6 +101,8 @@ struct msoauth_cache_backend {
   msoauth_rc (*list)(void *state, msoauth_cache_list_fn fn, void *arg,
                      struct msoauth_err *err);
   void (*close)(void *state);
+  /* NULL: nothing to probe (a local backend). */
+  msoauth_rc (*probe)(void *state, struct msoauth_err *err);
 };
 
 struct msoauth_cache;
@@ -113,10 +115,21 @@ struct msoauth_cache_settings {
   /* Root may open a dir of another user: set by a caller that runs as root
    * now and is about to become dir's owner (the SASL plugin in Postfix). */
   int allow_foreign_dir;
+  /* cache_backend = redis: the shared store in front of dir, which keeps
+   * a copy of what this host stores and serves when Redis cannot. */
+  int redis;
+  const char *redis_url;
+  const struct msoauth_secret *redis_password; /* NULL: no AUTH */
+  const struct msoauth_secret *redis_key;      /* 64 hex digits */
+  const struct msoauth_secret *redis_key_old;  /* read only; NULL */
+  const char *ca_file, *ca_path;               /* for rediss:// */
+  long connect_timeout_ms; /* bounds every wait on Redis */
+  long lock_ttl_ms;        /* a dead holder's lock expires (timeout) */
 };
 
 /*
- * Opens the file cache at set->dir: created with mode 0700 when
+ * Opens the cache: with set->redis the shared store in front of the file
+ * cache (cache_redis.c), else the file cache alone. The file cache at set->dir: created with mode 0700 when
  * missing (its parent must exist), refused when it is a symlink, not a
  * directory, accessible by group or others, or owned by another user
  * (root included, except with set->allow_foreign_dir, for a caller
@@ -137,6 +150,13 @@ msoauth_rc msoauth_cache_open_backend(const struct msoauth_cache_backend *be,
                                       void *state,
                                       const struct msoauth_log *log,
                                       struct msoauth_cache **cache_r)
+    __attribute__((warn_unused_result));
+
+/* Checks a shared store: reachable, the password accepted, and a probe
+ * entry sealed, stored, read and opened. MSOAUTH_OK at once for the file
+ * cache. */
+msoauth_rc msoauth_cache_probe(struct msoauth_cache *cache,
+                               struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
 /* Closes *cache (release its locks first) and sets it to NULL. Accepts

@@ -31,7 +31,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "cache.h"
+#include "cache_int.h"
 #include "clock.h"
 #include "io.h"
 
@@ -481,18 +481,7 @@ static msoauth_rc list_one(struct file_cache *fc, const char *name,
                  fc->dir, name);
     goto out;
   }
-  memset(&info, 0, sizeof(info));
-  info.authority = key.authority;
-  info.tenant = key.tenant;
-  info.client_id = key.client_id;
-  info.identity = key.identity;
-  info.has_refresh_token = entry.refresh_token != NULL;
-  info.n_access = entry.n_access;
-  for (size_t i = 0; i < entry.n_access; i++) {
-    info.scopes[i] = entry.access[i].scope;
-    info.expires_at[i] = entry.access[i].expires_at;
-  }
-  info.updated = entry.updated;
+  cache_entry_info(&key, &entry, &info);
   fn(arg, &info);
 out:
   msoauth_cache_entry_clear(&entry);
@@ -540,6 +529,39 @@ static msoauth_rc file_list(void *state, msoauth_cache_list_fn fn, void *arg,
   return rc;
 }
 
+/* ------------------------------------------------------------ markers */
+
+int cache_file_mark(void *state, const char *name, int on) {
+  struct file_cache *fc = state;
+  int fd;
+
+  if (geteuid() != fc->dir_uid)
+    return -1;
+  if (!on)
+    return unlinkat(fc->dirfd, name, 0) == 0;
+  fd = openat(fc->dirfd, name,
+              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    close(fd);
+    return 1;
+  }
+  if (errno != EEXIST)
+    return -1;
+  return utimensat(fc->dirfd, name, NULL, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -1;
+}
+
+long long cache_file_mark_age_ms(void *state, const char *name) {
+  struct file_cache *fc = state;
+  struct timespec now;
+  struct stat st;
+
+  if (fstatat(fc->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+      !S_ISREG(st.st_mode) || clock_gettime(CLOCK_REALTIME, &now) != 0)
+    return -1;
+  return (now.tv_sec - st.st_mtim.tv_sec) * 1000LL +
+         (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
+}
+
 /* ------------------------------------------------------------ opening */
 
 static void file_close(void *state) {
@@ -553,7 +575,7 @@ static void file_close(void *state) {
   free(fc);
 }
 
-static const struct msoauth_cache_backend file_backend = {
+const struct msoauth_cache_backend cache_file_backend = {
     .name = "file",
     .get = file_get,
     .lock = file_lock,
@@ -686,16 +708,15 @@ static msoauth_rc open_checked(const char *dir, int created,
   return MSOAUTH_OK;
 }
 
-msoauth_rc msoauth_cache_open(const struct msoauth_cache_settings *set,
-                              const struct msoauth_log *log,
-                              struct msoauth_cache **cache_r,
-                              struct msoauth_err *err) {
+msoauth_rc cache_file_new(const struct msoauth_cache_settings *set,
+                          const struct msoauth_log *log, void **state_r,
+                          struct msoauth_err *err) {
   struct file_cache *fc = NULL;
   const char *dir = set->dir;
   int created = 0;
   msoauth_rc rc;
 
-  *cache_r = NULL;
+  *state_r = NULL;
   if (dir == NULL || dir[0] != '/')
     return msoauth_fail(err, MSOAUTH_ERR_CONFIG,
                         "cache_dir must be an absolute path");
@@ -721,10 +742,8 @@ msoauth_rc msoauth_cache_open(const struct msoauth_cache_settings *set,
     remove_stale(fc);
   else
     fc->tidy_pending = 1;
-  rc = msoauth_cache_open_backend(&file_backend, fc, log, cache_r);
-  fc = NULL; /* taken, even on failure */
-  if (rc)
-    msoauth_fail(err, rc, "out of memory");
+  *state_r = fc;
+  fc = NULL;
 out:
   file_close(fc);
   return rc;

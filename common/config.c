@@ -433,6 +433,7 @@ static int build_strings(struct loader *ld, struct msoauth_config *cfg) {
                  &cfg->cache_dir) ||
       copy_value(ld, MSOAUTH_KEY_CA_FILE, NULL, 0, &cfg->ca_file) ||
       copy_value(ld, MSOAUTH_KEY_CA_PATH, NULL, 0, &cfg->ca_path) ||
+      copy_value(ld, MSOAUTH_KEY_REDIS_URL, NULL, 0, &cfg->redis_url) ||
       copy_value(ld, MSOAUTH_KEY_PROXY, NULL, 0, &cfg->proxy))
     return -1;
   /* "https://host/" and "https://host" are one authority. */
@@ -455,6 +456,8 @@ static void build_numbers(struct loader *ld, struct msoauth_config *cfg,
                                                     MSOAUTH_LOG_WARNING);
   cfg->store_tokens = choice_value(ld, MSOAUTH_KEY_STORE_TOKENS, 0);
   cfg->canonical_user = choice_value(ld, MSOAUTH_KEY_CANONICAL_USER, 0);
+  cfg->cache_backend = (enum msoauth_cache_backend_id)choice_value(
+      ld, MSOAUTH_KEY_CACHE_BACKEND, MSOAUTH_CACHE_FILE);
   cfg->failure_cache = long_value(ld, MSOAUTH_KEY_FAILURE_CACHE);
   cfg->offline_grace = long_value(ld, MSOAUTH_KEY_OFFLINE_GRACE);
   cfg->refresh_margin = long_value(ld, MSOAUTH_KEY_REFRESH_MARGIN);
@@ -573,6 +576,10 @@ static void check_rules(struct loader *ld, const struct msoauth_config *cfg) {
       !is_set(ld, MSOAUTH_KEY_SERVICE_ACCOUNT))
     rule_problem(ld, MSOAUTH_KEY_SERVICE_ACCOUNT,
                  "required with auth = service_account");
+  if (cfg->cache_backend == MSOAUTH_CACHE_REDIS)
+    for (int id = MSOAUTH_KEY_REDIS_URL; id <= MSOAUTH_KEY_REDIS_KEY_FILE; id++)
+      if (id != MSOAUTH_KEY_REDIS_PASSWORD_FILE && !is_set(ld, id))
+        rule_problem(ld, id, "required with cache_backend = redis");
   if (!ld->slots[MSOAUTH_KEY_TIMEOUT].bad &&
       !ld->slots[MSOAUTH_KEY_CONNECT_TIMEOUT].bad &&
       cfg->connect_timeout > cfg->timeout)
@@ -657,6 +664,11 @@ static int read_files(struct loader *ld, struct msoauth_config *cfg) {
       read_secret(ld, MSOAUTH_KEY_SERVICE_ACCOUNT_PASSWORD_FILE,
                   &cfg->service_account_password))
     return -1;
+  struct msoauth_secret **redis[] = {&cfg->redis_password, &cfg->redis_key,
+                                     &cfg->redis_key_old}; /* in key order */
+  for (int i = 0, id = MSOAUTH_KEY_REDIS_PASSWORD_FILE; i < 3; i++, id++)
+    if (ld->slots[id].value != NULL && read_secret(ld, id, redis[i]))
+      return -1;
   if (ld->slots[MSOAUTH_KEY_CLIENT_CERTIFICATE_FILE].value != NULL)
     check_cert_file(ld, MSOAUTH_KEY_CLIENT_CERTIFICATE_FILE, 0);
   if (ld->slots[MSOAUTH_KEY_CLIENT_KEY_FILE].value != NULL)
@@ -715,6 +727,10 @@ void msoauth_config_free(struct msoauth_config **cfg) {
   msoauth_free_list(&c->allowed_groups, &c->n_allowed_groups);
   free(c->ca_file);
   free(c->ca_path);
+  free(c->redis_url);
+  msoauth_secret_free(&c->redis_password);
+  msoauth_secret_free(&c->redis_key);
+  msoauth_secret_free(&c->redis_key_old);
   /* A proxy URL may carry the proxy's password. */
   msoauth_free_wiped(&c->proxy);
   free(c);

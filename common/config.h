@@ -34,6 +34,11 @@ enum msoauth_auth {
   MSOAUTH_AUTH_APP = 4,             /* client credentials, app-only */
 };
 
+enum msoauth_cache_backend_id {
+  MSOAUTH_CACHE_FILE = 0,  /* one machine: cache_dir */
+  MSOAUTH_CACHE_REDIS = 1, /* a fleet: Redis, and cache_dir as fallback */
+};
+
 struct msoauth_config {
   char *path;    /* the file read, for messages */
   char *profile; /* the profile chosen, NULL for the defaults */
@@ -60,6 +65,11 @@ struct msoauth_config {
   struct msoauth_secret *service_account_password; /* NULL when none */
 
   char *cache_dir;
+  enum msoauth_cache_backend_id cache_backend;
+  char *redis_url;                             /* NULL when none */
+  struct msoauth_secret *redis_password;       /* NULL when none */
+  struct msoauth_secret *redis_key;            /* as read: 64 hex digits */
+  struct msoauth_secret *redis_key_old;        /* NULL when none */
   char **allowed_groups; /* as written (object ids) */
   size_t n_allowed_groups;
   long failure_cache;   /* seconds */

@@ -45,6 +45,8 @@ static const char *const alias_names[] = {"reject", "resolve", NULL};
 static const char *const level_names[] = {"error", "warning", "info", "debug",
                                           NULL};
 static const char *const bool_names[] = {"no", "yes", NULL};
+/* In the order of enum msoauth_cache_backend. */
+static const char *const backend_names[] = {"file", "redis", NULL};
 static const char *const proxy_schemes[] = {
     "http://", "https://", "socks4://", "socks5://", "socks5h://", NULL};
 
@@ -74,6 +76,8 @@ static const char *check_long(const struct key_def *, const char *, char *,
                               size_t);
 static const char *check_proxy(const struct key_def *, const char *, char *,
                                size_t);
+static const char *check_redis_url(const struct key_def *, const char *,
+                                   char *, size_t);
 
 #define INTEGER(n, lo, hi, d)                                                  \
   { .name = (n), .check = check_long, .min = (lo), .max = (hi), .dflt = (d) }
@@ -117,6 +121,14 @@ static const struct key_def keys[MSOAUTH_N_KEYS] = {
     [MSOAUTH_KEY_LOG_LEVEL] = CHOICE("log_level", level_names),
     [MSOAUTH_KEY_STORE_TOKENS] = CHOICE("store_tokens", bool_names),
     [MSOAUTH_KEY_CANONICAL_USER] = CHOICE("canonical_user", bool_names),
+    [MSOAUTH_KEY_CACHE_BACKEND] = CHOICE("cache_backend", backend_names),
+    [MSOAUTH_KEY_REDIS_URL] = {.name = "redis_url", .check = check_redis_url},
+    [MSOAUTH_KEY_REDIS_PASSWORD_FILE] = {.name = "redis_password_file",
+                                         .check = check_path},
+    [MSOAUTH_KEY_REDIS_KEY_FILE] = {.name = "redis_key_file",
+                                    .check = check_path},
+    [MSOAUTH_KEY_REDIS_KEY_FILE_OLD] = {.name = "redis_key_file_old",
+                                        .check = check_path},
 };
 
 /* ------------------------------------------------------------ characters */
@@ -470,6 +482,36 @@ static const char *check_proxy(const struct key_def *def, const char *value,
     return NULL;
   }
   return "not a proxy URL (http, https, socks4, socks5 or socks5h)";
+}
+
+/* redis://[USER@]HOST[:PORT][/DB], rediss://... or unix:PATH; the rest of
+ * the syntax is the cache's (redis_conn.c). A password in the URL is
+ * refused: it would sit in a file others may read, and in messages. */
+static const char *check_redis_url(const struct key_def *def,
+                                   const char *value, char *why,
+                                   size_t size) {
+  const char *host = NULL, *at, *end;
+
+  (void)def;
+  (void)why;
+  (void)size;
+  if (!is_url_text(value))
+    return "a URL with a blank, a control or a non-ASCII character";
+  if (strncmp(value, "unix:", 5) == 0)
+    return value[5] == '/' ? NULL : "unix: needs an absolute path";
+  if (strncmp(value, "redis://", 8) == 0)
+    host = value + 8;
+  else if (strncmp(value, "rediss://", 9) == 0)
+    host = value + 9;
+  if (host == NULL)
+    return "not redis://, rediss:// or unix:";
+  end = host + strcspn(host, "/");
+  at = memchr(host, '@', (size_t)(end - host));
+  if (at != NULL && memchr(host, ':', (size_t)(at - host)) != NULL)
+    return "a password in the URL (put it in redis_password_file)";
+  if ((at != NULL ? at + 1 : host) == end)
+    return "a URL without a host";
+  return NULL;
 }
 
 int msoauth_key_find(const char *name, size_t len) {

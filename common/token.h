@@ -215,6 +215,14 @@ msoauth_rc msoauth_token_check_cache(const struct msoauth_config *cfg,
                                      struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
+/* With cache_backend = redis: the shared cache reached (redis_url), the
+ * password accepted, and a probe entry sealed with redis_key_file, stored,
+ * read back and opened; MSOAUTH_OK at once for the file cache. */
+msoauth_rc msoauth_token_check_shared(const struct msoauth_config *cfg,
+                                      const struct msoauth_log *log,
+                                      struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
 /*
  * GET {authority}/{tenant}/v2.0/.well-known/openid-configuration with the
  * profile's HTTP settings. MSOAUTH_OK with *issuer_r (the caller frees it)

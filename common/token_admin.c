@@ -27,8 +27,9 @@ static msoauth_rc open_existing(const struct msoauth_config *cfg,
   struct stat st;
 
   *ctx_r = NULL;
-  if (cfg->cache_dir != NULL && lstat(cfg->cache_dir, &st) != 0 &&
-      errno == ENOENT)
+  /* The shared cache is there whatever this host's directory is. */
+  if (cfg->cache_backend == MSOAUTH_CACHE_FILE && cfg->cache_dir != NULL &&
+      lstat(cfg->cache_dir, &st) != 0 && errno == ENOENT)
     return MSOAUTH_OK;
   return token_ctx_open(cfg, log, TOKEN_CTX_CACHE, ctx_r, err);
 }
@@ -132,6 +133,19 @@ msoauth_rc msoauth_token_check_cache(const struct msoauth_config *cfg,
   msoauth_rc rc;
 
   rc = token_ctx_open(cfg, log, TOKEN_CTX_CACHE, &ctx, err);
+  msoauth_ctx_free(&ctx);
+  return rc;
+}
+
+msoauth_rc msoauth_token_check_shared(const struct msoauth_config *cfg,
+                                      const struct msoauth_log *log,
+                                      struct msoauth_err *err) {
+  struct msoauth_ctx *ctx = NULL;
+  msoauth_rc rc;
+
+  rc = token_ctx_open(cfg, log, TOKEN_CTX_CACHE, &ctx, err);
+  if (!rc)
+    rc = msoauth_cache_probe(ctx->cache, err);
   msoauth_ctx_free(&ctx);
   return rc;
 }

@@ -41,6 +41,15 @@ void msoauth_settings_cache(const struct msoauth_config *cfg,
   memset(set, 0, sizeof(*set));
   set->dir = cfg->cache_dir;
   set->allow_foreign_dir = cfg->cache_allow_foreign_dir;
+  set->redis = cfg->cache_backend == MSOAUTH_CACHE_REDIS;
+  set->redis_url = cfg->redis_url;
+  set->redis_password = cfg->redis_password;
+  set->redis_key = cfg->redis_key;
+  set->redis_key_old = cfg->redis_key_old;
+  set->ca_file = cfg->ca_file;
+  set->ca_path = cfg->ca_path;
+  set->connect_timeout_ms = cfg->connect_timeout * 1000;
+  set->lock_ttl_ms = cfg->timeout * 1000;
 }
 
 void msoauth_settings_identity(const struct msoauth_config *cfg,

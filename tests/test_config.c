@@ -1152,13 +1152,18 @@ static const char *const all_keys[] = {"authority",
                                        "proxy",
                                        "log_level",
                                        "store_tokens",
-                                       "canonical_user"};
+                                       "canonical_user",
+                                       "cache_backend",
+                                       "redis_url",
+                                       "redis_password_file",
+                                       "redis_key_file",
+                                       "redis_key_file_old"};
 /* Keys whose commented-out line shows the built-in default. */
 static const char *const defaulted[] = {
     "authority",       "scope",         "auth",           "alias_policy",
     "failure_cache",   "offline_grace", "refresh_margin", "timeout",
     "connect_timeout", "retries",       "log_level",      "store_tokens",
-    "canonical_user"};
+    "canonical_user",  "cache_backend"};
 
 static int in_list(const char *const *list, size_t n, const char *key,
                    size_t len) {
@@ -1242,6 +1247,8 @@ static void test_example_file(void **state) {
   assert_int_equal(mine->store_tokens, builtin->store_tokens);
   assert_int_equal(mine->canonical_user, builtin->canonical_user);
   assert_int_equal(builtin->canonical_user, 0);
+  assert_int_equal(mine->cache_backend, builtin->cache_backend);
+  assert_int_equal(builtin->cache_backend, MSOAUTH_CACHE_FILE);
   msoauth_config_free(&mine);
   msoauth_config_free(&builtin);
 
@@ -1381,8 +1388,72 @@ static void test_settings(void **state) {
   msoauth_config_free(&cfg);
 }
 
+/* The shared cache's keys: read, checked, handed to the cache. */
+static void test_redis_keys(void **state) {
+  struct msoauth_cache_settings cache;
+  struct msoauth_config *cfg;
+  struct msoauth_err err;
+  struct logbook book = {0};
+  static const struct {
+    const char *text, *expect;
+  } bad[] = {
+      {"cache_backend = redis\nredis_key_file = $D/key\n",
+       "redis_url: required with cache_backend = redis"},
+      {"cache_backend = redis\nredis_url = unix:/run/redis.sock\n",
+       "redis_key_file: required with cache_backend = redis"},
+      {"redis_url = redis://msoauth:" SECRET "@host\n",
+       "a password in the URL"},
+      {"redis_url = http://host\n", "not redis://"},
+      {"redis_url = unix:relative\n", "absolute path"},
+      {"cache_backend = memcached\n", "cache_backend"},
+  };
+
+  (void)state;
+  assert_int_equal(write_file("key", "00ff\n", 5, 0600), 0);
+  assert_int_equal(write_file("pw", SECRET "\n", strlen(SECRET) + 1, 0600),
+                   0);
+  cfg = load_ok(MIN "cache_backend = redis\n"
+                    "redis_url = rediss://msoauth@redis.example:6380/2\n"
+                    "redis_password_file = $D/pw\n"
+                    "redis_key_file = $D/key\nredis_key_file_old = $D/key\n"
+                    "timeout = 9\nconnect_timeout = 2\n",
+                NULL, NULL, 0, 0);
+  assert_int_equal(cfg->cache_backend, MSOAUTH_CACHE_REDIS);
+  assert_string_equal(msoauth_secret_value(cfg->redis_password), SECRET);
+  assert_string_equal(msoauth_secret_value(cfg->redis_key), "00ff");
+  msoauth_settings_cache(cfg, &cache);
+  assert_int_equal(cache.redis, 1);
+  assert_string_equal(cache.redis_url,
+                      "rediss://msoauth@redis.example:6380/2");
+  assert_ptr_equal(cache.redis_password, cfg->redis_password);
+  assert_ptr_equal(cache.redis_key_old, cfg->redis_key_old);
+  assert_int_equal(cache.connect_timeout_ms, 2000);
+  assert_int_equal(cache.lock_ttl_ms, 9000);
+  msoauth_config_free(&cfg);
+  /* A key file readable by others is refused, as every secret file. */
+  assert_int_equal(write_file("key", "00ff\n", 5, 0644), 0);
+  assert_int_equal(load_text(MIN "redis_key_file = $D/key\n", NULL, NULL, 0,
+                             0, &book, &cfg, &err),
+                   MSOAUTH_ERR_CONFIG);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    char text[512];
+
+    memset(&book, 0, sizeof(book));
+    snprintf(text, sizeof(text), "%s%s", MIN, bad[i].text);
+    assert_int_equal(write_file("key", "00ff\n", 5, 0600), 0);
+    assert_int_not_equal(
+        load_text(text, NULL, NULL, 0, 0, &book, &cfg, &err), MSOAUTH_OK);
+    if (strstr(err.detail, bad[i].expect) == NULL)
+      print_error("%s: got %s\n", bad[i].expect, err.detail);
+    assert_non_null(strstr(err.detail, bad[i].expect));
+    assert_int_equal(book.leaked, 0);
+    assert_null(strstr(err.detail, SECRET));
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_redis_keys),
       cmocka_unit_test(test_minimal),
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_every_key),

@@ -76,7 +76,9 @@ static int cache_list(struct cli *cli, const struct msoauth_config *cfg) {
   if (cli->json)
     printf("%s]\n", l.n > 0 ? "\n" : "");
   else if (l.n == 0 && !rc)
-    fprintf(stderr, "msoauth: the cache %s holds no entries\n", cfg->cache_dir);
+    fprintf(stderr, "msoauth: the cache %s holds no entries\n",
+            cfg->cache_backend == MSOAUTH_CACHE_REDIS ? cfg->redis_url
+                                                      : cfg->cache_dir);
   if (fflush(stdout) != 0) {
     cli_error("cannot write to stdout");
     return CLI_EXIT_USAGE;

@@ -206,6 +206,39 @@ static void check_cache_dir(struct check *ck,
         cfg->cache_dir, (long)geteuid());
 }
 
+/* cache_backend = redis: connection, password and key, through a probe
+ * entry the token layer seals, stores, reads back and opens. */
+static void check_shared_cache(struct check *ck,
+                               const struct msoauth_config *cfg) {
+  struct msoauth_err err;
+  msoauth_rc rc;
+
+  if (cfg->auth == MSOAUTH_AUTH_TOKEN ||
+      cfg->cache_backend != MSOAUTH_CACHE_REDIS)
+    return;
+  msoauth_err_clear(&err);
+  rc = msoauth_token_check_shared(cfg, &ck->log, &err);
+  if (!rc)
+    add(ck, LV_OK, CLI_EXIT_OK,
+        "shared cache %s reachable, its password accepted; redis_key_file "
+        "sealed and opened a probe entry",
+        cfg->redis_url);
+  else if (rc == MSOAUTH_ERR_DENIED)
+    add(ck, LV_ERROR, CLI_EXIT_USAGE,
+        "shared cache %s: %s (check redis_password_file, the user in "
+        "redis_url, and the ACL of that user)",
+        cfg->redis_url, err.detail);
+  else if (rc == MSOAUTH_ERR_UNAVAILABLE)
+    add(ck, LV_ERROR, CLI_EXIT_UNREACHABLE,
+        "shared cache %s cannot be used: %s (logins go on with this "
+        "host's cache_dir meanwhile; check that Redis runs, redis_url, "
+        "ca_file and connect_timeout)",
+        cfg->redis_url, err.detail);
+  else
+    add(ck, LV_ERROR, CLI_EXIT_USAGE, "shared cache %s: %s", cfg->redis_url,
+        err.detail);
+}
+
 /* GET {authority}/{tenant}/v2.0/.well-known/openid-configuration: the
  * issuer names the tenant's id. */
 static void check_authority(struct check *ck,
@@ -430,6 +463,7 @@ int cli_cmd_check(struct cli *cli, int argc, char **argv) {
     check_credential(&ck, cfg);
     check_users(&ck, cfg);
     check_cache_dir(&ck, cfg);
+    check_shared_cache(&ck, cfg);
     check_authority(&ck, cfg);
     if (argc == 1 && !has_errors(&ck))
       check_token(&ck, cfg, argv[0]);

@@ -87,6 +87,7 @@ DEFAULT_OPTIONS: dict[str, int] = {
     "device_expires_in": 900,
     "groups_limit": 200,
     "strict_rfc": 0,              # 1: a plain RFC 6749/8628 server (README.md)
+    "strict_rotation": 0,         # 1: a refresh token redeems once only
 }
 
 # What a strict-RFC server does not grant, though asked: the granted scope
@@ -747,8 +748,10 @@ class State:
             self.refresh_tokens[token] = grant
         return token
 
-    def refresh_grant(self, token: str) -> Optional[RefreshGrant]:
+    def refresh_grant(self, token: str, redeem: bool = False) -> Optional[RefreshGrant]:
         with self.lock:
+            if redeem:
+                return self.refresh_tokens.pop(token, None)
             return self.refresh_tokens.get(token)
 
     # ---- access tokens
@@ -1219,7 +1222,7 @@ class OAuthService:
             raise missing_param("refresh_token")
         label = tenant.id if tenant else segment
         app, method = self.authenticate_client(form, tenant, label, segment, ctx)
-        grant = self.state.refresh_grant(token)
+        grant = self.state.refresh_grant(token, bool(self.state.option("strict_rotation")))
         if grant is None or (tenant is not None and grant.tenant_id != tenant.id):
             raise OAuthError("invalid_grant", 9002313,
                              "Invalid request. Request is malformed or invalid.")

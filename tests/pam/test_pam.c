@@ -36,6 +36,7 @@
 #include "../leak.h"
 #include "clock.h"
 #include "pam_driver.h"
+#include "../redis_server.h"
 #include "secret.h"
 #include "token.h"
 
@@ -242,6 +243,9 @@ static void write_services(void) {
           m);
   service("msoauth-proxy-plain",
           "auth required %s proxy=http://127.0.0.1:9\n", m);
+  /* A second host of a fleet: its own cache_dir, the same Redis. */
+  service("msoauth-host2", "auth required %s cache_dir=%s/cache2\n", m,
+          topdir);
   /* The fall-through stack of conf/pam.d/sshd, pam_permit standing for
    * pam_unix. */
   service("msoauth-stack",
@@ -1206,6 +1210,49 @@ static void test_failure_cache(void **state) {
   assert_int_equal(emu_count(&emu, "grant:password"), 1);
 }
 
+/* Two Dovecot servers behind a balancer (cache_backend = redis, each its
+ * own cache_dir): a stale password tried on both is one request in all. */
+static void test_fleet_failure_memory(void **state) {
+  struct redis_server rs;
+  struct pamd cv;
+  char dir[400], extra[1600], cmd[2400];
+  const char *log;
+
+  (void)state;
+  if (!redis_installed()) {
+    fprintf(stderr, "# skipped: redis-server is not installed\n");
+    skip();
+  }
+  snprintf(dir, sizeof(dir), "%s/redis", topdir);
+  assert_int_equal(redis_server_start(&rs, dir, NULL), 0);
+  snprintf(cmd, sizeof(cmd), "printf '%%s\\n' '%s' > '%s/redis.pw'; "
+                             "openssl rand -hex 32 > '%s/redis.key'; "
+                             "chmod 600 '%s/redis.pw' '%s/redis.key'; "
+                             "rm -rf '%s/cache2'",
+           REDIS_USER_PW, topdir, topdir, topdir, topdir, topdir);
+  assert_int_equal(system(cmd), 0);
+  snprintf(extra, sizeof(extra),
+           "failure_cache = 300\ncache_backend = redis\n"
+           "redis_url = redis://msoauth@127.0.0.1:%d\n"
+           "redis_password_file = %s/redis.pw\n"
+           "redis_key_file = %s/redis.key\nconnect_timeout = 1\n",
+           rs.port, topdir, topdir);
+  fresh(extra);
+  for (int i = 0; i < 4; i++) {
+    log = auth(i % 2 ? "msoauth-host2" : "msoauth", "alice@contoso.com",
+               "last year's password", PAM_AUTH_ERR, &cv);
+    if (i > 0)
+      assert_non_null(strstr(log, "result=bad-password-cached"));
+  }
+  assert_int_equal(emu_count(&emu, "grant:password"), 1);
+  /* The right password, then, on either host. */
+  auth("msoauth-host2", "alice@contoso.com", EMU_ALICE_PASSWORD, PAM_SUCCESS,
+       &cv);
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+  redis_server_stop(&rs);
+  fresh("");
+}
+
 static void test_allowed_groups(void **state) {
   struct pamd cv;
 
@@ -1809,6 +1856,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_name_by_conversation),
       cmocka_unit_test(test_hostile_passwords),
       cmocka_unit_test(test_failure_cache),
+      cmocka_unit_test(test_fleet_failure_memory),
       cmocka_unit_test(test_allowed_groups),
       cmocka_unit_test(test_store_tokens),
       cmocka_unit_test(test_phases),
