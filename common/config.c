@@ -411,6 +411,9 @@ static int split_list(struct loader *ld, const char *v, int lower,
   return msoauth_split_list(v, lower, list_r, n_r) ? nomem(ld) : 0;
 }
 
+static const char *const backend_defaults[MSOAUTH_N_SERVICES] = {
+    MSOAUTH_BACKEND_IMAP, MSOAUTH_BACKEND_POP3, MSOAUTH_BACKEND_SUBMISSION};
+
 static int build_strings(struct loader *ld, struct msoauth_config *cfg) {
   size_t len;
 
@@ -435,6 +438,10 @@ static int build_strings(struct loader *ld, struct msoauth_config *cfg) {
       copy_value(ld, MSOAUTH_KEY_CA_PATH, NULL, 0, &cfg->ca_path) ||
       copy_value(ld, MSOAUTH_KEY_PROXY, NULL, 0, &cfg->proxy))
     return -1;
+  for (int i = 0; i < MSOAUTH_N_SERVICES; i++)
+    if (copy_value(ld, MSOAUTH_KEY_PROXY_IMAP + i, backend_defaults[i], 0,
+                   &cfg->backends[i]))
+      return -1;
   /* "https://host/" and "https://host" are one authority. */
   len = strlen(cfg->authority);
   while (len > 0 && cfg->authority[len - 1] == '/')
@@ -717,6 +724,8 @@ void msoauth_config_free(struct msoauth_config **cfg) {
   free(c->ca_path);
   /* A proxy URL may carry the proxy's password. */
   msoauth_free_wiped(&c->proxy);
+  for (int i = 0; i < MSOAUTH_N_SERVICES; i++)
+    free(c->backends[i]);
   free(c);
   *cfg = NULL;
 }

@@ -46,6 +46,9 @@ enum msoauth_key_id {
   MSOAUTH_KEY_LOG_LEVEL,
   MSOAUTH_KEY_STORE_TOKENS,
   MSOAUTH_KEY_CANONICAL_USER,
+  MSOAUTH_KEY_PROXY_IMAP, /* the backends of msoauth checkpassword, in the */
+  MSOAUTH_KEY_PROXY_POP3, /* order of enum msoauth_service */
+  MSOAUTH_KEY_PROXY_SUBMISSION,
   MSOAUTH_N_KEYS
 };
 

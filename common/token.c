@@ -28,6 +28,7 @@ struct request {
   struct msoauth_cache_key key;
   const struct msoauth_secret *secret;
   long long deadline_ms;
+  unsigned flags; /* MSOAUTH_GET_* */
 };
 
 msoauth_rc token_ctx_open(const struct msoauth_config *cfg,
@@ -335,7 +336,29 @@ static msoauth_rc store(struct msoauth_ctx *ctx, const struct request *req,
 struct getting {
   const struct request *req;
   struct msoauth_token *tok;
+  msoauth_rc refused;     /* a refusal the entry now remembers */
+  struct msoauth_err why; /* ... and what it said */
 };
+
+/* With MSOAUTH_GET_FAILURE_MEMORY, what the answer rc teaches the entry
+ * (written with it); a refusal is handed back through g, since a failure
+ * of the change would write nothing. Returns the result for token_update. */
+static msoauth_rc learn_failure(struct msoauth_ctx *ctx,
+                                struct msoauth_cache_entry *entry,
+                                struct getting *g, msoauth_rc rc, int *put,
+                                struct msoauth_err *err) {
+  /* A token that could not be stored leaves the entry as it was. */
+  if (!(g->req->flags & MSOAUTH_GET_FAILURE_MEMORY) || (!rc && !*put) ||
+      !token_failure_learn(ctx, entry, g->req->secret, rc))
+    return rc;
+  *put = 1;
+  if (rc) {
+    g->refused = rc;
+    if (err != NULL)
+      g->why = *err;
+  }
+  return MSOAUTH_OK;
+}
 
 /* Under the entry's lock, on the entry read again: use it, or acquire
  * and store (token_update writes it). */
@@ -353,6 +376,13 @@ static msoauth_rc get_locked(struct msoauth_ctx *ctx,
     tok->identity = strdup(req->identity);
     return tok->identity != NULL ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
   }
+  /* Read under the lock: logins racing with one stale password make one
+   * request between them. */
+  if (req->flags & MSOAUTH_GET_FAILURE_MEMORY) {
+    rc = token_failure_recall(ctx, req->identity, entry, req->secret, err);
+    if (rc)
+      return rc;
+  }
   rc = acquire(ctx, req, entry, &tokens, err);
   if (!rc)
     rc = check_identity(ctx, req, &tokens, tok, err);
@@ -368,7 +398,7 @@ static msoauth_rc get_locked(struct msoauth_ctx *ctx,
                    req->key.identity, err != NULL ? err->detail : "");
   }
   msoauth_tokens_clear(&tokens);
-  return rc;
+  return learn_failure(ctx, entry, g, rc, put, err);
 }
 
 /* The token, from the cache or the identity platform. */
@@ -376,8 +406,12 @@ static msoauth_rc get_cached(struct msoauth_ctx *ctx, const struct request *req,
                              struct msoauth_token *tok,
                              struct msoauth_err *err) {
   struct msoauth_cache_entry entry;
-  struct getting g = {req, tok};
+  struct getting g;
   msoauth_rc rc;
+
+  memset(&g, 0, sizeof(g));
+  g.req = req;
+  g.tok = tok;
 
   rc = msoauth_cache_get(ctx->cache, &req->key, &entry, NULL);
   if (!rc && from_entry(ctx, req, &entry, tok) == MSOAUTH_OK) {
@@ -391,6 +425,14 @@ static msoauth_rc get_cached(struct msoauth_ctx *ctx, const struct request *req,
   msoauth_err_clear(err);
   rc = token_update(ctx, &req->key, req->deadline_ms, TOKEN_LOCK_OPTIONAL,
                     get_locked, &g, err);
+  if (g.refused) {
+    if (rc)
+      MSOAUTH_WARN(ctx->log, "could not remember the refusal of %s: %s",
+                   req->key.identity, err != NULL ? err->detail : "");
+    if (err != NULL)
+      *err = g.why;
+    return g.refused;
+  }
   /* Acquired, but the write failed: the token is still good. */
   if (rc && tok->access_token != NULL && !tok->from_cache) {
     MSOAUTH_WARN(ctx->log, "could not cache the token of %s: %s",
@@ -420,6 +462,14 @@ msoauth_rc msoauth_token_get(struct msoauth_ctx *ctx, const char *user,
                              size_t len, const struct msoauth_secret *secret,
                              struct msoauth_token *tok,
                              struct msoauth_err *err) {
+  return msoauth_token_get_with(ctx, user, len, secret, 0, tok, err);
+}
+
+msoauth_rc msoauth_token_get_with(struct msoauth_ctx *ctx, const char *user,
+                                  size_t len,
+                                  const struct msoauth_secret *secret,
+                                  unsigned flags, struct msoauth_token *tok,
+                                  struct msoauth_err *err) {
   struct request req;
   enum msoauth_auth auth = ctx->cfg->auth;
   msoauth_rc rc;
@@ -428,6 +478,8 @@ msoauth_rc msoauth_token_get(struct msoauth_ctx *ctx, const char *user,
   memset(&req, 0, sizeof(req));
   msoauth_err_clear(err);
   req.secret = secret;
+  if (auth == MSOAUTH_AUTH_PASSWORD)
+    req.flags = flags & MSOAUTH_GET_FAILURE_MEMORY;
   rc = request_init(ctx, &req, user, len, err);
   if (rc)
     goto out;
