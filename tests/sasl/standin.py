@@ -29,11 +29,16 @@ answer, as an attacker on the path would. Each session's TLS and AUTH
 lines go to DIR/submission.log ("N tls TLSv1.3", "N AUTH XOAUTH2 tls=yes",
 N the session), for tests that must know a token travelled inside TLS.
 
+Exchange's IMAP and POP3 speak TLS from the start (993, 995): ports imaps
+and pop3s are TLS relays (the same certificate) in front of Dovecot's
+plaintext imap and pop3 ports, for clients that insist on TLS (a proxy in
+front of this stand-in, as msoauth checkpassword sets one up).
+
 Dovecot's submission relays what it accepts to a sink here, which keeps
 each message as DIR/relayed/*.eml.
 
-When everything listens it writes DIR/ports ("imap=N pop3=N submission=N
-submission_direct=N submission_notls=N ...") and then DIR/ready. SIGTERM stops Dovecot and exits.
+When everything listens it writes DIR/ports ("imap=N imaps=N pop3=N
+pop3s=N submission=N submission_direct=N submission_notls=N ...") and then DIR/ready. SIGTERM stops Dovecot and exits.
 """
 
 import argparse
@@ -325,6 +330,32 @@ def proxy(listener, server_port, tls, log):
                          daemon=True).start()
 
 
+def tls_session(client, server_port, tls):
+    """Implicit TLS to the client, plaintext to Dovecot."""
+    server = None
+    try:
+        client = tls.wrap_socket(client, server_side=True)
+        server = socket.create_connection(("127.0.0.1", server_port))
+        copy_both(client, server)
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        client.close()
+        if server is not None:
+            server.close()
+
+
+def tls_relay(listener, server_port, tls):
+    while True:
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            return
+        threading.Thread(target=tls_session,
+                         args=(client, server_port, tls),
+                         daemon=True).start()
+
+
 def tls_context(emu_dir):
     """The emulator's server certificate (127.0.0.1, localhost)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -474,6 +505,13 @@ def main():
         ports[name] = listener.getsockname()[1]
         threading.Thread(target=proxy,
                          args=(listener, ports["submission_direct"], tls, log),
+                         daemon=True).start()
+    for name, plain in (("imaps", "imap"), ("pop3s", "pop3")):
+        listener = listen()
+        ports[name] = listener.getsockname()[1]
+        threading.Thread(target=tls_relay,
+                         args=(listener, ports[plain],
+                               tls_context(args.emu_dir)),
                          daemon=True).start()
     write(os.path.join(d, "ports"),
           " ".join("%s=%d" % (k, v) for k, v in sorted(ports.items())) + "\n")
