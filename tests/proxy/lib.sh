@@ -92,9 +92,11 @@ EOF
   fi
 }
 
-# The proxy's dovecot.conf: conf/dovecot/10-exo-proxy.conf with loopback
-# ports, private directories, the emulator's certificates, and no auth
-# penalty (the tests refuse logins on purpose).
+# The proxy's dovecot.conf: conf/dovecot/10-exo-proxy.conf as it is, with
+# the emulator's certificates and CA, the built msoauth and the test's
+# msoauth.conf, and loopback ports (imaps and pop3s off); before it, the
+# private directories and users; after it, no auth penalty (the tests
+# refuse logins on purpose).
 p_write_proxy_conf() {
   if [ "$(id -u)" = 0 ]; then
     internal=dovecot login=dovenull
@@ -107,56 +109,33 @@ base_dir = $P_DIR/proxy/run
 state_dir = $P_DIR/proxy/state
 log_path = $PROXY_LOG
 listen = 127.0.0.1
-protocols = imap pop3 submission
 default_internal_user = $internal
 default_login_user = $login
-hostname = proxy.test
-submission_host = proxy.test
 auth_failure_delay = 0
-
-# From conf/dovecot/10-exo-proxy.conf:
-auth_mechanisms = plain login
-login_proxy_max_reconnects = 0
-ssl = yes
-ssl_cert = <$P_DIR/emu/server.crt
-ssl_key = <$P_DIR/emu/server.key
-ssl_ca = <$P_DIR/emu/ca.pem
-ssl_require_crl = no
-passdb {
-  driver = checkpassword
-  args = $P_MSOAUTH -c $P_DIR/msoauth.conf -p exo checkpassword
-}
-
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $P_IMAP
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-service pop3-login {
-  inet_listener pop3 {
-    address = 127.0.0.1
-    port = $P_POP3
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-}
-service submission-login {
-  inet_listener submission {
-    address = 127.0.0.1
-    port = $P_SUBMISSION
-  }
-}
+EOF
+  sed -e "s|^ssl_cert = <.*|ssl_cert = <$P_DIR/emu/server.crt|" \
+    -e "s|^ssl_key = <.*|ssl_key = <$P_DIR/emu/server.key|" \
+    -e "s|^ssl_ca = <.*|ssl_ca = <$P_DIR/emu/ca.pem|" \
+    -e "s|args = /usr/bin/msoauth -p exo|args = $P_MSOAUTH -c $P_DIR/msoauth.conf -p exo|" \
+    -e "s|port = 143\$|port = $P_IMAP|" -e "s|port = 110\$|port = $P_POP3|" \
+    -e "s|port = 587\$|port = $P_SUBMISSION|" \
+    -e "s|port = 993\$|port = 0|" -e "s|port = 995\$|port = 0|" \
+    "$P_SRC/conf/dovecot/10-exo-proxy.conf" >>"$P_DIR/proxy/dovecot.conf"
+  cat >>"$P_DIR/proxy/dovecot.conf" <<EOF
 service anvil {
   unix_listener anvil-auth-penalty {
     mode = 0
   }
 }
 EOF
+  # Every substitution took: the example still says what the test runs.
+  for v in "ssl_cert = <$P_DIR/emu/server.crt" \
+    "ssl_key = <$P_DIR/emu/server.key" "ssl_ca = <$P_DIR/emu/ca.pem" \
+    "args = $P_MSOAUTH -c" "port = $P_IMAP" "port = $P_POP3" \
+    "port = $P_SUBMISSION"; do
+    grep -qF -- "$v" "$P_DIR/proxy/dovecot.conf" ||
+      { echo "# 10-exo-proxy.conf changed: no $v"; return 1; }
+  done
 }
 
 p_wait_greeting() { # PORT
@@ -196,7 +175,7 @@ proxy_start() { # DIR [EXTRA msoauth.conf lines for [exo]]
   # A port found free may be taken before Dovecot binds it: try again.
   for attempt in 1 2 3; do
     P_IMAP=$(p_free_port) P_POP3=$(p_free_port) P_SUBMISSION=$(p_free_port)
-    p_write_proxy_conf
+    p_write_proxy_conf || return 1
     "$P_DOVECOT" -F -c "$P_DIR/proxy/dovecot.conf" \
       >"$P_DIR/proxy/dovecot.out" 2>&1 &
     p_proxy_pid=$!
