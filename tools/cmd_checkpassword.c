@@ -220,11 +220,13 @@ static int get_token(struct cli *cli, struct request *req,
     status = find_backend(cfg, req->user, b);
   if (status)
     goto out;
-  /* The other methods would hand anyone's token to whoever names a user. */
-  if (cfg->auth != MSOAUTH_AUTH_PASSWORD && cfg->auth != MSOAUTH_AUTH_TOKEN) {
+  /* refresh, service_account and app would hand anyone's token to
+   * whoever names a user; a token (2-3 KB from Entra) does not fit in the
+   * 512 bytes of fd 3. */
+  if (cfg->auth != MSOAUTH_AUTH_PASSWORD) {
     ckpw_error(req->user,
-               "auth = %s proves nothing about the client: checkpassword "
-               "takes auth = password (or token)",
+               "auth = %s: checkpassword takes the user's password, and "
+               "needs auth = password",
                msoauth_auth_name(cfg->auth));
     status = CKPW_TEMPFAIL;
     goto out;
