@@ -12,6 +12,7 @@
 #                                   S_IMAP ... (the stand-in), PROXY_LOG
 #   proxy_stop                      stops them (DIR stays)
 #   emuctl ARGS...                  tests/emulator/emuctl.py on DIR/emu
+#   sh lib.sh --serve DIR [EXTRA]   all of it as a program, until SIGTERM
 #
 # Run as root, Dovecot's auth process runs as the dovecot user, as in
 # production: msoauth.conf and cache_dir are made that user's. Otherwise
@@ -195,3 +196,13 @@ proxy_stop() {
   done
   p_proxy_pid= p_standin_pid= p_emu_pid=
 }
+
+# Run as a program (the benchmark): starts everything under DIR, writes
+# DIR/proxy-ports ("imap=N pop3=N submission=N") and stays until SIGTERM.
+if [ "${1:-}" = --serve ]; then
+  trap 'proxy_stop; exit 0' TERM INT
+  proxy_start "$2" "${3:-}" || { proxy_stop; exit 1; }
+  echo "imap=$P_IMAP pop3=$P_POP3 submission=$P_SUBMISSION" \
+    >"$2/proxy-ports.tmp" && mv "$2/proxy-ports.tmp" "$2/proxy-ports"
+  while :; do sleep 1; done
+fi

@@ -5,12 +5,15 @@
     mailclient.py pop3 PORT USER PASSWORD
     mailclient.py submission PORT USER PASSWORD TO
     mailclient.py logins PROTO PORT N USER PASSWORD [USER PASSWORD ...]
+    mailclient.py logins-xoauth2 PORT N USER TOKEN
 
 imap: LOGIN, LIST, SELECT INBOX (after APPENDing a message with --append);
 prints "ok exists=N". pop3: USER/PASS, STAT, RETR of the last message;
 prints "ok messages=N subject=...". submission: AUTH PLAIN, one message to
 TO; prints "ok sent". logins: N logins (IMAP LOGIN or POP3 PASS, then
-logout) cycling over the users given; prints "ok N SECONDS". Plaintext on
+logout) cycling over the users given; prints "ok N SECONDS";
+logins-xoauth2: the same with IMAP AUTHENTICATE XOAUTH2 and a token (a
+client of Exchange Online itself, for the benchmark). Plaintext on
 loopback (Dovecot counts it as secured). On a refusal: the server's answer
 on stdout, exit status 1; anything else 2.
 """
@@ -121,6 +124,21 @@ def one_login(proto, port, user, password):
         c.quit()
 
 
+def logins_xoauth2(port, n, user, token):
+    blob = ("user=%s\x01auth=Bearer %s\x01\x01" % (user, token)).encode()
+    start = time.monotonic()
+    for i in range(n):
+        c = imaplib.IMAP4("127.0.0.1", port)
+        try:
+            c.authenticate("XOAUTH2", lambda _: blob)
+        except imaplib.IMAP4.error as e:
+            print("login %d: %s" % (i, text(e)))
+            return 1
+        c.logout()
+    print("ok %d %.3f" % (n, time.monotonic() - start))
+    return 0
+
+
 def logins(proto, port, n, pairs):
     start = time.monotonic()
     for i in range(n):
@@ -141,6 +159,8 @@ def main(argv):
             proto, port, n = argv[2], int(argv[3]), int(argv[4])
             rest = argv[5:]
             return logins(proto, port, n, list(zip(rest[0::2], rest[1::2])))
+        if cmd == "logins-xoauth2":
+            return logins_xoauth2(int(argv[2]), int(argv[3]), argv[4], argv[5])
         port = int(argv[2])
         if cmd == "imap":
             return imap(port, argv[3], argv[4], "--append" in argv[5:])
