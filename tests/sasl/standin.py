@@ -334,8 +334,11 @@ def tls_session(client, server_port, tls):
     """Implicit TLS to the client, plaintext to Dovecot."""
     server = None
     try:
+        # No Nagle delay on either side: a relay must not add latency.
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = tls.wrap_socket(client, server_side=True)
         server = socket.create_connection(("127.0.0.1", server_port))
+        server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         copy_both(client, server)
     except (OSError, ssl.SSLError):
         pass
