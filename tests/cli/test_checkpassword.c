@@ -85,16 +85,17 @@ struct call {
 /* Starts msoauth -c conf [-p profile] checkpassword PROGRAM... */
 static pid_t start(const struct call *c, const char *profile,
                    const char *const *program) {
+  static unsigned serial; /* a file of its own for each fd 3 */
   char *argv[64], *envp[32];
-  char service[64];
+  char service[64], fd3[32];
   char *wrapper = NULL;
   size_t n = 0, ne = 0, n_wrapper;
   pid_t pid;
   int fd;
 
+  snprintf(fd3, sizeof(fd3), "fd3-%u", serial++);
   if (c->input != NULL) {
-    unlink(in_dir("fd3"));
-    fd = open(in_dir("fd3"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    fd = open(in_dir(fd3), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     assert_true(fd >= 0);
     assert_int_equal(write(fd, c->input, c->len), (ssize_t)c->len);
     close(fd);
@@ -141,7 +142,7 @@ static pid_t start(const struct call *c, const char *profile,
   pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
-    int in = c->input != NULL ? open(in_dir("fd3"), O_RDONLY) : -1;
+    int in = c->input != NULL ? open(in_dir(fd3), O_RDONLY) : -1;
     int err = open(in_dir("err"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     int out4 = open(in_dir("reply.fd4"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     int null = open("/dev/null", O_RDWR);
