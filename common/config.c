@@ -411,6 +411,9 @@ static int split_list(struct loader *ld, const char *v, int lower,
   return msoauth_split_list(v, lower, list_r, n_r) ? nomem(ld) : 0;
 }
 
+static const char *const backend_defaults[MSOAUTH_N_SERVICES] = {
+    MSOAUTH_BACKEND_IMAP, MSOAUTH_BACKEND_POP3, MSOAUTH_BACKEND_SUBMISSION};
+
 static int build_strings(struct loader *ld, struct msoauth_config *cfg) {
   size_t len;
 
@@ -436,6 +439,10 @@ static int build_strings(struct loader *ld, struct msoauth_config *cfg) {
       copy_value(ld, MSOAUTH_KEY_REDIS_URL, NULL, 0, &cfg->redis_url) ||
       copy_value(ld, MSOAUTH_KEY_PROXY, NULL, 0, &cfg->proxy))
     return -1;
+  for (int i = 0; i < MSOAUTH_N_SERVICES; i++)
+    if (copy_value(ld, MSOAUTH_KEY_PROXY_IMAP + i, backend_defaults[i], 0,
+                   &cfg->backends[i]))
+      return -1;
   /* "https://host/" and "https://host" are one authority. */
   len = strlen(cfg->authority);
   while (len > 0 && cfg->authority[len - 1] == '/')
@@ -693,48 +700,6 @@ static int build(struct loader *ld, struct msoauth_config *cfg,
 
 const char *msoauth_config_default_path(void) {
   return MSOAUTH_CONFIG_PATH;
-}
-
-int msoauth_config_confidential(const struct msoauth_config *cfg) {
-  return cfg != NULL &&
-         (cfg->client_secret != NULL || (cfg->client_certificate_file != NULL &&
-                                         cfg->client_key_file != NULL));
-}
-
-void msoauth_config_free(struct msoauth_config **cfg) {
-  struct msoauth_config *c;
-
-  if (cfg == NULL || *cfg == NULL)
-    return;
-  c = *cfg;
-  free(c->path);
-  free(c->profile);
-  free(c->authority);
-  free(c->tenant);
-  free(c->client_id);
-  msoauth_secret_free(&c->client_secret);
-  free(c->client_certificate_file);
-  free(c->client_key_file);
-  free(c->scope);
-  msoauth_free_list(&c->domains, &c->n_domains);
-  free(c->default_domain);
-  free(c->aliases_file);
-  msoauth_aliases_free(&c->aliases, &c->n_aliases);
-  free(c->service_account);
-  free(c->service_account_password_file);
-  msoauth_secret_free(&c->service_account_password);
-  free(c->cache_dir);
-  msoauth_free_list(&c->allowed_groups, &c->n_allowed_groups);
-  free(c->ca_file);
-  free(c->ca_path);
-  free(c->redis_url);
-  msoauth_secret_free(&c->redis_password);
-  msoauth_secret_free(&c->redis_key);
-  msoauth_secret_free(&c->redis_key_old);
-  /* A proxy URL may carry the proxy's password. */
-  msoauth_free_wiped(&c->proxy);
-  free(c);
-  *cfg = NULL;
 }
 
 static void loader_free(struct loader *ld) {

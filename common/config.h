@@ -26,6 +26,18 @@
   "https://outlook.office.com/SMTP.Send offline_access"
 #define MSOAUTH_SCOPE_APP "https://outlook.office365.com/.default"
 
+/* The services msoauth checkpassword relays for Dovecot, and the backends
+ * they go to unless proxy_imap, proxy_pop3 and proxy_submission say. */
+enum msoauth_service {
+  MSOAUTH_SERVICE_IMAP,
+  MSOAUTH_SERVICE_POP3,
+  MSOAUTH_SERVICE_SUBMISSION,
+  MSOAUTH_N_SERVICES
+};
+#define MSOAUTH_BACKEND_IMAP "outlook.office365.com:993 tls"
+#define MSOAUTH_BACKEND_POP3 "outlook.office365.com:995 tls"
+#define MSOAUTH_BACKEND_SUBMISSION "smtp.office365.com:587 starttls"
+
 enum msoauth_auth {
   MSOAUTH_AUTH_PASSWORD = 0,        /* ROPC with the caller's password */
   MSOAUTH_AUTH_TOKEN = 1,           /* the caller gives the access token */
@@ -85,6 +97,7 @@ struct msoauth_config {
   int store_tokens;
   int canonical_user; /* the host's user name becomes the identity
                          verified */
+  char *backends[MSOAUTH_N_SERVICES]; /* "HOST:PORT tls|starttls" */
   /* Not a key of the file: set by a caller that runs as root now and is
    * about to become cache_dir's owner (the SASL plugin in Postfix). Only
    * then may root open another user's cache_dir; see cache.h. */
@@ -123,6 +136,18 @@ const char *msoauth_config_default_path(void);
 
 /* "password", "token", "refresh", "service_account" or "app". */
 const char *msoauth_auth_name(enum msoauth_auth auth);
+
+/* A backend of msoauth checkpassword, as parsed from its key. */
+struct msoauth_backend {
+  char host[256]; /* a name or an address (IPv6 without brackets) */
+  long port;
+  int starttls; /* STARTTLS, else TLS from the start */
+};
+
+/* Parses value ("HOST:PORT tls|starttls", HOST a name, an IPv4 address or
+ * an [IPv6] address) into *out. NULL, or why value is refused. */
+const char *msoauth_backend_parse(const char *value,
+                                  struct msoauth_backend *out);
 
 /* Whether the client is confidential (a secret or a certificate). */
 int msoauth_config_confidential(const struct msoauth_config *cfg);

@@ -78,6 +78,8 @@ static const char *check_proxy(const struct key_def *, const char *, char *,
                                size_t);
 static const char *check_redis_url(const struct key_def *, const char *,
                                    char *, size_t);
+static const char *check_backend(const struct key_def *, const char *, char *,
+                                 size_t);
 
 #define INTEGER(n, lo, hi, d)                                                  \
   { .name = (n), .check = check_long, .min = (lo), .max = (hi), .dflt = (d) }
@@ -129,6 +131,10 @@ static const struct key_def keys[MSOAUTH_N_KEYS] = {
                                     .check = check_path},
     [MSOAUTH_KEY_REDIS_KEY_FILE_OLD] = {.name = "redis_key_file_old",
                                         .check = check_path},
+    [MSOAUTH_KEY_PROXY_IMAP] = {.name = "proxy_imap", .check = check_backend},
+    [MSOAUTH_KEY_PROXY_POP3] = {.name = "proxy_pop3", .check = check_backend},
+    [MSOAUTH_KEY_PROXY_SUBMISSION] = {.name = "proxy_submission",
+                                      .check = check_backend},
 };
 
 /* ------------------------------------------------------------ characters */
@@ -463,6 +469,70 @@ static const char *check_long(const struct key_def *def, const char *value,
   snprintf(why, size, "must be a whole number from %ld to %ld", def->min,
            def->max);
   return why;
+}
+
+/* The host of a backend: a name or an IPv4 address (letters, digits, '-'
+ * and '.'), or an IPv6 address between brackets, taken without them. */
+static const char *backend_host(const char *s, size_t len,
+                                struct msoauth_backend *out) {
+  int v6 = len > 2 && s[0] == '[' && s[len - 1] == ']';
+
+  if (v6) {
+    s++;
+    len -= 2;
+  }
+  if (len == 0 || len >= sizeof(out->host))
+    return "a host name missing or longer than 255 bytes";
+  for (size_t i = 0; i < len; i++)
+    if (!(v6 ? is_hex((unsigned char)s[i]) || s[i] == ':' || s[i] == '.'
+             : is_alnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '.'))
+      return v6 ? "an IPv6 address with a character it cannot hold"
+                : "a host name with a character it cannot hold (an IPv6 "
+                  "address goes between brackets)";
+  memcpy(out->host, s, len);
+  out->host[len] = '\0';
+  return NULL;
+}
+
+const char *msoauth_backend_parse(const char *value,
+                                  struct msoauth_backend *out) {
+  const char *space = strchr(value, ' '), *colon, *problem;
+  char port[8];
+  size_t len;
+
+  memset(out, 0, sizeof(*out));
+  if (space == NULL)
+    return "expected HOST:PORT tls or HOST:PORT starttls";
+  if (strcmp(space + 1, "starttls") == 0)
+    out->starttls = 1;
+  else if (strcmp(space + 1, "tls") != 0)
+    return "expected tls or starttls after HOST:PORT";
+  for (colon = space; colon > value && colon[-1] != ':'; colon--)
+    ;
+  if (colon == value)
+    return "expected HOST:PORT before tls or starttls";
+  problem = backend_host(value, (size_t)(colon - 1 - value), out);
+  if (problem != NULL)
+    return problem;
+  len = (size_t)(space - colon);
+  if (len == 0 || len >= sizeof(port))
+    return "a port not from 1 to 65535";
+  memcpy(port, colon, len);
+  port[len] = '\0';
+  if (parse_long(port, &out->port) != 0 || out->port < 1 ||
+      out->port > 65535)
+    return "a port not from 1 to 65535";
+  return NULL;
+}
+
+static const char *check_backend(const struct key_def *def, const char *value,
+                                 char *why, size_t size) {
+  struct msoauth_backend b;
+
+  (void)def;
+  (void)why;
+  (void)size;
+  return msoauth_backend_parse(value, &b);
 }
 
 static const char *check_proxy(const struct key_def *def, const char *value,

@@ -51,6 +51,9 @@ enum msoauth_key_id {
   MSOAUTH_KEY_REDIS_PASSWORD_FILE,
   MSOAUTH_KEY_REDIS_KEY_FILE,
   MSOAUTH_KEY_REDIS_KEY_FILE_OLD,
+  MSOAUTH_KEY_PROXY_IMAP, /* the backends of msoauth checkpassword, in the */
+  MSOAUTH_KEY_PROXY_POP3, /* order of enum msoauth_service */
+  MSOAUTH_KEY_PROXY_SUBMISSION,
   MSOAUTH_N_KEYS
 };
 

@@ -29,6 +29,7 @@ struct request {
   struct msoauth_cache_key key;
   const struct msoauth_secret *secret;
   long long deadline_ms;
+  unsigned flags; /* MSOAUTH_GET_* */
 };
 
 msoauth_rc token_ctx_open(const struct msoauth_config *cfg,
@@ -372,11 +373,81 @@ static msoauth_rc store(struct msoauth_ctx *ctx, const struct request *req,
   return token_keep(entry, ctx->cfg->scope, tokens, err);
 }
 
+/* What the failure memory of an entry looked like when it was checked: a
+ * refusal another login remembers since shows as a change. */
+struct memory_mark {
+  size_t n_failed;
+  long long newest;
+  long long locked_at;
+};
+
+static void mark_of(const struct msoauth_cache_entry *entry,
+                    struct memory_mark *m) {
+  m->n_failed = entry->n_failed;
+  m->newest = entry->n_failed > 0 ? entry->failed[0].at : 0;
+  m->locked_at = entry->locked_at;
+}
+
+static int same_mark(const struct memory_mark *a,
+                     const struct memory_mark *b) {
+  return a->n_failed == b->n_failed && a->newest == b->newest &&
+         a->locked_at == b->locked_at;
+}
+
+/* How often a login goes back to check, outside the lock, a refusal that
+ * another login remembered while it waited for the lock. */
+#define RECHECKS 2
+
 /* A request and its answer, for get_locked. */
 struct getting {
   const struct request *req;
   struct msoauth_token *tok;
+  struct memory_mark seen; /* the failure memory checked before the lock */
+  int recheck;             /* may go back to check a change */
+  int again;               /* went back: check and lock again */
+  msoauth_rc refused;      /* a refusal the entry now remembers */
+  struct msoauth_err why;  /* ... and what it said */
 };
+
+/* With MSOAUTH_GET_FAILURE_MEMORY, what the answer rc teaches the entry
+ * (written with it); a refusal is handed back through g, since a failure
+ * of the change would write nothing. Returns the result for token_update. */
+static msoauth_rc learn_failure(struct msoauth_ctx *ctx,
+                                struct msoauth_cache_entry *entry,
+                                struct getting *g, msoauth_rc rc, int *put,
+                                struct msoauth_err *err) {
+  /* A token that could not be stored leaves the entry as it was. */
+  if (!(g->req->flags & MSOAUTH_GET_FAILURE_MEMORY) || (!rc && !*put) ||
+      !token_failure_learn(ctx, entry, g->req->secret, rc))
+    return rc;
+  *put = 1;
+  if (rc) {
+    g->refused = rc;
+    if (err != NULL)
+      g->why = *err;
+  }
+  return MSOAUTH_OK;
+}
+
+/* Under the lock, with MSOAUTH_GET_FAILURE_MEMORY: a refusal remembered
+ * while this login waited (logins racing with one stale password make one
+ * request between them). Its check (PBKDF2) is made outside the lock, so
+ * that the others do not wait for it: g->again sends the login back. */
+static msoauth_rc recall_locked(struct msoauth_ctx *ctx,
+                                const struct msoauth_cache_entry *entry,
+                                struct getting *g, struct msoauth_err *err) {
+  struct memory_mark now;
+
+  mark_of(entry, &now);
+  if (same_mark(&now, &g->seen))
+    return MSOAUTH_OK; /* checked already */
+  if (g->recheck) {
+    g->again = 1;
+    return MSOAUTH_OK;
+  }
+  return token_failure_recall(ctx, g->req->identity, entry, g->req->secret,
+                              err);
+}
 
 /* Under the entry's lock, on the entry read again: use it, or acquire
  * and store (token_update writes it). */
@@ -394,6 +465,11 @@ static msoauth_rc get_locked(struct msoauth_ctx *ctx,
     tok->identity = strdup(req->identity);
     return tok->identity != NULL ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
   }
+  if (req->flags & MSOAUTH_GET_FAILURE_MEMORY) {
+    rc = recall_locked(ctx, entry, g, err);
+    if (rc || g->again)
+      return rc;
+  }
   rc = acquire(ctx, req, entry, &tokens, err);
   if (!rc)
     rc = check_identity(ctx, req, &tokens, tok, err);
@@ -409,6 +485,35 @@ static msoauth_rc get_locked(struct msoauth_ctx *ctx,
                    req->key.identity, err != NULL ? err->detail : "");
   }
   msoauth_tokens_clear(&tokens);
+  return learn_failure(ctx, entry, g, rc, put, err);
+}
+
+/* Without the lock: a valid cached token (MSOAUTH_OK), a refusal the
+ * failure memory holds (MSOAUTH_GET_FAILURE_MEMORY), or
+ * MSOAUTH_ERR_NOT_FOUND: go on under the lock. */
+static msoauth_rc get_unlocked(struct msoauth_ctx *ctx, struct getting *g,
+                               struct msoauth_err *err) {
+  const struct request *req = g->req;
+  struct msoauth_cache_entry entry;
+  msoauth_rc rc = MSOAUTH_ERR_NOT_FOUND;
+
+  /* An entry that cannot be read is empty here (the lock reads it
+   * again, and says why). */
+  if (msoauth_cache_get(ctx->cache, &req->key, &entry, NULL) == MSOAUTH_OK &&
+      from_entry(ctx, req, &entry, g->tok) == MSOAUTH_OK) {
+    g->tok->identity = strdup(req->identity);
+    rc = g->tok->identity != NULL
+             ? MSOAUTH_OK
+             : msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  } else if (req->flags & MSOAUTH_GET_FAILURE_MEMORY) {
+    msoauth_rc refusal =
+        token_failure_recall(ctx, req->identity, &entry, req->secret, err);
+
+    mark_of(&entry, &g->seen);
+    if (refusal)
+      rc = refusal;
+  }
+  msoauth_cache_entry_clear(&entry);
   return rc;
 }
 
@@ -416,22 +521,32 @@ static msoauth_rc get_locked(struct msoauth_ctx *ctx,
 static msoauth_rc get_cached(struct msoauth_ctx *ctx, const struct request *req,
                              struct msoauth_token *tok,
                              struct msoauth_err *err) {
-  struct msoauth_cache_entry entry;
-  struct getting g = {req, tok};
+  struct getting g;
   msoauth_rc rc;
 
-  rc = msoauth_cache_get(ctx->cache, &req->key, &entry, NULL);
-  if (!rc && from_entry(ctx, req, &entry, tok) == MSOAUTH_OK) {
-    msoauth_cache_entry_clear(&entry);
-    tok->identity = strdup(req->identity);
-    return tok->identity != NULL ? MSOAUTH_OK
-                                 : msoauth_fail(err, MSOAUTH_ERR_NOMEM,
-                                                "out of memory");
+  memset(&g, 0, sizeof(g));
+  g.req = req;
+  g.tok = tok;
+  for (int round = 0;; round++) {
+    rc = get_unlocked(ctx, &g, err);
+    if (rc != MSOAUTH_ERR_NOT_FOUND)
+      return rc;
+    msoauth_err_clear(err);
+    g.recheck = round < RECHECKS;
+    g.again = 0;
+    rc = token_update(ctx, &req->key, req->deadline_ms, TOKEN_LOCK_OPTIONAL,
+                      get_locked, &g, err);
+    if (!g.again)
+      break;
   }
-  msoauth_cache_entry_clear(&entry);
-  msoauth_err_clear(err);
-  rc = token_update(ctx, &req->key, req->deadline_ms, TOKEN_LOCK_OPTIONAL,
-                    get_locked, &g, err);
+  if (g.refused) {
+    if (rc)
+      MSOAUTH_WARN(ctx->log, "could not remember the refusal of %s: %s",
+                   req->key.identity, err != NULL ? err->detail : "");
+    if (err != NULL)
+      *err = g.why;
+    return g.refused;
+  }
   /* Acquired, but the write failed: the token is still good. */
   if (rc && tok->access_token != NULL && !tok->from_cache) {
     MSOAUTH_WARN(ctx->log, "could not cache the token of %s: %s",
@@ -461,6 +576,14 @@ msoauth_rc msoauth_token_get(struct msoauth_ctx *ctx, const char *user,
                              size_t len, const struct msoauth_secret *secret,
                              struct msoauth_token *tok,
                              struct msoauth_err *err) {
+  return msoauth_token_get_with(ctx, user, len, secret, 0, tok, err);
+}
+
+msoauth_rc msoauth_token_get_with(struct msoauth_ctx *ctx, const char *user,
+                                  size_t len,
+                                  const struct msoauth_secret *secret,
+                                  unsigned flags, struct msoauth_token *tok,
+                                  struct msoauth_err *err) {
   struct request req;
   enum msoauth_auth auth = ctx->cfg->auth;
   msoauth_rc rc;
@@ -469,6 +592,8 @@ msoauth_rc msoauth_token_get(struct msoauth_ctx *ctx, const char *user,
   memset(&req, 0, sizeof(req));
   msoauth_err_clear(err);
   req.secret = secret;
+  if (auth == MSOAUTH_AUTH_PASSWORD)
+    req.flags = flags & MSOAUTH_GET_FAILURE_MEMORY;
   rc = request_init(ctx, &req, user, len, err);
   if (rc)
     goto out;

@@ -52,6 +52,25 @@ msoauth_rc msoauth_token_get(struct msoauth_ctx *ctx, const char *user,
                              struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
+/* Flags of msoauth_token_get_with. */
+/* auth = password, for a host that relays a client's password to get a
+ * token (Dovecot's checkpassword): the memories of
+ * msoauth_token_verify_password apply. A password the identity platform
+ * rejected (AADSTS50126) is refused again within failure_cache, and a
+ * locked account (AADSTS50053) for up to a minute, without a request; a
+ * token obtained clears both. Read and written under the entry's lock, so
+ * logins racing with one stale password make one request between them. */
+#define MSOAUTH_GET_FAILURE_MEMORY 0x1u
+
+/* msoauth_token_get with flags (MSOAUTH_GET_*; ignored where they do not
+ * apply). */
+msoauth_rc msoauth_token_get_with(struct msoauth_ctx *ctx, const char *user,
+                                  size_t len,
+                                  const struct msoauth_secret *secret,
+                                  unsigned flags, struct msoauth_token *tok,
+                                  struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
 /* Drops the cached access token that msoauth_token_get would give for the
  * (normalised) identity, so the next call gets a fresh one. */
 msoauth_rc msoauth_token_forget(struct msoauth_ctx *ctx, const char *identity,

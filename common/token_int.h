@@ -81,4 +81,24 @@ msoauth_rc token_keep(struct msoauth_cache_entry *entry, const char *scope,
                       struct msoauth_tokens *tokens, struct msoauth_err *err)
     __attribute__((warn_unused_result));
 
+/*
+ * failure_cache and the lockout memory of an entry (token_password.c), for
+ * PAM's verification and for msoauth_token_get_with's
+ * MSOAUTH_GET_FAILURE_MEMORY: MSOAUTH_ERR_LOCKED or
+ * MSOAUTH_ERR_BAD_CREDENTIALS (err says why, without a request) when the
+ * entry remembers a refusal that applies to password, else MSOAUTH_OK.
+ */
+msoauth_rc token_failure_recall(const struct msoauth_ctx *ctx,
+                                const char *identity,
+                                const struct msoauth_cache_entry *entry,
+                                const struct msoauth_secret *password,
+                                struct msoauth_err *err);
+
+/* What the platform's answer rc to a sign-in with password teaches entry
+ * (a rejected password kept, a lockout, refusals forgotten on success),
+ * as PAM remembers it. Returns whether entry changed. */
+int token_failure_learn(const struct msoauth_ctx *ctx,
+                        struct msoauth_cache_entry *entry,
+                        const struct msoauth_secret *password, msoauth_rc rc);
+
 #endif

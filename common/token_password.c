@@ -396,6 +396,25 @@ static msoauth_rc offline(struct msoauth_ctx *ctx, const char *identity,
   return MSOAUTH_OK;
 }
 
+msoauth_rc token_failure_recall(const struct msoauth_ctx *ctx,
+                                const char *identity,
+                                const struct msoauth_cache_entry *entry,
+                                const struct msoauth_secret *password,
+                                struct msoauth_err *err) {
+  if (within(entry->locked_at, lockout_window(ctx->cfg),
+             (long long)time(NULL)))
+    return msoauth_fail(err, MSOAUTH_ERR_LOCKED,
+                        "%s: the account was reported locked less than %ld s "
+                        "ago; not asked again",
+                        identity, lockout_window(ctx->cfg));
+  if (recent_failure(ctx->cfg, entry, password))
+    return msoauth_fail(err, MSOAUTH_ERR_BAD_CREDENTIALS,
+                        "%s: this password was rejected less than %ld s ago; "
+                        "not sent again",
+                        identity, ctx->cfg->failure_cache);
+  return MSOAUTH_OK;
+}
+
 /* Refusals of this user by the platform, or of its answer by our rules:
  * each ends the offline grace. */
 static int refusal(msoauth_rc rc) {
@@ -428,6 +447,19 @@ static enum outcome outcome_of(msoauth_rc rc) {
   if (rc == MSOAUTH_ERR_LOCKED)
     return LOCKED;
   return refusal(rc) ? REFUSED : TIDY;
+}
+
+int token_failure_learn(const struct msoauth_ctx *ctx,
+                        struct msoauth_cache_entry *entry,
+                        const struct msoauth_secret *password, msoauth_rc rc) {
+  struct memory m = {outcome_of(rc), 0, NULL, NULL, NULL};
+
+  /* A token obtained clears the refusals, as a verified password does;
+   * what offline_grace remembers is PAM's and stays. */
+  if (m.what == VERIFIED)
+    return forget_failures(entry) |
+           drop_stale(ctx->cfg, entry, (long long)time(NULL));
+  return apply(ctx->cfg, entry, password, &m);
 }
 
 /* Whether m must be written to the entry read before the request (a
@@ -522,23 +554,11 @@ msoauth_rc msoauth_token_verify_password(struct msoauth_ctx *ctx,
     goto out;
   }
   read_entry(ctx, identity, &entry);
-  if (within(entry.locked_at, lockout_window(ctx->cfg),
-             (long long)time(NULL))) {
-    out->cached_failure = 1;
-    rc = msoauth_fail(err, MSOAUTH_ERR_LOCKED,
-                      "%s: the account was reported locked less than %ld s "
-                      "ago; not asked again",
-                      identity, lockout_window(ctx->cfg));
-  } else if (recent_failure(ctx->cfg, &entry, password)) {
-    out->cached_failure = 1;
-    rc = msoauth_fail(err, MSOAUTH_ERR_BAD_CREDENTIALS,
-                      "%s: this password was rejected less than %ld s ago; "
-                      "not sent again",
-                      identity, ctx->cfg->failure_cache);
-  }
-  if (out->cached_failure) {
+  rc = token_failure_recall(ctx, identity, &entry, password, err);
+  if (rc) {
     struct memory tidy = {TIDY, flags, NULL, NULL, NULL};
 
+    out->cached_failure = 1;
     if (worth_writing(ctx->cfg, &entry, &tidy))
       remember(ctx, identity, password, &tidy);
     goto out;

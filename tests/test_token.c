@@ -144,6 +144,71 @@ static void test_password_wrong_not_served(void **state) {
   close_ctx(&f);
 }
 
+/* A token for a relayed password (checkpassword) with
+ * MSOAUTH_GET_FAILURE_MEMORY: PAM's failure_cache and lockout memory
+ * apply, in the entry PAM uses; without the flag (the SASL plugin,
+ * msoauth token) every attempt is sent. */
+static msoauth_rc get_remembering(struct fixture *f, const char *user,
+                                  const char *password, unsigned flags) {
+  struct msoauth_secret *secret = NULL;
+  msoauth_rc rc;
+
+  assert_int_equal(msoauth_secret_from_str(password, &secret), MSOAUTH_OK);
+  msoauth_token_clear(&f->tok);
+  rc = msoauth_token_get_with(f->ctx, user, strlen(user), secret, flags,
+                              &f->tok, &f->err);
+  msoauth_secret_free(&secret);
+  return rc;
+}
+
+static void test_password_failure_memory(void **state) {
+  struct fixture f;
+
+  (void)state;
+  open_ctx(&f, NULL);
+  assert_int_equal(get_remembering(&f, "alice@contoso.com", "stale", 0),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(get_remembering(&f, "alice@contoso.com", "stale", 0),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+  /* With the flag: one more request, then none for that password. */
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(get_remembering(&f, "alice@contoso.com", "stale",
+                                     MSOAUTH_GET_FAILURE_MEMORY),
+                     MSOAUTH_ERR_BAD_CREDENTIALS);
+    assert_null(f.tok.access_token);
+  }
+  assert_int_equal(emu_count(&emu, "grant:password"), 3);
+  assert_non_null(strstr(f.err.detail, "not sent again"));
+  /* PAM's verification reads the same memory. */
+  assert_int_equal(verify(&f, "alice@contoso.com", 17, "stale", NULL),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(emu_count(&emu, "grant:password"), 3);
+  /* Another password is asked; the right one gets its token and clears
+   * the memory, as a verified password does. */
+  assert_int_equal(get_remembering(&f, "alice@contoso.com", "other",
+                                   MSOAUTH_GET_FAILURE_MEMORY),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(get_remembering(&f, "alice@contoso.com",
+                                   EMU_ALICE_PASSWORD,
+                                   MSOAUTH_GET_FAILURE_MEMORY),
+                   MSOAUTH_OK);
+  assert_int_equal(emu_count(&emu, "grant:password"), 5);
+  assert_int_equal(get_remembering(&f, "alice@contoso.com", "stale",
+                                   MSOAUTH_GET_FAILURE_MEMORY),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(emu_count(&emu, "grant:password"), 6);
+  /* A locked account is not asked again. */
+  assert_int_equal(get_remembering(&f, "locked@contoso.com", "Password1!",
+                                   MSOAUTH_GET_FAILURE_MEMORY),
+                   MSOAUTH_ERR_LOCKED);
+  assert_int_equal(get_remembering(&f, "locked@contoso.com", "Password1!",
+                                   MSOAUTH_GET_FAILURE_MEMORY),
+                   MSOAUTH_ERR_LOCKED);
+  assert_int_equal(emu_count(&emu, "user:locked@contoso.com"), 1);
+  close_ctx(&f);
+}
+
 struct local_case {
   const char *user;
   size_t len; /* 0: strlen */
@@ -955,6 +1020,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_password_cached),
       cmocka_unit_test(test_password_wrong_not_served),
+      cmocka_unit_test(test_password_failure_memory),
       cmocka_unit_test(test_local_refusals),
       cmocka_unit_test(test_alias_by_token),
       cmocka_unit_test(test_refresh_margin),

@@ -1,6 +1,6 @@
 /*
  * cli.h - the msoauth command: shared options, exit codes and helpers of
- * its commands (token, login, check, cache).
+ * its commands (token, login, check, cache, checkpassword).
  */
 #ifndef MSOAUTH_CLI_H
 #define MSOAUTH_CLI_H
@@ -79,5 +79,7 @@ int cli_cmd_token(struct cli *cli, int argc, char **argv);
 int cli_cmd_login(struct cli *cli, int argc, char **argv);
 int cli_cmd_check(struct cli *cli, int argc, char **argv);
 int cli_cmd_cache(struct cli *cli, int argc, char **argv);
+/* Exits 1, 2 or 111 as Dovecot's checkpassword wants, or execs argv. */
+int cli_cmd_checkpassword(struct cli *cli, int argc, char **argv);
 
 #endif

@@ -12,6 +12,7 @@
 #include "config_build.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +176,7 @@ static void check_credential(struct check *ck,
 /* The cache directory, without creating it. */
 static void check_cache_dir(struct check *ck,
                             const struct msoauth_config *cfg) {
+  const struct passwd *pw = getpwuid(geteuid());
   struct msoauth_err err;
   struct stat st;
   char *parent;
@@ -202,8 +204,12 @@ static void check_cache_dir(struct check *ck,
   if (msoauth_token_check_cache(cfg, &ck->log, &err) != MSOAUTH_OK)
     add(ck, LV_ERROR, CLI_EXIT_USAGE, "%s", err.detail);
   else
-    add(ck, LV_OK, CLI_EXIT_OK, "cache_dir %s is private to uid %ld",
-        cfg->cache_dir, (long)geteuid());
+    add(ck, LV_OK, CLI_EXIT_OK,
+        "cache_dir %s is private to uid %ld%s%s%s, who runs this check (run "
+        "it as the user of the program that uses the profile: Dovecot's "
+        "auth user for checkpassword)",
+        cfg->cache_dir, (long)geteuid(), pw != NULL ? " (" : "",
+        pw != NULL ? pw->pw_name : "", pw != NULL ? ")" : "");
 }
 
 /* cache_backend = redis: connection, password and key, through a probe

@@ -28,6 +28,9 @@ static const char usage_text[] =
     "                      USER, a token acquisition\n"
     "  cache list          show the cache entries (never a token)\n"
     "  cache forget USER   drop USER's cache entry\n"
+    "  checkpassword PROGRAM [ARGS]\n"
+    "                      Dovecot's checkpassword passdb: USER and password\n"
+    "                      on fd 3; proxies the login to Exchange Online\n"
     "\n"
     "options:\n"
     "  -c, --config PATH         configuration file (default: %s)\n"
@@ -40,7 +43,8 @@ static const char usage_text[] =
     "  -V, --version             the version\n"
     "\n"
     "exit status: 0 success, 1 authentication failure, 2 usage or\n"
-    "configuration error, 3 identity platform unreachable\n";
+    "configuration error, 3 identity platform unreachable (checkpassword:\n"
+    "1 authentication failed, 2 misuse, 111 temporary failure)\n";
 
 enum { OPT_JSON = 256, OPT_PASSWORD_FILE, OPT_RENEW };
 
@@ -66,19 +70,32 @@ static const struct command commands[] = {
     {"login", cli_cmd_login},
     {"check", cli_cmd_check},
     {"cache", cli_cmd_cache},
+    {"checkpassword", cli_cmd_checkpassword},
 };
 
 static void usage(FILE *out) {
   fprintf(out, usage_text, msoauth_config_default_path());
 }
 
+/* Whether argv holds the checkpassword command: what follows it is the
+ * reply program's command line, which getopt must not take options from
+ * (its options come before the command, as Dovecot's args write them). */
+static int stops_at_command(int argc, char **argv) {
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "checkpassword") == 0)
+      return 1;
+  return 0;
+}
+
 /* Reads the options into cli; returns -1 to go on, else the exit status. */
 static int parse_options(struct cli *cli, int argc, char **argv) {
+  const char *optstring =
+      stops_at_command(argc, argv) ? "+:c:p:vhV" : ":c:p:vhV";
   int c;
 
   opterr = 0;
   for (;;) {
-    c = getopt_long(argc, argv, ":c:p:vhV", options, NULL);
+    c = getopt_long(argc, argv, optstring, options, NULL);
     if (c == -1)
       break;
     switch (c) {

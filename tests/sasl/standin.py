@@ -29,12 +29,13 @@ answer, as an attacker on the path would. Each session's TLS and AUTH
 lines go to DIR/submission.log ("N tls TLSv1.3", "N AUTH XOAUTH2 tls=yes",
 N the session), for tests that must know a token travelled inside TLS.
 
+Exchange's IMAP and POP3 speak TLS from the start (993, 995): ports imaps
+and pop3s are TLS relays (the same certificate) in front of Dovecot's
+plaintext imap and pop3 ports, for clients configured as for Exchange and
+for a proxy in front of this stand-in (msoauth checkpassword).
+
 Dovecot's submission relays what it accepts to a sink here, which keeps
 each message as DIR/relayed/*.eml.
-
-Like Exchange's 993 and 995, the ports imaps and pop3s speak TLS from the
-first byte (the emulator's server certificate) and pass the session to
-Dovecot's imap and pop3, for clients configured as for Exchange.
 
 When everything listens it writes DIR/ports ("imap=N imaps=N pop3=N
 pop3s=N submission=N submission_direct=N submission_notls=N ...") and then DIR/ready. SIGTERM stops Dovecot and exits.
@@ -330,11 +331,14 @@ def proxy(listener, server_port, tls, log):
 
 
 def tls_session(client, server_port, tls):
-    """Implicit TLS in front of a plain Dovecot port."""
+    """Implicit TLS to the client, plaintext to Dovecot."""
     server = None
     try:
+        # No Nagle delay on either side: a relay must not add latency.
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = tls.wrap_socket(client, server_side=True)
         server = socket.create_connection(("127.0.0.1", server_port))
+        server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         copy_both(client, server)
     except (OSError, ssl.SSLError):
         pass
@@ -344,13 +348,14 @@ def tls_session(client, server_port, tls):
             server.close()
 
 
-def tls_forward(listener, server_port, tls):
+def tls_relay(listener, server_port, tls):
     while True:
         try:
             client, _ = listener.accept()
         except OSError:
             return
-        threading.Thread(target=tls_session, args=(client, server_port, tls),
+        threading.Thread(target=tls_session,
+                         args=(client, server_port, tls),
                          daemon=True).start()
 
 
@@ -507,8 +512,9 @@ def main():
     for name, plain in (("imaps", "imap"), ("pop3s", "pop3")):
         listener = listen()
         ports[name] = listener.getsockname()[1]
-        threading.Thread(target=tls_forward,
-                         args=(listener, ports[plain], tls_context(args.emu_dir)),
+        threading.Thread(target=tls_relay,
+                         args=(listener, ports[plain],
+                               tls_context(args.emu_dir)),
                          daemon=True).start()
     write(os.path.join(d, "ports"),
           " ".join("%s=%d" % (k, v) for k, v in sorted(ports.items())) + "\n")
