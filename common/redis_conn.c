@@ -3,8 +3,9 @@
  *
  * Every wait is a poll() up to the deadline of the step (opening, or one
  * command), so a Redis that accepts and never answers costs timeout_ms and
- * no more. Host names are resolved with getaddrinfo, which has no deadline
- * of its own: a fleet names Redis by address or by a name /etc/hosts knows.
+ * no more. A host name is resolved by the same deadline (getaddrinfo_a and
+ * gai_suspend), so a resolver that never answers costs no more either; an
+ * address needs no resolver and is taken as it is.
  */
 #include "config_build.h"
 
@@ -321,15 +322,134 @@ static msoauth_rc connect_unix(struct msoauth_redis *r, const char *path,
                       c == -2 ? "no connection in time" : strerror(errno));
 }
 
-static msoauth_rc connect_tcp(struct msoauth_redis *r, const struct url *u,
-                              long long deadline_ms, struct msoauth_err *err) {
-  struct addrinfo hints, *res = NULL;
-  int gai, c = -1, saved = 0, one = 1;
+/* One lookup of a name: everything libc's resolver thread writes to or
+ * reads from, in one block of the heap (which outlives a dlclose). */
+struct lookup {
+  struct gaicb cb;
+  struct addrinfo hints;
+  struct lookup *next; /* on the parked list */
+  char port[8];
+  char host[];
+};
+
+/* Lookups abandoned at their deadline that libc could not cancel: libc's
+ * thread still writes into them, so they stay allocated until it is done,
+ * and are freed by a later lookup (reap). After a dlclose of the module
+ * they are leaked on purpose: one small block per timed-out lookup, and
+ * the redis-down marker spares further lookups for 2 x connect_timeout. */
+static struct lookup *parked;
+static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void lookup_free(struct lookup *l) {
+  if (l->cb.ar_result != NULL)
+    freeaddrinfo(l->cb.ar_result);
+  free(l);
+}
+
+/* Frees the parked lookups libc has finished with. */
+static void reap(void) {
+  struct lookup **p, *l;
+
+  pthread_mutex_lock(&parked_lock);
+  for (p = &parked; (l = *p) != NULL;) {
+    if (gai_error(&l->cb) == EAI_INPROGRESS) {
+      p = &l->next;
+      continue;
+    }
+    *p = l->next;
+    lookup_free(l);
+  }
+  pthread_mutex_unlock(&parked_lock);
+}
+
+static void park(struct lookup *l) {
+  pthread_mutex_lock(&parked_lock);
+  l->next = parked;
+  parked = l;
+  pthread_mutex_unlock(&parked_lock);
+}
+
+/* Waits for l until deadline_ms: its gai_error, or EAI_AGAIN in time. */
+static int lookup_wait(struct lookup *l, long long deadline_ms) {
+  const struct gaicb *list[1] = {&l->cb};
+  struct timespec ts;
+  long long left;
+  int gai;
+
+  while ((gai = gai_error(&l->cb)) == EAI_INPROGRESS) {
+    left = deadline_ms - msoauth_now_ms();
+    if (left <= 0)
+      return EAI_AGAIN;
+    ts.tv_sec = (time_t)(left / 1000);
+    ts.tv_nsec = (long)(left % 1000) * 1000000L;
+    gai_suspend(list, 1, &ts); /* EAI_AGAIN, EAI_INTR: look again */
+  }
+  return gai;
+}
+
+/* Resolves host:port by deadline_ms into *res_r (freeaddrinfo): 0, or an
+ * EAI_ code, EAI_AGAIN when the deadline passed. An address is taken as
+ * it is; a name is looked up by libc's own resolver thread (GAI_NOWAIT),
+ * never one of ours, which could outlive the module. */
+static int resolve(const char *host, const char *port, long long deadline_ms,
+                   struct addrinfo **res_r) {
+  struct sigevent none = {.sigev_notify = SIGEV_NONE};
+  struct gaicb *list[1];
+  struct addrinfo hints;
+  struct lookup *l;
+  size_t hlen = strlen(host);
+  int gai;
 
   memset(&hints, 0, sizeof(hints));
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_ADDRCONFIG;
-  gai = getaddrinfo(u->host, u->port, &hints, &res);
+  hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICHOST;
+  *res_r = NULL;
+  gai = getaddrinfo(host, port, &hints, res_r);
+  if (gai != EAI_NONAME)
+    return gai;
+  reap();
+  l = calloc(1, sizeof(*l) + hlen + 1);
+  if (l == NULL)
+    return EAI_MEMORY;
+  memcpy(l->host, host, hlen + 1);
+  snprintf(l->port, sizeof(l->port), "%s", port);
+  l->hints = hints;
+  l->hints.ai_flags = AI_ADDRCONFIG;
+  l->cb.ar_name = l->host;
+  l->cb.ar_service = l->port;
+  l->cb.ar_request = &l->hints;
+  list[0] = &l->cb;
+  gai = getaddrinfo_a(GAI_NOWAIT, list, 1, &none);
+  if (gai != 0) {
+    free(l);
+    return gai;
+  }
+  gai = lookup_wait(l, deadline_ms);
+  if (gai == EAI_AGAIN && gai_error(&l->cb) == EAI_INPROGRESS) {
+    int c = gai_cancel(&l->cb);
+
+    if (c == EAI_NOTCANCELED || c == EAI_INPROGRESS) {
+      park(l);
+      return EAI_AGAIN;
+    }
+  }
+  if (gai == 0) {
+    *res_r = l->cb.ar_result;
+    l->cb.ar_result = NULL;
+  }
+  lookup_free(l);
+  return gai;
+}
+
+static msoauth_rc connect_tcp(struct msoauth_redis *r, const struct url *u,
+                              long long deadline_ms, struct msoauth_err *err) {
+  struct addrinfo *res = NULL;
+  int gai, c = -1, saved = 0, one = 1;
+
+  gai = resolve(u->host, u->port, deadline_ms, &res);
+  if (gai == EAI_AGAIN && msoauth_now_ms() >= deadline_ms)
+    return msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE,
+                        "Redis host %s: no name resolution in time", u->host);
   if (gai != 0)
     return msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE, "Redis host %s: %s",
                         u->host, gai_strerror(gai));

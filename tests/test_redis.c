@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1068,6 +1070,106 @@ static void test_silent_redis(void **state) {
   close(fd);
 }
 
+/* ------------------------------------------------------------ name lookup */
+
+#define SILENT_NAME "redis.invalid-test.example"
+
+static char resolv_mnt[2][40];
+
+/* A DNS server that never answers, on address ip port 53 (UDP and TCP; the
+ * kernel queues what it is sent, nobody reads it): fds in fd_r. */
+static void silent_dns(const char *ip, int fd_r[2]) {
+  struct sockaddr_in sa;
+  int type[2] = {SOCK_DGRAM, SOCK_STREAM};
+
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(53);
+  assert_int_equal(inet_pton(AF_INET, ip, &sa.sin_addr), 1);
+  for (int i = 0; i < 2; i++) {
+    fd_r[i] = socket(AF_INET, type[i] | SOCK_CLOEXEC, 0);
+    assert_true(fd_r[i] >= 0);
+    assert_int_equal(bind(fd_r[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+  }
+  assert_int_equal(listen(fd_r[1], 16), 0);
+}
+
+/* Puts text over /etc/NAME in this process's mount namespace. */
+static void bind_etc(int i, const char *name, const char *text) {
+  const char *src = emu_write_file(&emu, name, text, 0644);
+
+  snprintf(resolv_mnt[i], sizeof(resolv_mnt[i]), "/etc/%s", name);
+  assert_int_equal(mount(src, resolv_mnt[i], NULL, MS_BIND, NULL), 0);
+}
+
+/* A resolver that never answers (timeout:5 attempts:2, so a plain
+ * getaddrinfo of a name waits 10 s): the name in redis_url costs
+ * connect_timeout and no more, the login goes on from the file cache, and
+ * names /etc/hosts knows, and addresses, still work. Root only (a mount
+ * namespace of the test's own, port 53 on a loopback address). */
+static void test_silent_resolver(void **state) {
+  char url[200], ip[40], conf[200];
+  const char *path;
+  struct msoauth_redis *r = NULL;
+  struct msoauth_err err;
+  long long start, ms;
+  int fds[2], status;
+
+  (void)state;
+  NEED_REDIS();
+  if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0 ||
+      mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+    fprintf(stderr, "# not root, or no mount namespace: skipped\n");
+    skip();
+  }
+  /* An address of this run's own: tests run side by side. */
+  snprintf(ip, sizeof(ip), "127.53.%d.%d", (int)(getpid() >> 8) & 0xff,
+           (int)(getpid() & 0xff) | 1);
+  silent_dns(ip, fds);
+  snprintf(conf, sizeof(conf), "nameserver %s\noptions timeout:5 attempts:2\n",
+           ip);
+  bind_etc(0, "resolv.conf", conf);
+  bind_etc(1, "nsswitch.conf", "hosts: files dns\n");
+  cold_hosts();
+  snprintf(url, sizeof(url), "redis://msoauth@" SILENT_NAME ":%d", rs.port);
+  path = host_config("resolver.conf", 1, url, pw_path, "key1", NULL);
+  status = login(path, "alice@contoso.com", EMU_ALICE_PASSWORD, &ms);
+  fprintf(stderr, "# login with a silent resolver: %lld ms\n", ms);
+  assert_int_equal(status, 0);
+  assert_true(ms >= 900 && ms < 2500);
+  assert_int_equal(login(path, "alice@contoso.com", EMU_ALICE_PASSWORD, &ms),
+                   0);
+  assert_true(ms < 800);
+  assert_int_equal(emu_count(&emu, "endpoint:token"), 1);
+  assert_int_equal(log_count("out of use", 1), 1);
+  /* A name of /etc/hosts and an address need no DNS. */
+  snprintf(url, sizeof(url), "redis://msoauth@localhost:%d", rs.port);
+  round_trip(url, USER_PW, NULL);
+  snprintf(url, sizeof(url), "redis://msoauth@127.0.0.1:%d", rs.port);
+  round_trip(url, USER_PW, NULL);
+  /* The opening alone, in this process (its lookup left to libc). */
+  snprintf(url, sizeof(url), "redis://msoauth@" SILENT_NAME ":%d", rs.port);
+  start = msoauth_now_ms();
+  msoauth_err_clear(&err);
+  assert_int_equal(open_with(url, USER_PW, NULL, 700, &r, &err),
+                   MSOAUTH_ERR_UNAVAILABLE);
+  ms = msoauth_now_ms() - start;
+  fprintf(stderr, "# opening with a silent resolver: %lld ms\n", ms);
+  assert_true(ms >= 650 && ms < 1500);
+  assert_non_null(strstr(err.detail, "in time"));
+  close(fds[0]);
+  close(fds[1]);
+}
+
+/* A failed test leaves no mount behind in this namespace. */
+static int resolver_teardown(void **state) {
+  (void)state;
+  for (int i = 0; i < 2; i++)
+    if (resolv_mnt[i][0] != '\0')
+      umount2(resolv_mnt[i], MNT_DETACH);
+  return 0;
+}
+
 /* conf/fleet's examples: known keys, valid values, the shared cache
  * chosen (their files replaced by the test's). */
 static void test_fleet_examples(void **state) {
@@ -1117,6 +1219,8 @@ int main(void) {
       cmocka_unit_test(test_wrong_password),
       cmocka_unit_test(test_killed_holder),
       cmocka_unit_test(test_silent_redis),
+      /* Last: it leaves this process in a mount namespace of its own. */
+      cmocka_unit_test_teardown(test_silent_resolver, resolver_teardown),
   };
 
   return cmocka_run_group_tests(tests, setup, teardown);
