@@ -12,7 +12,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "base64.h"
@@ -229,23 +228,48 @@ struct memo_node {
 
 struct msoauth_verifier_memo {
   pthread_mutex_t lock;
-  unsigned char key[HASH_LEN];
+  /* SHA-256 with the HMAC key's inner and outer pads absorbed, made once:
+   * a tag then costs two copies and the hashing of its own bytes. */
+  EVP_MD_CTX *inner, *outer;
   struct memo_node *buckets[MEMO_BUCKETS];
   size_t count;
   unsigned long hits; /* checks answered here */
 };
 
+/* ctx: SHA-256 that has absorbed the 64-byte block key ^ pad. */
+static int absorb_pad(EVP_MD_CTX *ctx, const unsigned char *key,
+                      unsigned char pad) {
+  unsigned char block[64];
+  int ok;
+
+  memset(block, pad, sizeof(block));
+  for (size_t i = 0; i < HASH_LEN; i++)
+    block[i] ^= key[i];
+  ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+       EVP_DigestUpdate(ctx, block, sizeof(block)) == 1;
+  msoauth_wipe(block, sizeof(block));
+  return ok;
+}
+
 msoauth_rc msoauth_verifier_memo_new(struct msoauth_verifier_memo **memo_r) {
   struct msoauth_verifier_memo *memo = calloc(1, sizeof(*memo));
+  unsigned char key[HASH_LEN];
+  int ok;
 
   *memo_r = NULL;
   if (memo == NULL)
     return MSOAUTH_ERR_NOMEM;
-  if (RAND_bytes(memo->key, sizeof(memo->key)) != 1) {
-    free(memo);
+  pthread_mutex_init(&memo->lock, NULL);
+  memo->inner = EVP_MD_CTX_new();
+  memo->outer = EVP_MD_CTX_new();
+  ok = memo->inner != NULL && memo->outer != NULL &&
+       RAND_bytes(key, sizeof(key)) == 1 &&
+       absorb_pad(memo->inner, key, 0x36) && absorb_pad(memo->outer, key, 0x5c);
+  msoauth_wipe(key, sizeof(key));
+  if (!ok) {
+    msoauth_verifier_memo_free(&memo);
     return MSOAUTH_ERR_NOMEM;
   }
-  pthread_mutex_init(&memo->lock, NULL);
   *memo_r = memo;
   return MSOAUTH_OK;
 }
@@ -267,6 +291,8 @@ void msoauth_verifier_memo_free(struct msoauth_verifier_memo **memo) {
   if (memo == NULL || *memo == NULL)
     return;
   memo_clear(*memo);
+  EVP_MD_CTX_free((*memo)->inner); /* wipes what it absorbed */
+  EVP_MD_CTX_free((*memo)->outer);
   pthread_mutex_destroy(&(*memo)->lock);
   msoauth_wipe(*memo, sizeof(**memo));
   free(*memo);
@@ -282,26 +308,34 @@ unsigned long msoauth_verifier_memo_hits(struct msoauth_verifier_memo *memo) {
   return hits;
 }
 
-/* The tag of (verifier, password): HMAC-SHA256 of the password under a key
- * that is the HMAC of the verifier under the memo's key. Neither can be
- * told from the tag, nor the tag made without the memo's key. */
-static msoauth_rc memo_tag(const struct msoauth_verifier_memo *memo,
+/* The tag of (verifier, password): HMAC-SHA256, under the memo's random
+ * key, of the verifier, a NUL (a verifier holds none) and the password.
+ * Neither can be told from the tag, nor the tag made without the key. */
+static msoauth_rc memo_tag(struct msoauth_verifier_memo *memo,
                            const char *verifier,
                            const struct msoauth_secret *password,
                            unsigned char *tag) {
-  unsigned char k[HASH_LEN];
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  unsigned char in[HASH_LEN];
   unsigned int len = 0, len2 = 0;
   int ok;
 
-  ok = HMAC(EVP_sha256(), memo->key, (int)sizeof(memo->key),
-            (const unsigned char *)verifier, strlen(verifier), k,
-            &len) != NULL &&
-       len == HASH_LEN &&
-       HMAC(EVP_sha256(), k, (int)sizeof(k),
-            (const unsigned char *)msoauth_secret_value(password),
-            msoauth_secret_len(password), tag, &len2) != NULL &&
-       len2 == HASH_LEN;
-  msoauth_wipe(k, sizeof(k));
+  pthread_mutex_lock(&memo->lock);
+  ok = ctx != NULL && EVP_MD_CTX_copy_ex(ctx, memo->inner) == 1;
+  pthread_mutex_unlock(&memo->lock);
+  ok = ok && EVP_DigestUpdate(ctx, verifier, strlen(verifier) + 1) == 1 &&
+       EVP_DigestUpdate(ctx, msoauth_secret_value(password),
+                        msoauth_secret_len(password)) == 1 &&
+       EVP_DigestFinal_ex(ctx, in, &len) == 1 && len == HASH_LEN;
+  if (ok) {
+    pthread_mutex_lock(&memo->lock);
+    ok = EVP_MD_CTX_copy_ex(ctx, memo->outer) == 1;
+    pthread_mutex_unlock(&memo->lock);
+  }
+  ok = ok && EVP_DigestUpdate(ctx, in, sizeof(in)) == 1 &&
+       EVP_DigestFinal_ex(ctx, tag, &len2) == 1 && len2 == HASH_LEN;
+  msoauth_wipe(in, sizeof(in));
+  EVP_MD_CTX_free(ctx);
   return ok ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
 }
 
