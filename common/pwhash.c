@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -214,6 +216,76 @@ int msoauth_verifier_find(const char *const *verifiers, size_t n,
   msoauth_wipe(hash, sizeof(hash));
   msoauth_wipe(p, sizeof(p));
   return found;
+}
+
+/* ------------------------------------------------------------ jobs */
+
+struct msoauth_verifier_job {
+  struct msoauth_secret *password; /* a copy, wiped at finish */
+  char *verifier;
+  msoauth_rc rc;
+  pthread_t thread;
+  int threaded;
+  pid_t pid; /* the process that started the thread */
+};
+
+static void *job_run(void *arg) {
+  struct msoauth_verifier_job *job = arg;
+
+  job->rc = msoauth_verifier_make(job->password, &job->verifier);
+  return NULL;
+}
+
+msoauth_rc msoauth_verifier_start(const struct msoauth_secret *password,
+                                  struct msoauth_verifier_job **job_r) {
+  struct msoauth_verifier_job *job = calloc(1, sizeof(*job));
+  sigset_t all, old;
+
+  *job_r = NULL;
+  if (job == NULL)
+    return MSOAUTH_ERR_NOMEM;
+  if (password == NULL ||
+      msoauth_secret_dup(password, &job->password) != MSOAUTH_OK) {
+    free(job);
+    return password == NULL ? MSOAUTH_ERR_INVALID : MSOAUTH_ERR_NOMEM;
+  }
+  job->pid = getpid();
+  /* The thread inherits this mask: no signal of the host lands there. */
+  sigfillset(&all);
+  if (pthread_sigmask(SIG_SETMASK, &all, &old) == 0) {
+    job->threaded = pthread_create(&job->thread, NULL, job_run, job) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  *job_r = job;
+  return MSOAUTH_OK;
+}
+
+msoauth_rc msoauth_verifier_finish(struct msoauth_verifier_job **job,
+                                   char **verifier_r) {
+  struct msoauth_verifier_job *j;
+  msoauth_rc rc;
+
+  if (verifier_r != NULL)
+    *verifier_r = NULL;
+  if (job == NULL || *job == NULL)
+    return MSOAUTH_ERR_INVALID;
+  j = *job;
+  /* A forked child has no such thread: it makes the verifier itself. */
+  if (j->threaded && j->pid == getpid())
+    pthread_join(j->thread, NULL);
+  else {
+    msoauth_free_wiped(&j->verifier); /* the parent's thread may have set it */
+    j->rc = msoauth_verifier_make(j->password, &j->verifier);
+  }
+  rc = j->rc;
+  if (!rc && verifier_r != NULL)
+    *verifier_r = j->verifier;
+  else
+    msoauth_free_wiped(&j->verifier);
+  msoauth_secret_free(&j->password);
+  free(j);
+  *job = NULL;
+  return rc;
 }
 
 /* ------------------------------------------------------------ memo */

@@ -355,17 +355,21 @@ target:
 }
 
 /* Puts what a grant returned into entry, with the verifier of the
- * password it was obtained with (auth = password). */
+ * password it was obtained with when *job (made during the request) or
+ * need says one is due (auth = password). */
 static msoauth_rc store(struct msoauth_ctx *ctx, const struct request *req,
-                        struct msoauth_cache_entry *entry,
+                        struct msoauth_cache_entry *entry, int need,
+                        struct msoauth_verifier_job **job,
                         struct msoauth_tokens *tokens,
                         struct msoauth_err *err) {
-  msoauth_rc rc;
+  msoauth_rc rc = MSOAUTH_OK;
 
-  if (ctx->cfg->auth == MSOAUTH_AUTH_PASSWORD &&
-      !password_matches(ctx, req, entry)) {
+  if (*job != NULL || need) {
     msoauth_free_wiped(&entry->password_verifier);
-    rc = msoauth_verifier_make(req->secret, &entry->password_verifier);
+    if (*job != NULL)
+      rc = msoauth_verifier_finish(job, &entry->password_verifier);
+    else
+      rc = msoauth_verifier_make(req->secret, &entry->password_verifier);
     if (rc)
       return msoauth_fail(err, rc, "cannot make a password verifier");
   }
@@ -387,6 +391,8 @@ static msoauth_rc get_locked(struct msoauth_ctx *ctx,
   const struct request *req = g->req;
   struct msoauth_token *tok = g->tok;
   struct msoauth_tokens tokens;
+  struct msoauth_verifier_job *job = NULL;
+  int need;
   msoauth_rc rc;
 
   memset(&tokens, 0, sizeof(tokens));
@@ -394,6 +400,13 @@ static msoauth_rc get_locked(struct msoauth_ctx *ctx,
     tok->identity = strdup(req->identity);
     return tok->identity != NULL ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
   }
+  /* The verifier of a new password is made while the request is in
+   * flight (PBKDF2 is milliseconds; the request tens of them or more).
+   * Without a thread, store makes it afterwards. */
+  need = ctx->cfg->auth == MSOAUTH_AUTH_PASSWORD &&
+         !password_matches(ctx, req, entry);
+  if (need && msoauth_verifier_start(req->secret, &job) != MSOAUTH_OK)
+    job = NULL;
   rc = acquire(ctx, req, entry, &tokens, err);
   if (!rc)
     rc = check_identity(ctx, req, &tokens, tok, err);
@@ -402,12 +415,15 @@ static msoauth_rc get_locked(struct msoauth_ctx *ctx,
   if (!rc) {
     tok->expires_at = tokens.expires_at;
     /* A token that cannot be cached is still the caller's. */
-    if (store(ctx, req, entry, &tokens, err) == MSOAUTH_OK)
+    if (store(ctx, req, entry, need, &job, &tokens, err) == MSOAUTH_OK)
       *put = 1;
     else
       MSOAUTH_WARN(ctx->log, "could not cache the token of %s: %s",
                    req->key.identity, err != NULL ? err->detail : "");
   }
+  /* The request failed: the verifier goes, wiped, unstored. */
+  if (job != NULL)
+    (void)msoauth_verifier_finish(&job, NULL);
   msoauth_tokens_clear(&tokens);
   return rc;
 }

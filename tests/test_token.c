@@ -144,6 +144,43 @@ static void test_password_wrong_not_served(void **state) {
   close_ctx(&f);
 }
 
+/* The verifier made while the request was in flight (issue 17) is the
+ * password's; a request that fails stores nothing (and, under valgrind,
+ * leaks nothing: the verifier made for it is wiped and freed). */
+static void test_password_verifier_stored(void **state) {
+  struct fixture f;
+  struct msoauth_cache_key key;
+  struct msoauth_cache_entry entry;
+  struct msoauth_secret *pw = NULL, *wrong = NULL;
+
+  (void)state;
+  open_ctx(&f, NULL);
+  key = (struct msoauth_cache_key){f.cfg->authority, f.cfg->tenant,
+                                   f.cfg->client_id, "alice@contoso.com"};
+  assert_int_equal(get_str(&f, "alice@contoso.com", "not her password"),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(msoauth_cache_get(f.ctx->cache, &key, &entry, NULL),
+                   MSOAUTH_ERR_NOT_FOUND);
+  msoauth_cache_entry_clear(&entry);
+  assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_cache_get(f.ctx->cache, &key, &entry, NULL),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_secret_from_str(EMU_ALICE_PASSWORD, &pw),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_secret_from_str("not her password", &wrong),
+                   MSOAUTH_OK);
+  assert_non_null(entry.password_verifier);
+  assert_int_equal(msoauth_verifier_check(entry.password_verifier, pw),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_check(entry.password_verifier, wrong),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  msoauth_cache_entry_clear(&entry);
+  msoauth_secret_free(&pw);
+  msoauth_secret_free(&wrong);
+  close_ctx(&f);
+}
+
 struct local_case {
   const char *user;
   size_t len; /* 0: strlen */
@@ -955,6 +992,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_password_cached),
       cmocka_unit_test(test_password_wrong_not_served),
+      cmocka_unit_test(test_password_verifier_stored),
       cmocka_unit_test(test_local_refusals),
       cmocka_unit_test(test_alias_by_token),
       cmocka_unit_test(test_refresh_margin),
