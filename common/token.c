@@ -380,6 +380,9 @@ static msoauth_rc store(struct msoauth_ctx *ctx, const struct request *req,
 struct getting {
   const struct request *req;
   struct msoauth_token *tok;
+  /* In: a valid token whose password is still to be checked may be left
+   * for a check after the lock (set: it was). */
+  int may_defer, deferred;
 };
 
 /* Under the entry's lock, on the entry read again: use it, or acquire
@@ -396,6 +399,14 @@ static msoauth_rc get_locked(struct msoauth_ctx *ctx,
   msoauth_rc rc;
 
   memset(&tokens, 0, sizeof(tokens));
+  /* Another process just stored a token: its PBKDF2 check waits until the
+   * lock is released, or a herd of processes would take turns at it. */
+  if (g->may_defer && ctx->cfg->auth == MSOAUTH_AUTH_PASSWORD &&
+      msoauth_cache_entry_find(entry, ctx->cfg->scope, (long long)time(NULL),
+                               ctx->cfg->refresh_margin) != NULL) {
+    g->deferred = 1;
+    return MSOAUTH_OK;
+  }
   if (from_entry(ctx, req, entry, tok) == MSOAUTH_OK) {
     tok->identity = strdup(req->identity);
     return tok->identity != NULL ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
@@ -428,26 +439,47 @@ static msoauth_rc get_locked(struct msoauth_ctx *ctx,
   return rc;
 }
 
+/* From the entry as read now, without the lock: 1 when tok is filled,
+ * 0 when not; *had_token_r says whether a valid token was there at all. */
+static int from_cache(struct msoauth_ctx *ctx, const struct request *req,
+                      struct msoauth_token *tok, int *had_token_r) {
+  struct msoauth_cache_entry entry;
+  int ok = 0;
+
+  *had_token_r = 0;
+  if (msoauth_cache_get(ctx->cache, &req->key, &entry, NULL) == MSOAUTH_OK) {
+    *had_token_r =
+        msoauth_cache_entry_find(&entry, ctx->cfg->scope, (long long)time(NULL),
+                                 ctx->cfg->refresh_margin) != NULL;
+    ok = from_entry(ctx, req, &entry, tok) == MSOAUTH_OK;
+  }
+  msoauth_cache_entry_clear(&entry);
+  return ok;
+}
+
 /* The token, from the cache or the identity platform. */
 static msoauth_rc get_cached(struct msoauth_ctx *ctx, const struct request *req,
                              struct msoauth_token *tok,
                              struct msoauth_err *err) {
-  struct msoauth_cache_entry entry;
-  struct getting g = {req, tok};
+  struct getting g = {req, tok, 0, 0};
+  int had_token;
   msoauth_rc rc;
 
-  rc = msoauth_cache_get(ctx->cache, &req->key, &entry, NULL);
-  if (!rc && from_entry(ctx, req, &entry, tok) == MSOAUTH_OK) {
-    msoauth_cache_entry_clear(&entry);
-    tok->identity = strdup(req->identity);
-    return tok->identity != NULL ? MSOAUTH_OK
-                                 : msoauth_fail(err, MSOAUTH_ERR_NOMEM,
-                                                "out of memory");
-  }
-  msoauth_cache_entry_clear(&entry);
-  msoauth_err_clear(err);
+  if (from_cache(ctx, req, tok, &had_token))
+    goto found;
+  /* None yet: one that appears while we wait is checked after the lock. */
+  g.may_defer = !had_token;
   rc = token_update(ctx, &req->key, req->deadline_ms, TOKEN_LOCK_OPTIONAL,
                     get_locked, &g, err);
+  if (!rc && g.deferred) {
+    if (from_cache(ctx, req, tok, &had_token))
+      goto found;
+    /* Not this password's: ask, under the lock this time. */
+    g.may_defer = 0;
+    g.deferred = 0;
+    rc = token_update(ctx, &req->key, req->deadline_ms, TOKEN_LOCK_OPTIONAL,
+                      get_locked, &g, err);
+  }
   /* Acquired, but the write failed: the token is still good. */
   if (rc && tok->access_token != NULL && !tok->from_cache) {
     MSOAUTH_WARN(ctx->log, "could not cache the token of %s: %s",
@@ -456,6 +488,11 @@ static msoauth_rc get_cached(struct msoauth_ctx *ctx, const struct request *req,
     rc = MSOAUTH_OK;
   }
   return rc;
+found:
+  tok->identity = strdup(req->identity);
+  return tok->identity != NULL
+             ? MSOAUTH_OK
+             : msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
 }
 
 /* auth = token: the caller's secret is the access token. */

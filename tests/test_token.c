@@ -716,6 +716,62 @@ static void test_herd_one_request(void **state) {
   close_ctx(&f);
 }
 
+/* One login of alice with password, in a process of its own: its
+ * msoauth_rc. */
+static int alice_login(const char *path, const char *password) {
+  struct msoauth_config *cfg = NULL;
+  struct msoauth_ctx *ctx = NULL;
+  struct msoauth_secret *pw = NULL;
+  struct msoauth_token tok;
+  msoauth_rc rc;
+
+  memset(&tok, 0, sizeof(tok));
+  rc = msoauth_secret_from_str(password, &pw);
+  if (!rc)
+    rc = msoauth_config_load(path, NULL, NULL, 0, 0, NULL, &cfg, NULL);
+  if (!rc)
+    rc = msoauth_ctx_new(cfg, NULL, &ctx, NULL);
+  if (!rc)
+    rc = msoauth_token_get(ctx, "alice@contoso.com", 17, pw, &tok, NULL);
+  msoauth_token_clear(&tok);
+  msoauth_ctx_free(&ctx);
+  msoauth_config_free(&cfg);
+  msoauth_secret_free(&pw);
+  return (int)rc;
+}
+
+/* A process that waited on the lock while another stored a token checks
+ * its password against the new entry after the lock (issue 17: a herd no
+ * longer takes turns at PBKDF2), and a password that is not the one the
+ * token was obtained with still gets no token: it asks, and is refused. */
+static void test_waiter_other_password(void **state) {
+  struct fixture f;
+  char path[512];
+  pid_t pids[2];
+  int status[2];
+
+  (void)state;
+  open_ctx(&f, NULL);
+  snprintf(path, sizeof(path), "%s/token.conf", emu.dir);
+  assert_int_equal(
+      emu_post(&emu, "/_emu/fault", "{\"kind\":\"delay\",\"seconds\":1.0}"), 0);
+  for (int i = 0; i < 2; i++) {
+    pids[i] = fork();
+    assert_true(pids[i] >= 0);
+    if (pids[i] == 0)
+      _exit(alice_login(path, i == 0 ? EMU_ALICE_PASSWORD : "not hers"));
+    usleep(300000); /* the second finds no entry, then waits */
+  }
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(waitpid(pids[i], &status[i], 0), pids[i]);
+    assert_true(WIFEXITED(status[i]));
+  }
+  assert_int_equal(WEXITSTATUS(status[0]), MSOAUTH_OK);
+  assert_int_equal(WEXITSTATUS(status[1]), MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+  close_ctx(&f);
+}
+
 /* The identity platform unreachable: a clean failure within the budget. */
 static void test_unreachable(void **state) {
   struct fixture f;
@@ -1005,6 +1061,7 @@ int main(void) {
       cmocka_unit_test(test_no_identity),
       cmocka_unit_test(test_no_identity_service_account),
       cmocka_unit_test(test_herd_one_request),
+      cmocka_unit_test(test_waiter_other_password),
       cmocka_unit_test(test_unreachable),
       cmocka_unit_test(test_refresh_granted_scope),
       cmocka_unit_test(test_refresh_mode_strict_revoked),
