@@ -31,6 +31,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include "cache_copy.h"
 #include "cache_int.h"
 #include "clock.h"
 #include "io.h"
@@ -51,6 +52,7 @@ struct file_cache {
   char *dir; /* for messages only */
   uid_t dir_uid;    /* the directory's owner, the only writer */
   int tidy_pending; /* stale temporary files not yet looked for */
+  struct msoauth_copies *copies; /* entries as read (NULL: none kept) */
   struct msoauth_log log;
 };
 
@@ -185,12 +187,14 @@ static const struct msoauth_file_policy entry_policy = {
 /*
  * Reads and parses the entry file name. MSOAUTH_ERR_NOT_FOUND when missing
  * (silently) or when it cannot be trusted (logged). entry is initialised
- * here; stored_r as with msoauth_cache_entry_parse.
+ * here; stored_r as with msoauth_cache_entry_parse; st_r, when not NULL,
+ * gets the opened file's fstat.
  */
 static msoauth_rc read_entry(struct file_cache *fc, const char *name,
                              const struct msoauth_cache_key *expect,
                              struct msoauth_cache_entry *entry,
-                             char *stored_r[4], struct msoauth_err *err) {
+                             char *stored_r[4], struct stat *st_r,
+                             struct msoauth_err *err) {
   struct msoauth_err perr;
   struct msoauth_file file;
   enum msoauth_file_problem problem;
@@ -214,6 +218,8 @@ static msoauth_rc read_entry(struct file_cache *fc, const char *name,
   }
   rc = msoauth_cache_entry_parse(file.data.data, file.data.len, expect, entry,
                                  stored_r, &perr);
+  if (st_r != NULL)
+    *st_r = file.st;
   if (rc == MSOAUTH_ERR_PROTOCOL) {
     why = perr.detail;
     rc = MSOAUTH_ERR_NOT_FOUND;
@@ -232,14 +238,26 @@ out:
 static msoauth_rc file_get(void *state, const struct msoauth_cache_key *key,
                            struct msoauth_cache_entry *entry,
                            struct msoauth_err *err) {
+  struct file_cache *fc = state;
   char name[NAME_MAX_LEN];
+  struct stat st;
   msoauth_rc rc;
 
   msoauth_cache_entry_init(entry);
+  /* The file as it was when last read here: its entry, not parsed again. */
+  if (msoauth_copies_name(fc->copies, key, name, sizeof(name))) {
+    if (fstatat(fc->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+      msoauth_copies_drop(fc->copies, key);
+    else if (msoauth_copies_get(fc->copies, key, &st, entry))
+      return MSOAUTH_OK;
+  }
   rc = key_name(key, ".json", name, err);
   if (rc)
     return rc;
-  return read_entry(state, name, key, entry, NULL, err);
+  rc = read_entry(fc, name, key, entry, NULL, &st, err);
+  if (!rc)
+    msoauth_copies_put(fc->copies, key, name, &st, entry);
+  return rc;
 }
 
 /* ------------------------------------------------------------ locks */
@@ -398,6 +416,7 @@ static msoauth_rc file_put(void *state, const struct msoauth_cache_key *key,
     rc = key_stem(key, stem, err);
   if (rc)
     return rc;
+  msoauth_copies_drop(fc->copies, key);
   snprintf(name, sizeof(name), "%s.json", stem);
   rc = msoauth_cache_entry_format(key, entry, (long long)time(NULL), &text);
   if (rc) {
@@ -444,6 +463,7 @@ static msoauth_rc file_forget(void *state, const struct msoauth_cache_key *key,
     rc = check_target(fc, name, "removed", err);
   if (rc)
     return rc;
+  msoauth_copies_drop(fc->copies, key);
   if (unlinkat(fc->dirfd, name, 0) == 0)
     return MSOAUTH_OK;
   if (errno == ENOENT)
@@ -466,7 +486,7 @@ static msoauth_rc list_one(struct file_cache *fc, const char *name,
   char expected[NAME_MAX_LEN];
   msoauth_rc rc;
 
-  rc = read_entry(fc, name, NULL, &entry, stored, err);
+  rc = read_entry(fc, name, NULL, &entry, stored, NULL, err);
   if (rc)
     goto out;
   key.authority = stored[0];
@@ -571,6 +591,7 @@ static void file_close(void *state) {
     return;
   if (fc->dirfd >= 0)
     close(fc->dirfd);
+  msoauth_copies_free(fc->copies);
   free(fc->dir);
   free(fc);
 }
@@ -737,6 +758,8 @@ msoauth_rc cache_file_new(const struct msoauth_cache_settings *set,
                       &fc->dir_uid, err);
   if (rc)
     goto out;
+  /* Without it (out of memory), every get reads the file. */
+  fc->copies = msoauth_copies_new();
   /* In another user's directory, tidying waits until we are that user. */
   if (fc->dir_uid == geteuid())
     remove_stale(fc);

@@ -7,12 +7,13 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "base64.h"
@@ -217,6 +218,76 @@ int msoauth_verifier_find(const char *const *verifiers, size_t n,
   return found;
 }
 
+/* ------------------------------------------------------------ jobs */
+
+struct msoauth_verifier_job {
+  struct msoauth_secret *password; /* a copy, wiped at finish */
+  char *verifier;
+  msoauth_rc rc;
+  pthread_t thread;
+  int threaded;
+  pid_t pid; /* the process that started the thread */
+};
+
+static void *job_run(void *arg) {
+  struct msoauth_verifier_job *job = arg;
+
+  job->rc = msoauth_verifier_make(job->password, &job->verifier);
+  return NULL;
+}
+
+msoauth_rc msoauth_verifier_start(const struct msoauth_secret *password,
+                                  struct msoauth_verifier_job **job_r) {
+  struct msoauth_verifier_job *job = calloc(1, sizeof(*job));
+  sigset_t all, old;
+
+  *job_r = NULL;
+  if (job == NULL)
+    return MSOAUTH_ERR_NOMEM;
+  if (password == NULL ||
+      msoauth_secret_dup(password, &job->password) != MSOAUTH_OK) {
+    free(job);
+    return password == NULL ? MSOAUTH_ERR_INVALID : MSOAUTH_ERR_NOMEM;
+  }
+  job->pid = getpid();
+  /* The thread inherits this mask: no signal of the host lands there. */
+  sigfillset(&all);
+  if (pthread_sigmask(SIG_SETMASK, &all, &old) == 0) {
+    job->threaded = pthread_create(&job->thread, NULL, job_run, job) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+  }
+  *job_r = job;
+  return MSOAUTH_OK;
+}
+
+msoauth_rc msoauth_verifier_finish(struct msoauth_verifier_job **job,
+                                   char **verifier_r) {
+  struct msoauth_verifier_job *j;
+  msoauth_rc rc;
+
+  if (verifier_r != NULL)
+    *verifier_r = NULL;
+  if (job == NULL || *job == NULL)
+    return MSOAUTH_ERR_INVALID;
+  j = *job;
+  /* A forked child has no such thread: it makes the verifier itself. */
+  if (j->threaded && j->pid == getpid())
+    pthread_join(j->thread, NULL);
+  else {
+    msoauth_free_wiped(&j->verifier); /* the parent's thread may have set it */
+    j->rc = msoauth_verifier_make(j->password, &j->verifier);
+  }
+  rc = j->rc;
+  if (!rc && verifier_r != NULL)
+    *verifier_r = j->verifier;
+  else
+    msoauth_free_wiped(&j->verifier);
+  msoauth_secret_free(&j->password);
+  free(j);
+  *job = NULL;
+  return rc;
+}
+
 /* ------------------------------------------------------------ memo */
 
 #define MEMO_BUCKETS 256
@@ -229,23 +300,48 @@ struct memo_node {
 
 struct msoauth_verifier_memo {
   pthread_mutex_t lock;
-  unsigned char key[HASH_LEN];
+  /* SHA-256 with the HMAC key's inner and outer pads absorbed, made once:
+   * a tag then costs two copies and the hashing of its own bytes. */
+  EVP_MD_CTX *inner, *outer;
   struct memo_node *buckets[MEMO_BUCKETS];
   size_t count;
   unsigned long hits; /* checks answered here */
 };
 
+/* ctx: SHA-256 that has absorbed the 64-byte block key ^ pad. */
+static int absorb_pad(EVP_MD_CTX *ctx, const unsigned char *key,
+                      unsigned char pad) {
+  unsigned char block[64];
+  int ok;
+
+  memset(block, pad, sizeof(block));
+  for (size_t i = 0; i < HASH_LEN; i++)
+    block[i] ^= key[i];
+  ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+       EVP_DigestUpdate(ctx, block, sizeof(block)) == 1;
+  msoauth_wipe(block, sizeof(block));
+  return ok;
+}
+
 msoauth_rc msoauth_verifier_memo_new(struct msoauth_verifier_memo **memo_r) {
   struct msoauth_verifier_memo *memo = calloc(1, sizeof(*memo));
+  unsigned char key[HASH_LEN];
+  int ok;
 
   *memo_r = NULL;
   if (memo == NULL)
     return MSOAUTH_ERR_NOMEM;
-  if (RAND_bytes(memo->key, sizeof(memo->key)) != 1) {
-    free(memo);
+  pthread_mutex_init(&memo->lock, NULL);
+  memo->inner = EVP_MD_CTX_new();
+  memo->outer = EVP_MD_CTX_new();
+  ok = memo->inner != NULL && memo->outer != NULL &&
+       RAND_bytes(key, sizeof(key)) == 1 &&
+       absorb_pad(memo->inner, key, 0x36) && absorb_pad(memo->outer, key, 0x5c);
+  msoauth_wipe(key, sizeof(key));
+  if (!ok) {
+    msoauth_verifier_memo_free(&memo);
     return MSOAUTH_ERR_NOMEM;
   }
-  pthread_mutex_init(&memo->lock, NULL);
   *memo_r = memo;
   return MSOAUTH_OK;
 }
@@ -267,6 +363,8 @@ void msoauth_verifier_memo_free(struct msoauth_verifier_memo **memo) {
   if (memo == NULL || *memo == NULL)
     return;
   memo_clear(*memo);
+  EVP_MD_CTX_free((*memo)->inner); /* wipes what it absorbed */
+  EVP_MD_CTX_free((*memo)->outer);
   pthread_mutex_destroy(&(*memo)->lock);
   msoauth_wipe(*memo, sizeof(**memo));
   free(*memo);
@@ -282,26 +380,34 @@ unsigned long msoauth_verifier_memo_hits(struct msoauth_verifier_memo *memo) {
   return hits;
 }
 
-/* The tag of (verifier, password): HMAC-SHA256 of the password under a key
- * that is the HMAC of the verifier under the memo's key. Neither can be
- * told from the tag, nor the tag made without the memo's key. */
-static msoauth_rc memo_tag(const struct msoauth_verifier_memo *memo,
+/* The tag of (verifier, password): HMAC-SHA256, under the memo's random
+ * key, of the verifier, a NUL (a verifier holds none) and the password.
+ * Neither can be told from the tag, nor the tag made without the key. */
+static msoauth_rc memo_tag(struct msoauth_verifier_memo *memo,
                            const char *verifier,
                            const struct msoauth_secret *password,
                            unsigned char *tag) {
-  unsigned char k[HASH_LEN];
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  unsigned char in[HASH_LEN];
   unsigned int len = 0, len2 = 0;
   int ok;
 
-  ok = HMAC(EVP_sha256(), memo->key, (int)sizeof(memo->key),
-            (const unsigned char *)verifier, strlen(verifier), k,
-            &len) != NULL &&
-       len == HASH_LEN &&
-       HMAC(EVP_sha256(), k, (int)sizeof(k),
-            (const unsigned char *)msoauth_secret_value(password),
-            msoauth_secret_len(password), tag, &len2) != NULL &&
-       len2 == HASH_LEN;
-  msoauth_wipe(k, sizeof(k));
+  pthread_mutex_lock(&memo->lock);
+  ok = ctx != NULL && EVP_MD_CTX_copy_ex(ctx, memo->inner) == 1;
+  pthread_mutex_unlock(&memo->lock);
+  ok = ok && EVP_DigestUpdate(ctx, verifier, strlen(verifier) + 1) == 1 &&
+       EVP_DigestUpdate(ctx, msoauth_secret_value(password),
+                        msoauth_secret_len(password)) == 1 &&
+       EVP_DigestFinal_ex(ctx, in, &len) == 1 && len == HASH_LEN;
+  if (ok) {
+    pthread_mutex_lock(&memo->lock);
+    ok = EVP_MD_CTX_copy_ex(ctx, memo->outer) == 1;
+    pthread_mutex_unlock(&memo->lock);
+  }
+  ok = ok && EVP_DigestUpdate(ctx, in, sizeof(in)) == 1 &&
+       EVP_DigestFinal_ex(ctx, tag, &len2) == 1 && len2 == HASH_LEN;
+  msoauth_wipe(in, sizeof(in));
+  EVP_MD_CTX_free(ctx);
   return ok ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
 }
 

@@ -39,6 +39,27 @@ msoauth_rc msoauth_verifier_make_with(const struct msoauth_secret *password,
                                       char **verifier_r)
     __attribute__((warn_unused_result));
 
+/*
+ * A verifier made on a thread of its own while the caller waits for
+ * something else (the token request it is for): started with a copy of
+ * password, taken with msoauth_verifier_finish, which joins the thread.
+ * The thread blocks every signal (the host's handlers run on its own
+ * threads). When no thread can be made, or the process forked since the
+ * start, finish makes the verifier itself: the result is the same.
+ */
+struct msoauth_verifier_job;
+
+/* NULL in *job_r (out of memory) leaves the caller to make it inline. */
+msoauth_rc msoauth_verifier_start(const struct msoauth_secret *password,
+                                  struct msoauth_verifier_job **job_r)
+    __attribute__((warn_unused_result));
+
+/* Waits for the verifier and frees *job (sets it to NULL; accepts NULL,
+ * then MSOAUTH_ERR_INVALID). With verifier_r NULL the verifier is wiped
+ * (the request failed: nothing is stored). */
+msoauth_rc msoauth_verifier_finish(struct msoauth_verifier_job **job,
+                                   char **verifier_r);
+
 /* The index of the first of verifiers[0..n) that password matches, or -1
  * (a malformed or NULL verifier never matches). One PBKDF2 per distinct salt
  * and iteration count. */

@@ -16,9 +16,16 @@ struct msoauth_secret {
   char value[]; /* len bytes and a NUL */
 };
 
+/* explicit_bzero is memset that the compiler may not drop: a cached
+ * login wipes kilobytes of tokens, and OPENSSL_cleanse goes byte by byte. */
 void msoauth_wipe(void *p, size_t len) {
-  if (p != NULL && len > 0)
-    OPENSSL_cleanse(p, len);
+  if (p == NULL || len == 0)
+    return;
+#ifdef HAVE_EXPLICIT_BZERO
+  explicit_bzero(p, len);
+#else
+  OPENSSL_cleanse(p, len);
+#endif
 }
 
 void msoauth_free_wiped(char **s) {

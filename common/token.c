@@ -356,17 +356,21 @@ target:
 }
 
 /* Puts what a grant returned into entry, with the verifier of the
- * password it was obtained with (auth = password). */
+ * password it was obtained with when *job (made during the request) or
+ * need says one is due (auth = password). */
 static msoauth_rc store(struct msoauth_ctx *ctx, const struct request *req,
-                        struct msoauth_cache_entry *entry,
+                        struct msoauth_cache_entry *entry, int need,
+                        struct msoauth_verifier_job **job,
                         struct msoauth_tokens *tokens,
                         struct msoauth_err *err) {
-  msoauth_rc rc;
+  msoauth_rc rc = MSOAUTH_OK;
 
-  if (ctx->cfg->auth == MSOAUTH_AUTH_PASSWORD &&
-      !password_matches(ctx, req, entry)) {
+  if (*job != NULL || need) {
     msoauth_free_wiped(&entry->password_verifier);
-    rc = msoauth_verifier_make(req->secret, &entry->password_verifier);
+    if (*job != NULL)
+      rc = msoauth_verifier_finish(job, &entry->password_verifier);
+    else
+      rc = msoauth_verifier_make(req->secret, &entry->password_verifier);
     if (rc)
       return msoauth_fail(err, rc, "cannot make a password verifier");
   }
@@ -394,8 +398,9 @@ static int same_mark(const struct memory_mark *a,
          a->locked_at == b->locked_at;
 }
 
-/* How often a login goes back to check, outside the lock, a refusal that
- * another login remembered while it waited for the lock. */
+/* How often a login goes back to make, outside the lock, a check another
+ * login made due while it waited for the lock: a refusal remembered, or a
+ * token stored whose password is to be compared (PBKDF2). */
 #define RECHECKS 2
 
 /* A request and its answer, for get_locked. */
@@ -403,6 +408,7 @@ struct getting {
   const struct request *req;
   struct msoauth_token *tok;
   struct memory_mark seen; /* the failure memory checked before the lock */
+  int had_token;           /* a valid token was there before the lock */
   int recheck;             /* may go back to check a change */
   int again;               /* went back: check and lock again */
   msoauth_rc refused;      /* a refusal the entry now remembers */
@@ -449,6 +455,20 @@ static msoauth_rc recall_locked(struct msoauth_ctx *ctx,
                               err);
 }
 
+/* Under the lock: another login stored a token while this one waited. Its
+ * password check (PBKDF2) is made outside the lock, or a herd of
+ * processes would take turns at it: g->again sends the login back. */
+static int stored_meanwhile(struct msoauth_ctx *ctx,
+                            const struct msoauth_cache_entry *entry,
+                            struct getting *g) {
+  if (!g->recheck || g->had_token || ctx->cfg->auth != MSOAUTH_AUTH_PASSWORD ||
+      msoauth_cache_entry_find(entry, ctx->cfg->scope, (long long)time(NULL),
+                               ctx->cfg->refresh_margin) == NULL)
+    return 0;
+  g->again = 1;
+  return 1;
+}
+
 /* Under the entry's lock, on the entry read again: use it, or acquire
  * and store (token_update writes it). */
 static msoauth_rc get_locked(struct msoauth_ctx *ctx,
@@ -458,9 +478,13 @@ static msoauth_rc get_locked(struct msoauth_ctx *ctx,
   const struct request *req = g->req;
   struct msoauth_token *tok = g->tok;
   struct msoauth_tokens tokens;
+  struct msoauth_verifier_job *job = NULL;
+  int need;
   msoauth_rc rc;
 
   memset(&tokens, 0, sizeof(tokens));
+  if (stored_meanwhile(ctx, entry, g))
+    return MSOAUTH_OK;
   if (from_entry(ctx, req, entry, tok) == MSOAUTH_OK) {
     tok->identity = strdup(req->identity);
     return tok->identity != NULL ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
@@ -470,6 +494,13 @@ static msoauth_rc get_locked(struct msoauth_ctx *ctx,
     if (rc || g->again)
       return rc;
   }
+  /* The verifier of a new password is made while the request is in
+   * flight (PBKDF2 is milliseconds; the request tens of them or more).
+   * Without a thread, store makes it afterwards. */
+  need = ctx->cfg->auth == MSOAUTH_AUTH_PASSWORD &&
+         !password_matches(ctx, req, entry);
+  if (need && msoauth_verifier_start(req->secret, &job) != MSOAUTH_OK)
+    job = NULL;
   rc = acquire(ctx, req, entry, &tokens, err);
   if (!rc)
     rc = check_identity(ctx, req, &tokens, tok, err);
@@ -478,12 +509,15 @@ static msoauth_rc get_locked(struct msoauth_ctx *ctx,
   if (!rc) {
     tok->expires_at = tokens.expires_at;
     /* A token that cannot be cached is still the caller's. */
-    if (store(ctx, req, entry, &tokens, err) == MSOAUTH_OK)
+    if (store(ctx, req, entry, need, &job, &tokens, err) == MSOAUTH_OK)
       *put = 1;
     else
       MSOAUTH_WARN(ctx->log, "could not cache the token of %s: %s",
                    req->key.identity, err != NULL ? err->detail : "");
   }
+  /* The request failed: the verifier goes, wiped, unstored. */
+  if (job != NULL)
+    (void)msoauth_verifier_finish(&job, NULL);
   msoauth_tokens_clear(&tokens);
   return learn_failure(ctx, entry, g, rc, put, err);
 }
@@ -499,13 +533,18 @@ static msoauth_rc get_unlocked(struct msoauth_ctx *ctx, struct getting *g,
 
   /* An entry that cannot be read is empty here (the lock reads it
    * again, and says why). */
-  if (msoauth_cache_get(ctx->cache, &req->key, &entry, NULL) == MSOAUTH_OK &&
-      from_entry(ctx, req, &entry, g->tok) == MSOAUTH_OK) {
+  if (msoauth_cache_get(ctx->cache, &req->key, &entry, NULL) != MSOAUTH_OK)
+    goto out;
+  g->had_token =
+      msoauth_cache_entry_find(&entry, ctx->cfg->scope, (long long)time(NULL),
+                               ctx->cfg->refresh_margin) != NULL;
+  if (from_entry(ctx, req, &entry, g->tok) == MSOAUTH_OK) {
     g->tok->identity = strdup(req->identity);
     rc = g->tok->identity != NULL
              ? MSOAUTH_OK
              : msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
-  } else if (req->flags & MSOAUTH_GET_FAILURE_MEMORY) {
+out:
+  if (rc == MSOAUTH_ERR_NOT_FOUND && (req->flags & MSOAUTH_GET_FAILURE_MEMORY)) {
     msoauth_rc refusal =
         token_failure_recall(ctx, req->identity, &entry, req->secret, err);
 
@@ -528,6 +567,7 @@ static msoauth_rc get_cached(struct msoauth_ctx *ctx, const struct request *req,
   g.req = req;
   g.tok = tok;
   for (int round = 0;; round++) {
+    g.had_token = 0;
     rc = get_unlocked(ctx, &g, err);
     if (rc != MSOAUTH_ERR_NOT_FOUND)
       return rc;

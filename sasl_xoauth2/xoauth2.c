@@ -481,17 +481,22 @@ static int first_step(struct conn *c, sasl_client_params_t *params,
                            SASL_CU_AUTHID | SASL_CU_AUTHZID, oparams);
   if (ret != SASL_OK)
     goto out;
-  params->utils->log(params->utils->conn, SASL_LOG_DEBUG,
-                     PLUGIN ": %s for %s with a token %s", mech_name(c->kind),
-                     c->identity,
-                     tok.from_cache ? "from the cache" : "just acquired");
+  /* libsasl2 formats a line before it knows whether it is logged: only
+   * when log_level asks for it (a cached login is a few microseconds). */
+  if (c->glob->log.level >= MSOAUTH_LOG_DEBUG)
+    params->utils->log(params->utils->conn, SASL_LOG_DEBUG,
+                       PLUGIN ": %s for %s with a token %s",
+                       mech_name(c->kind), c->identity,
+                       tok.from_cache ? "from the cache" : "just acquired");
   /* Exchange Online refuses a token at once, without a challenge: the
-   * application's sasl_errdetail then says this instead of a leftover. */
-  params->utils->seterror(params->utils->conn, SASL_NOLOG,
-                          "%s: the server did not accept the token for %s "
-                          "(for Exchange Online: the app's API permissions, "
-                          "the mailbox's IMAP/POP/SMTP AUTH setting)",
-                          mech_name(c->kind), c->identity);
+   * application's sasl_errdetail then says this instead of a leftover.
+   * Formatted here: libsasl2's formatter takes a call per character. */
+  snprintf(msg, sizeof(msg),
+           "%s: the server did not accept the token for %s (for Exchange "
+           "Online: the app's API permissions, the mailbox's IMAP/POP/SMTP "
+           "AUTH setting)",
+           mech_name(c->kind), c->identity);
+  params->utils->seterror(params->utils->conn, SASL_NOLOG, "%s", msg);
   *clientout = c->out;
   *clientoutlen = (unsigned)c->outlen;
   c->state = ST_SENT;

@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -424,6 +426,53 @@ static void test_password_cost(void **state) {
   msoauth_secret_free(&pw);
 }
 
+/* A verifier made on a thread checks the password it was started with,
+ * and no other; one not taken is wiped and freed (valgrind sees no leak);
+ * started before a fork, the child makes it itself. */
+static void test_job(void **state) {
+  struct msoauth_secret *pw = secret("correct horse battery staple");
+  struct msoauth_secret *other = secret("correct horse battery stapler");
+  struct msoauth_verifier_job *job = NULL;
+  char dummy[] = "x";
+  char *v = dummy; /* finish sets it, also on failure */
+  pid_t pid;
+  int status = 0;
+
+  (void)state;
+  assert_int_equal(msoauth_verifier_start(pw, &job), MSOAUTH_OK);
+  assert_non_null(job);
+  assert_int_equal(msoauth_verifier_finish(&job, &v), MSOAUTH_OK);
+  assert_null(job);
+  assert_non_null(v);
+  assert_int_equal(msoauth_verifier_check(v, pw), MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_check(v, other),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  msoauth_free_wiped(&v);
+  /* The request failed: nothing taken. */
+  assert_int_equal(msoauth_verifier_start(pw, &job), MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_finish(&job, NULL), MSOAUTH_OK);
+  assert_null(job);
+  assert_int_equal(msoauth_verifier_finish(&job, &v), MSOAUTH_ERR_INVALID);
+  assert_null(v);
+  /* A child of a fork has no such thread. */
+  assert_int_equal(msoauth_verifier_start(pw, &job), MSOAUTH_OK);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    int ok = msoauth_verifier_finish(&job, &v) == MSOAUTH_OK &&
+             msoauth_verifier_check(v, pw) == MSOAUTH_OK;
+
+    _exit(ok ? 0 : 1);
+  }
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  assert_int_equal(msoauth_verifier_finish(&job, &v), MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_check(v, pw), MSOAUTH_OK);
+  msoauth_free_wiped(&v);
+  msoauth_secret_free(&pw);
+  msoauth_secret_free(&other);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_make_with_and_find),
@@ -437,6 +486,7 @@ int main(void) {
       cmocka_unit_test(test_known_answer),
       cmocka_unit_test(test_memo),
       cmocka_unit_test(test_memo_capacity),
+      cmocka_unit_test(test_job),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

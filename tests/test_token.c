@@ -209,6 +209,43 @@ static void test_password_failure_memory(void **state) {
   close_ctx(&f);
 }
 
+/* The verifier made while the request was in flight (issue 17) is the
+ * password's; a request that fails stores nothing (and, under valgrind,
+ * leaks nothing: the verifier made for it is wiped and freed). */
+static void test_password_verifier_stored(void **state) {
+  struct fixture f;
+  struct msoauth_cache_key key;
+  struct msoauth_cache_entry entry;
+  struct msoauth_secret *pw = NULL, *wrong = NULL;
+
+  (void)state;
+  open_ctx(&f, NULL);
+  key = (struct msoauth_cache_key){f.cfg->authority, f.cfg->tenant,
+                                   f.cfg->client_id, "alice@contoso.com"};
+  assert_int_equal(get_str(&f, "alice@contoso.com", "not her password"),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(msoauth_cache_get(f.ctx->cache, &key, &entry, NULL),
+                   MSOAUTH_ERR_NOT_FOUND);
+  msoauth_cache_entry_clear(&entry);
+  assert_int_equal(get_str(&f, "alice@contoso.com", EMU_ALICE_PASSWORD),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_cache_get(f.ctx->cache, &key, &entry, NULL),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_secret_from_str(EMU_ALICE_PASSWORD, &pw),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_secret_from_str("not her password", &wrong),
+                   MSOAUTH_OK);
+  assert_non_null(entry.password_verifier);
+  assert_int_equal(msoauth_verifier_check(entry.password_verifier, pw),
+                   MSOAUTH_OK);
+  assert_int_equal(msoauth_verifier_check(entry.password_verifier, wrong),
+                   MSOAUTH_ERR_BAD_CREDENTIALS);
+  msoauth_cache_entry_clear(&entry);
+  msoauth_secret_free(&pw);
+  msoauth_secret_free(&wrong);
+  close_ctx(&f);
+}
+
 struct local_case {
   const char *user;
   size_t len; /* 0: strlen */
@@ -744,6 +781,62 @@ static void test_herd_one_request(void **state) {
   close_ctx(&f);
 }
 
+/* One login of alice with password, in a process of its own: its
+ * msoauth_rc. */
+static int alice_login(const char *path, const char *password) {
+  struct msoauth_config *cfg = NULL;
+  struct msoauth_ctx *ctx = NULL;
+  struct msoauth_secret *pw = NULL;
+  struct msoauth_token tok;
+  msoauth_rc rc;
+
+  memset(&tok, 0, sizeof(tok));
+  rc = msoauth_secret_from_str(password, &pw);
+  if (!rc)
+    rc = msoauth_config_load(path, NULL, NULL, 0, 0, NULL, &cfg, NULL);
+  if (!rc)
+    rc = msoauth_ctx_new(cfg, NULL, &ctx, NULL);
+  if (!rc)
+    rc = msoauth_token_get(ctx, "alice@contoso.com", 17, pw, &tok, NULL);
+  msoauth_token_clear(&tok);
+  msoauth_ctx_free(&ctx);
+  msoauth_config_free(&cfg);
+  msoauth_secret_free(&pw);
+  return (int)rc;
+}
+
+/* A process that waited on the lock while another stored a token checks
+ * its password against the new entry after the lock (issue 17: a herd no
+ * longer takes turns at PBKDF2), and a password that is not the one the
+ * token was obtained with still gets no token: it asks, and is refused. */
+static void test_waiter_other_password(void **state) {
+  struct fixture f;
+  char path[512];
+  pid_t pids[2];
+  int status[2];
+
+  (void)state;
+  open_ctx(&f, NULL);
+  snprintf(path, sizeof(path), "%s/token.conf", emu.dir);
+  assert_int_equal(
+      emu_post(&emu, "/_emu/fault", "{\"kind\":\"delay\",\"seconds\":1.0}"), 0);
+  for (int i = 0; i < 2; i++) {
+    pids[i] = fork();
+    assert_true(pids[i] >= 0);
+    if (pids[i] == 0)
+      _exit(alice_login(path, i == 0 ? EMU_ALICE_PASSWORD : "not hers"));
+    usleep(300000); /* the second finds no entry, then waits */
+  }
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(waitpid(pids[i], &status[i], 0), pids[i]);
+    assert_true(WIFEXITED(status[i]));
+  }
+  assert_int_equal(WEXITSTATUS(status[0]), MSOAUTH_OK);
+  assert_int_equal(WEXITSTATUS(status[1]), MSOAUTH_ERR_BAD_CREDENTIALS);
+  assert_int_equal(emu_count(&emu, "grant:password"), 2);
+  close_ctx(&f);
+}
+
 /* The identity platform unreachable: a clean failure within the budget. */
 static void test_unreachable(void **state) {
   struct fixture f;
@@ -1021,6 +1114,7 @@ int main(void) {
       cmocka_unit_test(test_password_cached),
       cmocka_unit_test(test_password_wrong_not_served),
       cmocka_unit_test(test_password_failure_memory),
+      cmocka_unit_test(test_password_verifier_stored),
       cmocka_unit_test(test_local_refusals),
       cmocka_unit_test(test_alias_by_token),
       cmocka_unit_test(test_refresh_margin),
@@ -1033,6 +1127,7 @@ int main(void) {
       cmocka_unit_test(test_no_identity),
       cmocka_unit_test(test_no_identity_service_account),
       cmocka_unit_test(test_herd_one_request),
+      cmocka_unit_test(test_waiter_other_password),
       cmocka_unit_test(test_unreachable),
       cmocka_unit_test(test_refresh_granted_scope),
       cmocka_unit_test(test_refresh_mode_strict_revoked),

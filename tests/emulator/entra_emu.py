@@ -88,6 +88,7 @@ DEFAULT_OPTIONS: dict[str, int] = {
     "groups_limit": 200,
     "strict_rfc": 0,              # 1: a plain RFC 6749/8628 server (README.md)
     "strict_rotation": 0,         # 1: a refresh token redeems once only
+    "token_latency_ms": 0,        # every token endpoint answer waits this long
 }
 
 # What a strict-RFC server does not grant, though asked: the granted scope
@@ -1822,6 +1823,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             resp = json_response(405, {"error": "method_not_allowed"})
             resp.headers.append(("Allow", "GET"))
             return resp
+        if endpoint == "token":
+            latency = self.emu.state.option("token_latency_ms")
+            if latency > 0:
+                time.sleep(min(latency, 600000) / 1000.0)
         fault = self.emu.state.take_fault(endpoint)
         if fault is not None:
             ctx.record["fault"] = fault.kind
@@ -2177,6 +2182,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--verbose", action="store_true", help="log one line per request to stderr")
     p.add_argument("--strict-rfc", action="store_true",
                    help="behave as a plain RFC 6749/8628 server (option strict_rfc = 1)")
+    p.add_argument("--token-latency-ms", type=int, default=0,
+                   help="every token endpoint answer waits this long "
+                        "(option token_latency_ms)")
     return p.parse_args(argv)
 
 
@@ -2186,6 +2194,10 @@ def main(argv: list[str]) -> int:
     VERBOSE = args.verbose
     if args.strict_rfc:
         DEFAULT_OPTIONS["strict_rfc"] = 1   # what a reset restores, too
+    if args.token_latency_ms < 0:
+        sys.stderr.write("entra_emu: --token-latency-ms must not be negative\n")
+        return 2
+    DEFAULT_OPTIONS["token_latency_ms"] = args.token_latency_ms
     state_dir = os.path.abspath(args.state_dir)
     os.makedirs(state_dir, exist_ok=True)
     for name in ("ready", "pid", "url", "port"):

@@ -689,6 +689,11 @@ ok_ropc() { ropc contoso.com $PUBLIC alice@contoso.com 'Correct horse battery st
 ctl fault '{"kind": "delay", "seconds": 1.0}' >/dev/null
 t0=$(date +%s.%N); ok_ropc; t1=$(date +%s.%N)
 check "fault delay: slow, then a normal answer" "status == 200 and $t1 - $t0 >= 1.0 and 'access_token' in j"
+ctl options '{"token_latency_ms": 300}' >/dev/null
+t0=$(date +%s.%N); ok_ropc; t1=$(date +%s.%N)
+check "option token_latency_ms: every answer waits" "status == 200 and $t1 - $t0 >= 0.3 and 'access_token' in j"
+ctl options '{"token_latency_ms": -1}' >/dev/null 2>&1; [ $? = 1 ] && pass "negative latency refused" || fail "negative latency accepted"
+ctl options '{"token_latency_ms": 0}' >/dev/null
 ctl fault '{"kind": "status", "status": 503, "count": 2}' >/dev/null
 ok_ropc
 check "fault status 503 (Microsoft-like body)" "status == 503 and j['error'] == 'temporarily_unavailable' and j['error_codes'] == [90033]"

@@ -111,6 +111,27 @@ static void test_has_ctl(void **state) {
   assert_false(xoauth2_has_ctl("a\001", 1)); /* only len bytes are read */
 }
 
+/* The word-at-a-time check agrees with the byte rule for every byte value
+ * at every position of a word and of the tail, among neighbours that are
+ * and are not control characters themselves (a borrow must not hide or
+ * invent one). */
+static void test_has_ctl_words(void **state) {
+  const unsigned char fills[] = {'a', 0x20, 0x21, 0x7e, 0x80, 0xff, 0x1f};
+  char s[19];
+
+  (void)state;
+  for (size_t f = 0; f < sizeof(fills); f++)
+    for (size_t pos = 0; pos < sizeof(s); pos++)
+      for (int b = 0; b < 256; b++) {
+        int want;
+
+        memset(s, fills[f], sizeof(s));
+        s[pos] = (char)b;
+        want = fills[f] == 0x1f || b < 0x20 || b == 0x7f;
+        assert_int_equal(xoauth2_has_ctl(s, sizeof(s)), want);
+      }
+}
+
 /* A frame past the buffer's cap fails and leaves nothing behind. */
 static void test_frame_cap(void **state) {
   struct xoauth2_frame f = {1, "u@x.org", "h", "a;1", TOKEN, strlen(TOKEN)};
@@ -185,6 +206,7 @@ int main(void) {
       cmocka_unit_test(test_bearer_leaves_out),
       cmocka_unit_test(test_remote_port),
       cmocka_unit_test(test_has_ctl),
+      cmocka_unit_test(test_has_ctl_words),
       cmocka_unit_test(test_frame_cap),
       cmocka_unit_test(test_challenge_status),
       cmocka_unit_test(test_challenge_status_length),

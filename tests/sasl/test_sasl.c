@@ -1099,6 +1099,9 @@ static void test_core_log(void **state) {
   assert_non_null(
       strstr(sinks.text + before, "msoauth_grant_password: ROPC for alice"));
   assert_non_null(strstr(sinks.text + before, "attempt_once: POST https://"));
+  /* The plugin's own debug line, formatted only at this level. */
+  assert_non_null(strstr(sinks.text + before, "XOAUTH2 for alice@contoso.com "
+                                              "with a token "));
 }
 
 static void test_cache_sharing(void **state) {
