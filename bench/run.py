@@ -113,6 +113,7 @@ class Emulator:
             emu.url = f.read().strip()
         emu.ca = os.path.join(state, "ca.pem")
         emu.ctx = ssl.create_default_context(cafile=emu.ca)
+        emu.latency = 0
         return emu
 
     def reset(self):

@@ -543,8 +543,10 @@ static msoauth_rc get_unlocked(struct msoauth_ctx *ctx, struct getting *g,
     rc = g->tok->identity != NULL
              ? MSOAUTH_OK
              : msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  }
 out:
-  if (rc == MSOAUTH_ERR_NOT_FOUND && (req->flags & MSOAUTH_GET_FAILURE_MEMORY)) {
+  if (rc == MSOAUTH_ERR_NOT_FOUND &&
+      (req->flags & MSOAUTH_GET_FAILURE_MEMORY)) {
     msoauth_rc refusal =
         token_failure_recall(ctx, req->identity, &entry, req->secret, err);
 
