@@ -48,10 +48,12 @@
 #define LOCK_SLEEP_MAX_MS 100
 #define HELD_MAX 8
 
-/* One server-side step each: the holder alone stores, removes, releases. */
+/* One server-side step each: the holder alone stores, removes, releases.
+ * A stored entry expires 90 days after its last store, the lifetime of an
+ * unused Entra refresh token: a departed user's entry does not stay. */
 static const char put_script[] =
     "if redis.call('get',KEYS[1])==ARGV[1] then "
-    "redis.call('set',KEYS[2],ARGV[2]) return 1 end return 0";
+    "redis.call('set',KEYS[2],ARGV[2],'EX',7776000) return 1 end return 0";
 static const char forget_script[] =
     "if redis.call('get',KEYS[1])==ARGV[1] then "
     "return 1+redis.call('del',KEYS[2]) end return 0";

@@ -653,6 +653,16 @@ static size_t dump_redis(struct leak_sinks *sinks) {
     if (v->type == REDIS_REPLY_STRING)
       assert_int_equal(leak_sink(sinks, "redis value", v->str, v->len), 0);
     freeReplyObject(v);
+    if (strncmp(all->element[i]->str, "msoauth:entry:", 14) == 0) {
+      const char *ttl[] = {"TTL", all->element[i]->str};
+      redisReply *t = cmd(r, 2, ttl);
+
+      /* An entry goes 90 days after its last store (an unused refresh
+       * token's lifetime): a departed user's stays no longer. */
+      assert_int_equal(t->type, REDIS_REPLY_INTEGER);
+      assert_true(t->integer > 90 * 86400 - 600 && t->integer <= 90 * 86400);
+      freeReplyObject(t);
+    }
   }
   freeReplyObject(all);
   msoauth_redis_close(&r);
