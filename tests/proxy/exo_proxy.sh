@@ -24,18 +24,7 @@ reason=$(proxy_skip_reason)
 [ "${MSOAUTH_SANITIZERS:-no}" = yes ] &&
   { echo "# a --enable-sanitizers build: skipped"; exit 77; }
 
-tmp=$(mktemp -d /tmp/msoauth-proxy-XXXXXX)
-failed=0
-n=0
-cleanup() {
-  proxy_stop
-  if [ -n "${PROXY_KEEP:-}" ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+proxy_test_begin proxy
 check() { # DESCRIPTION COMMAND...
   d=$1; shift
   if "$@"; then ok "$d"; else not_ok "$d"; fi

@@ -18,18 +18,7 @@ command -v fetchmail >/dev/null 2>&1 || { echo "# no fetchmail: skipped"; exit 7
 [ "${MSOAUTH_SANITIZERS:-no}" = yes ] &&
   { echo "# a --enable-sanitizers build: skipped (see exo_proxy.sh)"; exit 77; }
 
-tmp=$(mktemp -d /tmp/msoauth-fetchmail-XXXXXX)
-failed=0
-n=0
-cleanup() {
-  proxy_stop
-  if [ -n "${PROXY_KEEP:-}" ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+proxy_test_begin fetchmail
 
 proxy_start "$tmp" || { echo "# the proxy did not start"; exit 1; }
 fetchmail --version 2>/dev/null | head -1 | sed 's/^/# /'

@@ -197,6 +197,24 @@ proxy_stop() {
   p_proxy_pid= p_standin_pid= p_emu_pid=
 }
 
+# For a test script: a temporary directory, removed with everything
+# started at exit (PROXY_KEEP=1 keeps it), and its TAP lines.
+proxy_test_begin() { # NAME
+  tmp=$(mktemp -d "/tmp/msoauth-$1-XXXXXX")
+  failed=0
+  n=0
+  trap proxy_test_end EXIT
+  trap 'exit 1' INT TERM
+}
+
+proxy_test_end() {
+  proxy_stop
+  if [ -n "${PROXY_KEEP:-}" ]; then echo "# kept $tmp"; else rm -rf "$tmp"; fi
+}
+
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
+
 # Run as a program (the benchmark): starts everything under DIR, writes
 # DIR/proxy-ports ("imap=N pop3=N submission=N") and stays until SIGTERM.
 if [ "${1:-}" = --serve ]; then
