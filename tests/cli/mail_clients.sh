@@ -234,6 +234,14 @@ else
     grep -qi "^From: .*alice@contoso.com" "${kept:-/dev/null}"
   check "neomutt authenticated with XOAUTH2 inside TLS" \
     test "$(auth_log XOAUTH2)" -gt "$before"
+  # neomutt runs its command for every connection: the cached token must
+  # serve it, or every message sent is a token request.
+  requests=$(emuctl --field total --default 0 counters)
+  echo "Once more." | TERM=dumb neomutt -n -F "$tmp/neomuttrc" \
+    -s "neomutt again" bob@contoso.com >"$tmp/neomutt.out" 2>&1
+  check "neomutt: a second message is sent" test -n "$(relayed "neomutt again")"
+  check "neomutt: ... with the cached token, no token request" \
+    test "$(emuctl --field total --default 0 counters)" -eq "$requests"
 fi
 
 # Python: conf/clients/mail_oauth.py over IMAPS, POP3S and submission.
