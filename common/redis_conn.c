@@ -17,7 +17,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
+#include <signal.h> /* struct sigevent */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +33,7 @@
 
 #include "clock.h"
 #include "redis_conn.h"
+#include "sock_bio.h"
 
 #define DEFAULT_PORT "6379"
 /* Largest reply read: an entry, sealed, with room for a SCAN page. */
@@ -51,6 +52,7 @@ struct msoauth_redis {
   int fd;
   SSL_CTX *ssl_ctx;
   SSL *ssl;
+  BIO_METHOD *bio_method; /* of ssl's BIO, freed after it */
   redisReader *reader;
   long timeout_ms;
   int broken;
@@ -168,49 +170,17 @@ static int wait_fd(int fd, short events, long long deadline_ms) {
   }
 }
 
-/* OpenSSL's socket BIO writes with write(): a peer gone would raise
- * SIGPIPE in the host (Postfix, Dovecot). It is held back in this thread
- * while OpenSSL writes, and consumed if it came. */
-struct nosigpipe {
-  sigset_t old;
-  int blocked_here;
-};
-
-static void sigpipe_hold(struct nosigpipe *s) {
-  sigset_t pipe;
-
-  sigemptyset(&pipe);
-  sigaddset(&pipe, SIGPIPE);
-  s->blocked_here = pthread_sigmask(SIG_BLOCK, &pipe, &s->old) == 0 &&
-                    !sigismember(&s->old, SIGPIPE);
-}
-
-static void sigpipe_release(struct nosigpipe *s) {
-  struct timespec zero = {0, 0};
-  sigset_t pipe;
-
-  if (!s->blocked_here)
-    return;
-  sigemptyset(&pipe);
-  sigaddset(&pipe, SIGPIPE);
-  while (sigtimedwait(&pipe, NULL, &zero) == SIGPIPE)
-    ;
-  pthread_sigmask(SIG_SETMASK, &s->old, NULL);
-}
-
 /* Runs one TLS step (handshake, read, write) until it is done or the
  * deadline passes; *n_r as the call returned it. */
 enum tls_op { TLS_HANDSHAKE, TLS_READ, TLS_WRITE };
 
 static int tls_step(struct msoauth_redis *r, enum tls_op op, void *buf,
                     size_t len, long long deadline_ms) {
-  struct nosigpipe np;
   int n, e;
 
   for (;;) {
     size_t done = 0;
 
-    sigpipe_hold(&np);
     ERR_clear_error();
     if (op == TLS_HANDSHAKE)
       n = SSL_connect(r->ssl);
@@ -219,7 +189,6 @@ static int tls_step(struct msoauth_redis *r, enum tls_op op, void *buf,
     else
       n = SSL_write_ex(r->ssl, buf, len, &done) == 1 ? (int)done : -1;
     e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(r->ssl, n);
-    sigpipe_release(&np);
     if (e == SSL_ERROR_NONE)
       return n;
     if (e == SSL_ERROR_ZERO_RETURN)
@@ -508,6 +477,7 @@ static msoauth_rc start_tls(struct msoauth_redis *r, const struct url *u,
   struct in6_addr a6;
   int is_ip = inet_pton(AF_INET, u->host, &a6) == 1 ||
               inet_pton(AF_INET6, u->host, &a6) == 1;
+  BIO *bio;
   int ok;
 
   if (set->tls != NULL && SSL_CTX_up_ref(set->tls) == 1)
@@ -518,9 +488,16 @@ static msoauth_rc start_tls(struct msoauth_redis *r, const struct url *u,
     if (rc)
       return rc;
   }
+  /* Our socket BIO: OpenSSL's own would raise SIGPIPE in the host. */
+  r->bio_method = msoauth_sock_bio_method();
   r->ssl = SSL_new(r->ssl_ctx);
-  if (r->ssl == NULL || SSL_set_fd(r->ssl, r->fd) != 1)
+  bio = r->bio_method != NULL ? msoauth_sock_bio_new(r->bio_method, r->fd)
+                              : NULL;
+  if (r->ssl == NULL || bio == NULL) {
+    BIO_free(bio);
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  }
+  SSL_set_bio(r->ssl, bio, bio);
   if (is_ip)
     ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(r->ssl), u->host);
   else
@@ -733,14 +710,11 @@ void msoauth_redis_close(struct msoauth_redis **r) {
   if (r == NULL || *r == NULL)
     return;
   if ((*r)->ssl != NULL) {
-    struct nosigpipe np;
-
-    sigpipe_hold(&np);
     if (!(*r)->broken)
       SSL_shutdown((*r)->ssl); /* non-blocking: one try, no wait */
-    sigpipe_release(&np);
     SSL_free((*r)->ssl);
   }
+  BIO_meth_free((*r)->bio_method);
   SSL_CTX_free((*r)->ssl_ctx);
   if ((*r)->fd >= 0)
     close((*r)->fd);
