@@ -236,10 +236,30 @@ static void *job_run(void *arg) {
   return NULL;
 }
 
+/* The job's thread, started with every signal blocked (no signal of the
+ * host lands there) without touching the caller's mask; 0 when it was
+ * not started (the verifier is then made inline). */
+static int start_thread(struct msoauth_verifier_job *job) {
+  int started = 0;
+#ifdef HAVE_PTHREAD_ATTR_SETSIGMASK_NP
+  pthread_attr_t attr;
+  sigset_t all;
+
+  sigfillset(&all);
+  if (pthread_attr_init(&attr) != 0)
+    return 0;
+  if (pthread_attr_setsigmask_np(&attr, &all) == 0)
+    started = pthread_create(&job->thread, &attr, job_run, job) == 0;
+  pthread_attr_destroy(&attr);
+#else
+  (void)job;
+#endif
+  return started;
+}
+
 msoauth_rc msoauth_verifier_start(const struct msoauth_secret *password,
                                   struct msoauth_verifier_job **job_r) {
   struct msoauth_verifier_job *job = calloc(1, sizeof(*job));
-  sigset_t all, old;
 
   *job_r = NULL;
   if (job == NULL)
@@ -250,12 +270,7 @@ msoauth_rc msoauth_verifier_start(const struct msoauth_secret *password,
     return password == NULL ? MSOAUTH_ERR_INVALID : MSOAUTH_ERR_NOMEM;
   }
   job->pid = getpid();
-  /* The thread inherits this mask: no signal of the host lands there. */
-  sigfillset(&all);
-  if (pthread_sigmask(SIG_SETMASK, &all, &old) == 0) {
-    job->threaded = pthread_create(&job->thread, NULL, job_run, job) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-  }
+  job->threaded = start_thread(job);
   *job_r = job;
   return MSOAUTH_OK;
 }
