@@ -4,12 +4,13 @@
  * It owns the handle and one request: one CURL easy handle per struct
  * msoauth_http, reset before every request (options) but kept. Every
  * option that matters for safety is set again on each request: HTTPS
- * only, peer and host verified against the CA bundle read at creation, no
+ * only, peer and host verified against the CA bundle opened at creation
+ * (http_ca.c), no
  * redirects, no proxy but the configured one, bodies capped, time bounded
  * by the caller's deadline; then the retries and their waits.
  *
- * What belongs to the process rather than to a handle (libcurl's start by
- * the first request, after environ.c; the connection cache every handle
+ * What belongs to the process rather than to a handle (libcurl's loading
+ * and start by the first request, after environ.c; the connection cache every handle
  * shares; handles inherited through fork(); close-on-exec sockets) is in
  * http_share.c, and form encoding in http_form.c.
  */
@@ -25,15 +26,14 @@
 #include <curl/curl.h>
 
 #include "clock.h"
+#include "curl_lib.h"
 #include "environ.h"
 #include "http.h"
+#include "http_ca.h"
 #include "http_share.h"
 #include "io.h"
 #include "secret.h"
 
-/* Largest CA bundle read into memory (Debian's is about 200 KiB). */
-#define HTTP_CA_MAX (4 * 1024 * 1024)
-#define HTTP_CA_FALLBACK "/etc/ssl/certs/ca-certificates.crt"
 /* No request is started with less time than this left. */
 #define HTTP_MIN_LEFT_MS 50
 /* Backoff between retries that have no Retry-After. */
@@ -49,13 +49,13 @@
 
 struct msoauth_http {
   pthread_mutex_t lock; /* one request at a time: threads may share a handle */
+  const struct msoauth_curl_lib *lib; /* libcurl, from the first request */
   CURL *curl;           /* made by the first request (NULL until then) */
   pid_t pid;            /* the process that made curl */
   struct msoauth_log log;          /* a copy: the caller's may go away */
-  struct curl_slist *get_headers;  /* Accept, no Expect */
-  struct curl_slist *form_headers; /* the same and the form's type */
-  char *ca;                        /* the CA bundle (PEM), NULL if none */
-  size_t ca_len;
+  struct curl_slist *get_headers;  /* Accept, no Expect; from the first */
+  struct curl_slist *form_headers; /* request, the same and the form's type */
+  struct msoauth_http_ca ca;       /* the CA bundle */
   char *ca_path;
   char *proxy; /* may hold proxy credentials: wiped when freed */
   long connect_timeout_ms;
@@ -66,6 +66,7 @@ struct msoauth_http {
 
 /* What one attempt learnt from the answer's headers and body. */
 struct attempt {
+  const struct msoauth_curl_lib *lib;
   struct msoauth_buf *body;
   long long retry_after_ms; /* -1: no usable Retry-After */
   int too_big;              /* the body passed MSOAUTH_HTTP_BODY_MAX */
@@ -82,109 +83,36 @@ struct outcome {
 
 /* ------------------------------------------------------------ the handle */
 
-/* Reads a PEM bundle of at most HTTP_CA_MAX bytes into buf. The bundle is
- * public: any owner, any mode, and a symbolic link is followed (Debian's
- * certificates are links). */
-static msoauth_rc read_ca(const char *path, struct msoauth_buf *buf,
-                          struct msoauth_err *err) {
-  static const struct msoauth_file_policy policy = {
-      .owner = MSOAUTH_OWNER_ANY,
-      .mode = MSOAUTH_MODE_ANY,
-      .follow_symlinks = 1,
-      .max = HTTP_CA_MAX,
-      .secret = 0,
-  };
-  struct msoauth_file file;
-  msoauth_rc rc = MSOAUTH_OK;
+/* Appends line to *list (left as it was on failure). Returns 0, or -1. */
+static int add_header(const struct msoauth_curl_lib *lib,
+                      struct curl_slist **list, const char *line) {
+  struct curl_slist *l = lib->slist_append(*list, line);
 
-  switch (msoauth_file_read(path, &policy, &file)) {
-  case MSOAUTH_FILE_OK:
-    break;
-  case MSOAUTH_FILE_MISSING:
-  case MSOAUTH_FILE_OPEN:
-  case MSOAUTH_FILE_SYMLINK:
-    rc = msoauth_fail(err, MSOAUTH_ERR_IO, "cannot open the CA file %s: %s",
-                      path, strerror(file.sys_errno));
-    goto out;
-  case MSOAUTH_FILE_READ:
-  case MSOAUTH_FILE_CHANGED:
-    rc = msoauth_fail(
-        err, MSOAUTH_ERR_IO, "cannot read the CA file %s: %s", path,
-        file.sys_errno ? strerror(file.sys_errno) : "it changed while read");
-    goto out;
-  case MSOAUTH_FILE_TOO_LARGE:
-    rc = msoauth_fail(err, MSOAUTH_ERR_IO,
-                      "the CA file %s is larger than %d bytes", path,
-                      HTTP_CA_MAX);
-    goto out;
-  case MSOAUTH_FILE_NOMEM:
-    rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
-    goto out;
-  default: /* fstat failed, not a regular file */
-    rc =
-        msoauth_fail(err, MSOAUTH_ERR_IO, "the CA file %s is not a file", path);
-    goto out;
-  }
-  /* CURLOPT_CAINFO_BLOB takes PEM only: say so now, not at the handshake. */
-  if (memmem(file.data.data, file.data.len, "-----BEGIN CERTIFICATE-----",
-             27) == NULL) {
-    rc = msoauth_fail(err, MSOAUTH_ERR_IO,
-                      "the CA file %s holds no PEM certificate", path);
-    goto out;
-  }
-  *buf = file.data;
-  msoauth_buf_init(&file.data, HTTP_CA_MAX, 0);
-out:
-  msoauth_file_free(&file);
-  return rc;
+  if (l == NULL)
+    return -1;
+  *list = l;
+  return 0;
 }
 
-/* Loads set->ca_file, or libcurl's default bundle, into http->ca. */
-static msoauth_rc load_ca(struct msoauth_http *http,
-                          const struct msoauth_http_settings *set,
-                          struct msoauth_err *err) {
-  const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
-  const char *path = set->ca_file;
-  struct msoauth_buf buf;
-  msoauth_rc rc;
-
-  if (path == NULL)
-    path =
-        info != NULL && info->cainfo != NULL ? info->cainfo : HTTP_CA_FALLBACK;
-  rc = read_ca(path, &buf, err);
-  if (rc && set->ca_file == NULL && set->ca_path != NULL) {
-    /* No default bundle, but a CA directory was configured: use it alone. */
-    MSOAUTH_DEBUG(&http->log, "no CA bundle at %s, using %s", path,
-                  set->ca_path);
-    msoauth_err_clear(err);
-    return MSOAUTH_OK;
-  }
-  if (rc)
-    return rc;
-  http->ca_len = buf.len;
-  http->ca = msoauth_buf_take(&buf);
-  return MSOAUTH_OK;
-}
-
+/* Makes the header lists, once, when libcurl is there. */
 static msoauth_rc make_headers(struct msoauth_http *http) {
-  static const char *const common[] = {"Accept: application/json", "Expect:"};
-  struct curl_slist *list;
+  const struct msoauth_curl_lib *lib = http->lib;
+  struct curl_slist *get = NULL, *form = NULL;
 
-  for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++) {
-    list = curl_slist_append(http->get_headers, common[i]);
-    if (list == NULL)
-      return MSOAUTH_ERR_NOMEM;
-    http->get_headers = list;
-    list = curl_slist_append(http->form_headers, common[i]);
-    if (list == NULL)
-      return MSOAUTH_ERR_NOMEM;
-    http->form_headers = list;
-  }
-  list = curl_slist_append(http->form_headers,
-                           "Content-Type: application/x-www-form-urlencoded");
-  if (list == NULL)
+  if (http->form_headers != NULL)
+    return MSOAUTH_OK;
+  if (add_header(lib, &get, "Accept: application/json") ||
+      add_header(lib, &get, "Expect:") ||
+      add_header(lib, &form, "Accept: application/json") ||
+      add_header(lib, &form, "Expect:") ||
+      add_header(lib, &form,
+                 "Content-Type: application/x-www-form-urlencoded")) {
+    lib->slist_free_all(get);
+    lib->slist_free_all(form);
     return MSOAUTH_ERR_NOMEM;
-  http->form_headers = list;
+  }
+  http->get_headers = get;
+  http->form_headers = form;
   return MSOAUTH_OK;
 }
 
@@ -225,17 +153,17 @@ msoauth_rc msoauth_http_new(const struct msoauth_http_settings *set,
   http->connect_timeout_ms =
       clamp(set->connect_timeout, 0, HTTP_CONNECT_TIMEOUT_MAX) * 1000;
   http->retries = clamp(set->retries, 0, HTTP_RETRIES_MAX);
-  rc = make_headers(http);
-  if (!rc)
-    rc = copy_str(set->ca_path, &http->ca_path);
+  http->ca.fd = -1;
+  rc = copy_str(set->ca_path, &http->ca_path);
   if (!rc)
     rc = copy_str(set->proxy, &http->proxy);
   if (rc) {
     msoauth_fail(err, rc, "out of memory");
     goto out;
   }
-  /* Read now: the first request may come after a chroot. */
-  rc = load_ca(http, set, err);
+  /* Opened now: the first request may come after a chroot. */
+  rc = msoauth_http_ca_open(&http->ca, set->ca_file, set->ca_path != NULL,
+                            &http->log, err);
 out:
   if (rc)
     msoauth_http_free(&http);
@@ -247,14 +175,25 @@ void msoauth_http_free(struct msoauth_http **http) {
   if (http == NULL || *http == NULL)
     return;
   msoauth_http_curl_free(&(*http)->curl, (*http)->pid);
-  curl_slist_free_all((*http)->get_headers);
-  curl_slist_free_all((*http)->form_headers);
-  free((*http)->ca);
+  if ((*http)->lib != NULL) { /* the lists are made once libcurl is there */
+    (*http)->lib->slist_free_all((*http)->get_headers);
+    (*http)->lib->slist_free_all((*http)->form_headers);
+  }
+  msoauth_http_ca_free(&(*http)->ca);
   free((*http)->ca_path);
   msoauth_free_wiped(&(*http)->proxy);
   pthread_mutex_destroy(&(*http)->lock);
   free(*http);
   *http = NULL;
+}
+
+msoauth_rc msoauth_http_preload(const struct msoauth_log *log,
+                                struct msoauth_err *err) {
+  msoauth_rc rc = msoauth_environ_prepare(log, err);
+
+  if (!rc && msoauth_curl_lib(err) == NULL)
+    rc = err->rc;
+  return rc;
 }
 
 long msoauth_http_connects(const struct msoauth_http *http) {
@@ -311,13 +250,14 @@ static int parse_count(const char *s, long long max, long long *v_r) {
 }
 
 /* Retry-After: delta-seconds or an HTTP-date. Returns ms, or -1. */
-static long long parse_retry_after(const char *value) {
+static long long parse_retry_after(const struct msoauth_curl_lib *lib,
+                                   const char *value) {
   long long s;
   time_t when;
 
   if (parse_count(value, HTTP_RETRY_AFTER_MAX_S, &s) == 0)
     return s * 1000;
-  when = curl_getdate(value, NULL);
+  when = lib->getdate(value, NULL);
   if (when == (time_t)-1)
     return -1;
   s = (long long)when - (long long)time(NULL);
@@ -351,7 +291,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *arg) {
     }
   } else if (header_is(line, len, "Retry-After:")) {
     if (header_value(line + 12, len - 12, value, sizeof(value)) == 0)
-      a->retry_after_ms = parse_retry_after(value);
+      a->retry_after_ms = parse_retry_after(a->lib, value);
   }
   return len;
 }
@@ -377,85 +317,86 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg) {
 static CURLcode set_options(struct msoauth_http *http, const char *url,
                             const struct msoauth_buf *form, long long left_ms,
                             struct attempt *a) {
+  const struct msoauth_curl_lib *lib = http->lib;
   CURL *c = http->curl;
   struct curl_blob ca;
   CURLcode res;
 
-  res = curl_easy_setopt(c, CURLOPT_URL, url);
+  res = lib->easy_setopt(c, CURLOPT_URL, url);
 #if LIBCURL_VERSION_NUM >= 0x075500
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+    res = lib->easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    res = lib->easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
 #else
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS);
+    res = lib->easy_setopt(c, CURLOPT_PROTOCOLS, (long)CURLPROTO_HTTPS);
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)CURLPROTO_HTTPS);
+    res = lib->easy_setopt(c, CURLOPT_REDIR_PROTOCOLS, (long)CURLPROTO_HTTPS);
 #endif
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    res = lib->easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    res = lib->easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    res = lib->easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
   if (!res)
     res =
-        curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+        lib->easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
   /* The bundle in memory replaces libcurl's default file, and the default
    * directory is dropped: the trust anchors are the configured ones. */
-  if (!res && http->ca != NULL) {
-    ca.data = http->ca;
-    ca.len = http->ca_len;
+  if (!res && http->ca.pem != NULL) {
+    ca.data = http->ca.pem;
+    ca.len = http->ca.len;
     ca.flags = CURL_BLOB_NOCOPY;
-    res = curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
+    res = lib->easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
   }
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_CAINFO, (char *)NULL);
+    res = lib->easy_setopt(c, CURLOPT_CAINFO, (char *)NULL);
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_CAPATH, http->ca_path);
+    res = lib->easy_setopt(c, CURLOPT_CAPATH, http->ca_path);
   /* "" disables the proxy and the *_proxy variables; NOPROXY "" makes
    * libcurl skip no_proxy too: the environment plays no part. */
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_PROXY,
+    res = lib->easy_setopt(c, CURLOPT_PROXY,
                            http->proxy != NULL ? http->proxy : "");
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_NOPROXY, "");
+    res = lib->easy_setopt(c, CURLOPT_NOPROXY, "");
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    res = lib->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION,
+    res = lib->easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION,
                            msoauth_http_open_socket);
   if (!res && http->connect_timeout_ms > 0)
-    res = curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+    res = lib->easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                            http->connect_timeout_ms);
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)left_ms);
+    res = lib->easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)left_ms);
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_USERAGENT, "msoauth/" PACKAGE_VERSION);
+    res = lib->easy_setopt(c, CURLOPT_USERAGENT, "msoauth/" PACKAGE_VERSION);
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_ERRORBUFFER, http->errbuf);
+    res = lib->easy_setopt(c, CURLOPT_ERRORBUFFER, http->errbuf);
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    res = lib->easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
+    res = lib->easy_setopt(c, CURLOPT_HEADERDATA, a);
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    res = lib->easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
   if (!res)
-    res = curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+    res = lib->easy_setopt(c, CURLOPT_WRITEDATA, a);
   if (!res)
     res =
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER,
+        lib->easy_setopt(c, CURLOPT_HTTPHEADER,
                          form != NULL ? http->form_headers : http->get_headers);
   /* The form is the caller's buffer, not a copy: nothing secret stays in
    * the handle once the request is over. */
   if (!res && form != NULL)
     res =
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)form->len);
+        lib->easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)form->len);
   if (!res && form != NULL)
-    res = curl_easy_setopt(c, CURLOPT_POSTFIELDS, msoauth_buf_str(form));
+    res = lib->easy_setopt(c, CURLOPT_POSTFIELDS, msoauth_buf_str(form));
   if (!res && form == NULL)
-    res = curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    res = lib->easy_setopt(c, CURLOPT_HTTPGET, 1L);
   return res;
 }
 
@@ -490,32 +431,33 @@ static int certificate_error(CURLcode res) {
 
 /* Whether the failed transfer sent no byte of the request: no connection,
  * or one that failed before the request went out. */
-static int nothing_sent(CURL *c) {
+static int nothing_sent(const struct msoauth_curl_lib *lib, CURL *c) {
   curl_off_t uploaded = -1;
   long request = -1;
 
-  return curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &request) == CURLE_OK &&
-         curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &uploaded) == CURLE_OK &&
+  return lib->easy_getinfo(c, CURLINFO_REQUEST_SIZE, &request) == CURLE_OK &&
+         lib->easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &uploaded) == CURLE_OK &&
          request == 0 && uploaded == 0;
 }
 
 /* The host a redirect points to, for the message; "" when unknown. */
-static void redirect_host(CURL *c, char *host, size_t size) {
+static void redirect_host(const struct msoauth_curl_lib *lib, CURL *c,
+                          char *host, size_t size) {
   char *location = NULL, *h = NULL;
   CURLU *u;
 
   host[0] = '\0';
-  if (curl_easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) != CURLE_OK ||
+  if (lib->easy_getinfo(c, CURLINFO_REDIRECT_URL, &location) != CURLE_OK ||
       location == NULL)
     return;
-  u = curl_url();
+  u = lib->url();
   if (u == NULL)
     return;
-  if (curl_url_set(u, CURLUPART_URL, location, 0) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && strlen(h) < size)
+  if (lib->url_set(u, CURLUPART_URL, location, 0) == CURLUE_OK &&
+      lib->url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK && strlen(h) < size)
     memcpy(host, h, strlen(h) + 1);
-  curl_free(h);
-  curl_url_cleanup(u);
+  lib->free(h);
+  lib->url_cleanup(u);
 }
 
 /* Turns a transfer that failed in libcurl into an outcome. */
@@ -523,7 +465,8 @@ static struct outcome curl_failure(struct msoauth_http *http, CURLcode res,
                                    const char *url, long long deadline_ms,
                                    const struct attempt *a,
                                    struct msoauth_err *err) {
-  const char *why = http->errbuf[0] ? http->errbuf : curl_easy_strerror(res);
+  const char *why =
+      http->errbuf[0] ? http->errbuf : http->lib->easy_strerror(res);
   struct outcome o = {MSOAUTH_ERR_UNAVAILABLE, 0, -1, 0};
 
   if (a->too_big) {
@@ -552,7 +495,7 @@ static struct outcome curl_failure(struct msoauth_http *http, CURLcode res,
      * the network may do better on the next try. */
     o.rc = msoauth_fail(err, MSOAUTH_ERR_UNAVAILABLE, "%s: %s", url, why);
     o.retry = 1;
-    o.unsent = nothing_sent(http->curl);
+    o.unsent = nothing_sent(http->lib, http->curl);
   }
   return o;
 }
@@ -568,7 +511,7 @@ static struct outcome http_answer(struct msoauth_http *http, long status,
       (status >= 400 && status < 500 && status != 429))
     return o;
   if (status >= 300 && status < 400) {
-    redirect_host(http->curl, host, sizeof(host));
+    redirect_host(http->lib, http->curl, host, sizeof(host));
     /* The host first: the detail is cut at MSOAUTH_ERR_DETAIL_MAX. */
     o.rc = msoauth_fail(err, MSOAUTH_ERR_PROTOCOL,
                         "redirect (HTTP %ld)%s%s not followed, from %s", status,
@@ -593,50 +536,60 @@ static struct outcome http_answer(struct msoauth_http *http, long status,
   return o;
 }
 
+/* Readies the handle for its request: libcurl, the header lists, the CA
+ * bundle's bytes. */
+static msoauth_rc http_start(struct msoauth_http *http,
+                             struct msoauth_err *err) {
+  msoauth_rc rc = msoauth_http_curl_start(&http->curl, &http->pid, &http->lib,
+                                          &http->log, err);
+
+  if (!rc && make_headers(http) != MSOAUTH_OK)
+    rc = msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
+  if (!rc)
+    rc = msoauth_http_ca_read(&http->ca, err);
+  return rc;
+}
+
 /* Makes one request with the time left, and says how it ended. */
 static struct outcome attempt_once(struct msoauth_http *http, const char *url,
                                    const struct msoauth_buf *form,
                                    long long deadline_ms,
                                    struct msoauth_http_response *resp,
                                    struct msoauth_err *err) {
-  struct attempt a = {&resp->body, -1, 0, 0};
+  struct attempt a = {NULL, &resp->body, -1, 0, 0};
   long long started = msoauth_now_ms();
+  const struct msoauth_curl_lib *lib;
   long connects = 0;
-  struct outcome o;
+  struct outcome o = {MSOAUTH_OK, 0, -1, 1};
   CURLcode res;
 
   msoauth_buf_free(&resp->body);
   resp->status = 0;
-  o.rc = msoauth_http_curl_start(&http->curl, &http->pid, &http->log, err);
-  if (o.rc) {
-    o.retry = 0;
-    o.wait_ms = -1;
+  o.rc = http_start(http, err);
+  if (o.rc)
     return o;
-  }
+  lib = a.lib = http->lib;
   resp->attempts++;
   http->errbuf[0] = '\0';
-  curl_easy_reset(http->curl);
+  lib->easy_reset(http->curl);
   res = set_options(http, url, form, deadline_ms - started, &a);
   if (res) {
     o.rc = msoauth_fail(
         err,
         res == CURLE_OUT_OF_MEMORY ? MSOAUTH_ERR_NOMEM : MSOAUTH_ERR_INVALID,
-        "libcurl refused an option: %s", curl_easy_strerror(res));
-    o.retry = 0;
-    o.wait_ms = -1;
-    o.unsent = 1;
+        "libcurl refused an option: %s", lib->easy_strerror(res));
     return o;
   }
-  res = curl_easy_perform(http->curl);
+  res = lib->easy_perform(http->curl);
   /* Drop the pointer to the caller's form at once. */
   if (form != NULL)
-    curl_easy_setopt(http->curl, CURLOPT_POSTFIELDS, (char *)NULL);
-  if (curl_easy_getinfo(http->curl, CURLINFO_NUM_CONNECTS, &connects) ==
+    lib->easy_setopt(http->curl, CURLOPT_POSTFIELDS, (char *)NULL);
+  if (lib->easy_getinfo(http->curl, CURLINFO_NUM_CONNECTS, &connects) ==
       CURLE_OK)
     http->connects += connects;
   if (res == CURLE_OK) {
     /* Only a complete answer has a status: a cut one is a network error. */
-    curl_easy_getinfo(http->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    lib->easy_getinfo(http->curl, CURLINFO_RESPONSE_CODE, &resp->status);
     MSOAUTH_DEBUG(&http->log, "%s %s: HTTP %ld in %lld ms (attempt %d)",
                   form != NULL ? "POST" : "GET", url, resp->status,
                   msoauth_now_ms() - started, resp->attempts);
@@ -645,7 +598,7 @@ static struct outcome attempt_once(struct msoauth_http *http, const char *url,
   MSOAUTH_DEBUG(&http->log, "%s %s: failed in %lld ms (attempt %d): %s",
                 form != NULL ? "POST" : "GET", url, msoauth_now_ms() - started,
                 resp->attempts,
-                http->errbuf[0] ? http->errbuf : curl_easy_strerror(res));
+                http->errbuf[0] ? http->errbuf : lib->easy_strerror(res));
   return curl_failure(http, res, url, deadline_ms, &a, err);
 }
 

@@ -5,10 +5,11 @@
  * capped, every request bounded by a deadline, retries on network errors, 5xx
  * and 429 (Retry-After honoured when it fits the deadline), or, for a request
  * that must not be repeated needlessly, only where nothing was sent or the
- * server asked for it (msoauth_http_post). CA certificates
- * are read into memory when the handle is made, so a caller that chroots
- * later still verifies TLS. libcurl is initialised by the first request,
- * never before. No signal handler is touched. Handles share one connection
+ * server asked for it (msoauth_http_post). The CA bundle is opened when
+ * the handle is made and read by its first request, so a caller that
+ * chroots in between still verifies TLS. libcurl is mapped (curl_lib.h)
+ * and initialised by the first request, never before, unless
+ * msoauth_http_preload mapped it earlier. No signal handler is touched. Handles share one connection
  * cache per process: a connection outlives the handle that opened it, for
  * the next handle with the same settings. Every socket is close-on-exec; a
  * child of fork() never uses its parent's connections, even through a
@@ -48,11 +49,12 @@ struct msoauth_http_settings {
 };
 
 /*
- * Makes a handle from set. Reads the CA bundle (ca_file, else libcurl's
- * default bundle; PEM, at most 4 MiB) into memory now: MSOAUTH_ERR_IO when
- * it cannot. libcurl is not started here but by the first request, after
- * the environment was made safe (environ.h; MSOAUTH_ERR_CONFIG when it
- * cannot be). log is copied.
+ * Makes a handle from set. Opens the CA bundle (ca_file, else libcurl's
+ * default bundle; PEM, at most 4 MiB) and checks it now, MSOAUTH_ERR_IO when
+ * it cannot; its bytes are read by the first request. libcurl is neither
+ * mapped nor started here but by the first request, after the environment
+ * was made safe (environ.h; MSOAUTH_ERR_CONFIG when it cannot be). log is
+ * copied.
  * The caller owns *http_r and frees it with msoauth_http_free.
  */
 msoauth_rc msoauth_http_new(const struct msoauth_http_settings *set,
@@ -62,6 +64,17 @@ msoauth_rc msoauth_http_new(const struct msoauth_http_settings *set,
     __attribute__((warn_unused_result));
 
 void msoauth_http_free(struct msoauth_http **http);
+
+/*
+ * Maps libcurl now, without starting it, for a process that may enter a
+ * chroot that has no copy of it before its first request (Postfix's smtp).
+ * The environment is made safe first, as libcurl's libraries run their
+ * constructors as they are mapped. MSOAUTH_ERR_CONFIG when libcurl cannot
+ * be loaded. Once per process; later calls do nothing.
+ */
+msoauth_rc msoauth_http_preload(const struct msoauth_log *log,
+                                struct msoauth_err *err)
+    __attribute__((warn_unused_result));
 
 /*
  * POSTs form (application/x-www-form-urlencoded, see msoauth_form_add) to

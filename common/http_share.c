@@ -1,8 +1,10 @@
 /*
  * http_share.c - libcurl's state for the whole process.
  *
- * It owns what no single handle may: curl_global_init (run by the first
- * request, never before, after environ.c has made the environment safe),
+ * It owns what no single handle may: libcurl itself (mapped by the first
+ * request unless preloaded, curl_lib.c) and curl_global_init (run by the
+ * first request, never before, after environ.c has made the environment
+ * safe),
  * the one connection cache (with TLS sessions and DNS answers) that every
  * handle of the process joins, the easy handles a child inherited through
  * fork() (left alone: their sockets are the parent's), and the
@@ -19,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "curl_lib.h"
 #include "environ.h"
 #include "http_share.h"
 
@@ -28,17 +31,29 @@
 #define HTTP_FD_SEARCH_MAX 65536
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_result = CURLE_FAILED_INIT;
+/* libcurl's functions, once it is mapped and initialised; NULL before. */
+static const struct msoauth_curl_lib *lib;
+static struct msoauth_err global_err;
 
 /* Only ever run by the first request (http_start), after environ.c. */
 static void global_init_once(void) {
-  global_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+  const struct msoauth_curl_lib *l = msoauth_curl_lib(&global_err);
+
+  if (l == NULL)
+    return;
+  if (l->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    msoauth_fail(&global_err, MSOAUTH_ERR_NOMEM, "cannot initialise libcurl");
+    return;
+  }
+  lib = l;
 }
 
-static msoauth_rc global_init(void) {
+static msoauth_rc global_init(struct msoauth_err *err) {
   if (pthread_once(&global_once, global_init_once) != 0)
-    return MSOAUTH_ERR_NOMEM;
-  return global_result == CURLE_OK ? MSOAUTH_OK : MSOAUTH_ERR_NOMEM;
+    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "cannot initialise libcurl");
+  if (lib == NULL)
+    return msoauth_fail(err, global_err.rc, "%s", global_err.detail);
+  return MSOAUTH_OK;
 }
 
 /* ------------------------------------------------------------ shared cache */
@@ -84,22 +99,22 @@ static struct share *share_new(void) {
   for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
     pthread_mutex_init(&s->locks[i], NULL);
   s->pid = getpid();
-  s->sh = curl_share_init();
+  s->sh = lib->share_init();
   res = s->sh != NULL ? CURLSHE_OK : CURLSHE_NOMEM;
   if (res == CURLSHE_OK)
-    res = curl_share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock);
+    res = lib->share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock);
   if (res == CURLSHE_OK)
-    res = curl_share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    res = lib->share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
   if (res == CURLSHE_OK)
-    res = curl_share_setopt(s->sh, CURLSHOPT_USERDATA, s);
+    res = lib->share_setopt(s->sh, CURLSHOPT_USERDATA, s);
   if (res == CURLSHE_OK)
-    res = curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    res = lib->share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
   if (res == CURLSHE_OK)
-    res = curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    res = lib->share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   if (res == CURLSHE_OK)
-    res = curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    res = lib->share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   if (res != CURLSHE_OK) {
-    curl_share_cleanup(s->sh); /* NULL is fine */
+    lib->share_cleanup(s->sh); /* NULL is fine */
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
       pthread_mutex_destroy(&s->locks[i]);
     free(s);
@@ -181,7 +196,7 @@ static void internal_fds_cloexec(CURL *curl) {
   int flags;
 
   free_fds(fds, HTTP_FD_WATCH);
-  (void)curl_easy_perform(curl); /* CURLE_URL_MALFORMAT: no URL */
+  (void)lib->easy_perform(curl); /* CURLE_URL_MALFORMAT: no URL */
   for (int i = 0; i < HTTP_FD_WATCH && fds[i] >= 0; i++) {
     flags = fcntl(fds[i], F_GETFD);
     if (flags >= 0 && !(flags & FD_CLOEXEC) && fstat(fds[i], &st) == 0 &&
@@ -203,19 +218,22 @@ curl_socket_t msoauth_http_open_socket(void *arg, curlsocktype purpose,
 static void attach_share(CURL *curl, const struct msoauth_log *log) {
   CURLSH *sh = share_get();
 
-  if (sh == NULL || curl_easy_setopt(curl, CURLOPT_SHARE, sh) != CURLE_OK)
+  if (sh == NULL || lib->easy_setopt(curl, CURLOPT_SHARE, sh) != CURLE_OK)
     MSOAUTH_DEBUG(log, "no shared connection cache: this handle "
                        "keeps its own connections");
 }
 
 msoauth_rc msoauth_http_curl_start(CURL **curl, pid_t *pid,
+                                   const struct msoauth_curl_lib **lib_r,
                                    const struct msoauth_log *log,
                                    struct msoauth_err *err) {
   pid_t self = getpid();
   msoauth_rc rc;
 
-  if (*curl != NULL && *pid == self)
+  if (*curl != NULL && *pid == self) {
+    *lib_r = lib;
     return MSOAUTH_OK;
+  }
   if (*curl != NULL) {
     MSOAUTH_DEBUG(log,
                   "a new process: the handle of process %ld is "
@@ -227,9 +245,11 @@ msoauth_rc msoauth_http_curl_start(CURL **curl, pid_t *pid,
   rc = msoauth_environ_prepare(log, err);
   if (rc)
     return rc;
-  if (global_init() != MSOAUTH_OK)
-    return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "cannot initialise libcurl");
-  *curl = curl_easy_init();
+  rc = global_init(err);
+  if (rc)
+    return rc;
+  *lib_r = lib;
+  *curl = lib->easy_init();
   if (*curl == NULL)
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
   *pid = self;
@@ -241,7 +261,7 @@ msoauth_rc msoauth_http_curl_start(CURL **curl, pid_t *pid,
 void msoauth_http_curl_free(CURL **curl, pid_t pid) {
   if (*curl != NULL && pid != getpid())
     inherited_keep(*curl);
-  else
-    curl_easy_cleanup(*curl); /* NULL is fine */
+  else if (*curl != NULL)
+    lib->easy_cleanup(*curl); /* made by this process: lib is set */
   *curl = NULL;
 }

@@ -1,6 +1,6 @@
 /*
  * http_share.h - libcurl's state for the whole process, for http.c alone:
- * its global initialisation, the connection cache every handle shares,
+ * its loading and global initialisation, the connection cache every handle shares,
  * easy handles inherited through fork(), and close-on-exec sockets.
  */
 #ifndef MSOAUTH_HTTP_SHARE_H
@@ -10,19 +10,22 @@
 
 #include <curl/curl.h>
 
+#include "curl_lib.h"
 #include "log.h"
 #include "result.h"
 
 /*
  * Makes *curl an easy handle of this process, right before a request: the
- * environment made safe first (environ.c), then libcurl's global
- * initialisation (once per process), then the easy handle, its internal
+ * environment made safe first (environ.c), then libcurl mapped (unless it
+ * was preloaded) and initialised (once per process), then the easy handle, its internal
  * sockets close-on-exec, joined to the process's connection cache. A
  * handle in *curl made by another process (*pid, before fork()) is left to
  * it. Nothing is done when *curl is already this process's. The caller
- * serialises calls for one handle.
+ * serialises calls for one handle. *lib_r is set to libcurl's functions
+ * on success. MSOAUTH_ERR_CONFIG when libcurl cannot be loaded.
  */
 msoauth_rc msoauth_http_curl_start(CURL **curl, pid_t *pid,
+                                   const struct msoauth_curl_lib **lib_r,
                                    const struct msoauth_log *log,
                                    struct msoauth_err *err);
 

@@ -103,8 +103,8 @@ static enum msoauth_file_problem read_body(int fd, size_t size,
 }
 
 enum msoauth_file_problem
-msoauth_file_read_at(int dirfd, const char *path,
-                     const struct msoauth_file_policy *policy,
+msoauth_file_open_at(int dirfd, const char *path,
+                     const struct msoauth_file_policy *policy, int *fd_r,
                      struct msoauth_file *file) {
   /* O_NONBLOCK: a FIFO put in the file's place must not hang the caller;
    * it is refused as not regular after the open. */
@@ -112,6 +112,7 @@ msoauth_file_read_at(int dirfd, const char *path,
   enum msoauth_file_problem problem;
   int fd;
 
+  *fd_r = -1;
   memset(&file->st, 0, sizeof(file->st));
   file->sys_errno = 0;
   msoauth_buf_init(&file->data, policy->max, policy->secret);
@@ -126,8 +127,43 @@ msoauth_file_read_at(int dirfd, const char *path,
                                                       : MSOAUTH_FILE_OPEN;
   }
   problem = check(fd, policy, file);
+  if (problem)
+    close(fd);
+  else
+    *fd_r = fd;
+  return problem;
+}
+
+enum msoauth_file_problem
+msoauth_file_read_fd(int fd, const struct msoauth_file_policy *policy,
+                     struct msoauth_file *file) {
+  enum msoauth_file_problem problem;
+
+  file->sys_errno = 0;
+  msoauth_buf_init(&file->data, policy->max, policy->secret);
+  problem = check(fd, policy, file);
+  if (!problem && lseek(fd, 0, SEEK_SET) != 0) {
+    file->sys_errno = errno;
+    problem = MSOAUTH_FILE_READ;
+  }
   if (!problem)
     problem = read_body(fd, (size_t)file->st.st_size, file);
+  if (problem)
+    msoauth_buf_free(&file->data);
+  return problem;
+}
+
+enum msoauth_file_problem
+msoauth_file_read_at(int dirfd, const char *path,
+                     const struct msoauth_file_policy *policy,
+                     struct msoauth_file *file) {
+  enum msoauth_file_problem problem;
+  int fd;
+
+  problem = msoauth_file_open_at(dirfd, path, policy, &fd, file);
+  if (problem)
+    return problem;
+  problem = read_body(fd, (size_t)file->st.st_size, file);
   if (problem)
     msoauth_buf_free(&file->data);
   close(fd);

@@ -81,6 +81,22 @@ msoauth_file_read_at(int dirfd, const char *path,
                      const struct msoauth_file_policy *policy,
                      struct msoauth_file *file);
 
+/* The checks of msoauth_file_read_at without the reading: on
+ * MSOAUTH_FILE_OK *fd_r is the opened file (close-on-exec, the caller's to
+ * close), to be read later with msoauth_file_read_fd, as after a chroot;
+ * otherwise *fd_r is -1. file->st is the opened file's; file->data stays
+ * empty, and needs no msoauth_file_free. */
+enum msoauth_file_problem
+msoauth_file_open_at(int dirfd, const char *path,
+                     const struct msoauth_file_policy *policy, int *fd_r,
+                     struct msoauth_file *file);
+
+/* Reads the whole file fd (from msoauth_file_open_at; its offset is
+ * moved) under policy, checked again; as msoauth_file_read_at otherwise. */
+enum msoauth_file_problem
+msoauth_file_read_fd(int fd, const struct msoauth_file_policy *policy,
+                     struct msoauth_file *file);
+
 /* msoauth_file_read_at(AT_FDCWD, ...). */
 enum msoauth_file_problem
 msoauth_file_read(const char *path, const struct msoauth_file_policy *policy,

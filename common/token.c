@@ -83,6 +83,13 @@ msoauth_rc msoauth_ctx_new(const struct msoauth_config *cfg,
                         ctx_r, err);
 }
 
+msoauth_rc msoauth_ctx_preload(const struct msoauth_ctx *ctx,
+                               struct msoauth_err *err) {
+  if (ctx->cfg->auth == MSOAUTH_AUTH_TOKEN)
+    return MSOAUTH_OK;
+  return msoauth_http_preload(ctx->log, err);
+}
+
 void msoauth_ctx_free(struct msoauth_ctx **ctx) {
   if (ctx == NULL || *ctx == NULL)
     return;

@@ -29,6 +29,13 @@ msoauth_rc msoauth_ctx_new(const struct msoauth_config *cfg,
 
 void msoauth_ctx_free(struct msoauth_ctx **ctx);
 
+/* For a host that may enter a chroot before its first request: maps
+ * libcurl now, which cannot be opened inside one (it is otherwise mapped
+ * by the first request). Nothing for auth = token, which makes none. */
+msoauth_rc msoauth_ctx_preload(const struct msoauth_ctx *ctx,
+                               struct msoauth_err *err)
+    __attribute__((warn_unused_result));
+
 /* ------------------------------------------------------------ tokens */
 
 struct msoauth_token {

@@ -8,7 +8,8 @@
  *
  * Everything outside a chroot (configuration, secrets, CA bundle, cache
  * directory) is opened in sasl_client_plug_init, which Postfix's smtp runs
- * before it chroots.
+ * before it chroots. libcurl is mapped by the first request, or there too
+ * in a process that may still chroot.
  */
 #include "config_build.h"
 
@@ -17,7 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include <sasl/sasl.h>
 #include <sasl/saslplug.h>
@@ -695,6 +699,37 @@ static const char *default_path(void) {
 #endif
 }
 
+/* Whether this process may still enter a chroot: CAP_SYS_CHROOT in its
+ * effective set (root, or a daemon before it drops its privileges). */
+static int may_chroot(void) {
+  struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+
+  if (syscall(SYS_capget, &head, data) != 0)
+    return 1; /* unknown: as if it may */
+  return (data[CAP_TO_INDEX(CAP_SYS_CHROOT)].effective &
+          CAP_TO_MASK(CAP_SYS_CHROOT)) != 0;
+}
+
+/*
+ * libcurl is mapped by the first request, so a client that serves cached
+ * tokens or never uses XOAUTH2 does not carry it. A process that may still
+ * chroot (Postfix's smtp initialises the plugin as root, then chroots)
+ * would make that request where libcurl cannot be opened: it maps libcurl
+ * now, without starting it.
+ */
+static void preload_http(struct glob *g) {
+  struct msoauth_err err;
+
+  if (!may_chroot())
+    return;
+  msoauth_err_clear(&err);
+  if (msoauth_ctx_preload(g->ctx, &err) != MSOAUTH_OK)
+    g->utils->log(NULL, SASL_LOG_WARN,
+                  PLUGIN ": %s: a request made inside a chroot will fail",
+                  err.detail);
+}
+
 /* Reads the configuration and makes the core's context; on failure the
  * reason lands in g->problem and the mechanisms fail when used. */
 static void glob_setup(struct glob *g) {
@@ -725,8 +760,10 @@ static void glob_setup(struct glob *g) {
     g->cfg->cache_allow_foreign_dir = 1;
     rc = msoauth_ctx_new(g->cfg, &g->log, &g->ctx, &err);
   }
-  if (!rc)
+  if (!rc) {
+    preload_http(g);
     return;
+  }
   snprintf(g->problem, sizeof(g->problem),
            "XOAUTH2: the configuration %s%s%s cannot be used (%s): %s", path,
            profile != NULL ? " profile " : "", profile != NULL ? profile : "",

@@ -5,6 +5,7 @@
  * the CA kept in memory and connection reuse.
  */
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -768,30 +769,52 @@ static void test_wrong_host(void **state) {
   untrusted("wrong-host");
 }
 
+/* The descriptor open on path in this process, or -1. */
+static int fd_of(const char *path) {
+  char link[64], target[512];
+  ssize_t n;
+
+  for (int fd = 0; fd < 1024; fd++) {
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, target, sizeof(target) - 1);
+    if (n < 0)
+      continue;
+    target[n] = '\0';
+    if (strcmp(target, path) == 0)
+      return fd;
+  }
+  return -1;
+}
+
+/* A copy of the emulator's CA at path (in emu.dir, as name). */
+static void copy_ca(const char *name, char *path, size_t size) {
+  FILE *f = fopen(emu.ca, "r");
+  char *pem;
+  long len;
+
+  assert_non_null(f);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  len = ftell(f);
+  assert_true(len > 0);
+  rewind(f);
+  pem = calloc(1, (size_t)len + 1);
+  assert_non_null(pem);
+  assert_int_equal(fread(pem, 1, (size_t)len, f), (size_t)len);
+  fclose(f);
+  assert_non_null(emu_write_file(&emu, name, pem, 0644));
+  free(pem);
+  snprintf(path, size, "%s/%s", emu.dir, name);
+}
+
 static void test_ca_in_memory(void **state) {
   struct msoauth_http *http;
   struct msoauth_http_response resp;
   struct msoauth_err err;
-  char *pem, path[400];
-  FILE *f;
-  long size;
+  char path[400];
   (void)state;
 
   /* A copy of the CA, removed once the handle is made (as if chrooted). */
-  f = fopen(emu.ca, "r");
-  assert_non_null(f);
-  assert_int_equal(fseek(f, 0, SEEK_END), 0);
-  size = ftell(f);
-  assert_true(size > 0);
-  rewind(f);
-  pem = calloc(1, (size_t)size + 1);
-  assert_non_null(pem);
-  assert_int_equal(fread(pem, 1, (size_t)size, f), (size_t)size);
-  fclose(f);
-  assert_non_null(emu_write_file(&emu, "ca-copy.pem", pem, 0644));
-  free(pem);
-  snprintf(path, sizeof(path), "%s/ca-copy.pem", emu.dir);
-
+  copy_ca("ca-copy.pem", path, sizeof(path));
   http = new_http(0, path, NULL);
   assert_int_equal(unlink(path), 0);
   assert_int_equal(msoauth_http_request(http, discovery_url, NULL,
@@ -800,6 +823,70 @@ static void test_ca_in_memory(void **state) {
   assert_int_equal(resp.status, 200);
   msoauth_http_response_free(&resp);
   msoauth_http_free(&http);
+}
+
+/* The bundle is held open, not read, until the first request, which reads
+ * it and closes it. */
+static void test_ca_read_by_first_request(void **state) {
+  struct msoauth_http *http;
+  struct msoauth_http_response resp;
+  struct msoauth_err err;
+  char path[400];
+  (void)state;
+
+  copy_ca("ca-lazy.pem", path, sizeof(path));
+  http = new_http(0, path, NULL);
+  assert_true(fd_of(path) >= 0);
+  assert_int_equal(msoauth_http_request(http, discovery_url, NULL,
+                                        deadline_in(10000), &resp, &err),
+                   MSOAUTH_OK);
+  assert_int_equal(resp.status, 200);
+  msoauth_http_response_free(&resp);
+  assert_int_equal(fd_of(path), -1);
+  msoauth_http_free(&http);
+}
+
+/* A host that closed every descriptor and reused the bundle's number for
+ * a file of its own: that file is neither read as the bundle nor closed;
+ * the bundle is read again by its name. */
+static void test_ca_descriptor_reused(void **state) {
+  struct msoauth_http *http;
+  struct msoauth_http_response resp;
+  struct msoauth_err err;
+  char path[400], other[400];
+  int fd, mine;
+  (void)state;
+
+  copy_ca("ca-reused.pem", path, sizeof(path));
+  assert_non_null(emu_write_file(&emu, "host-file.txt", "the host's\n", 0644));
+  snprintf(other, sizeof(other), "%s/host-file.txt", emu.dir);
+  http = new_http(0, path, NULL);
+  fd = fd_of(path);
+  assert_true(fd >= 0);
+  mine = open(other, O_RDONLY | O_CLOEXEC);
+  assert_true(mine >= 0);
+  assert_int_equal(dup2(mine, fd), fd); /* closes the bundle's descriptor */
+  close(mine);
+  assert_int_equal(msoauth_http_request(http, discovery_url, NULL,
+                                        deadline_in(10000), &resp, &err),
+                   MSOAUTH_OK);
+  assert_int_equal(resp.status, 200);
+  msoauth_http_response_free(&resp);
+  msoauth_http_free(&http);
+  assert_true(fcntl(fd, F_GETFD) >= 0); /* the host's file is still open */
+  assert_int_equal(fd_of(other), fd);
+  close(fd);
+
+  /* Freed before any request: the host's file is left open all the same. */
+  http = new_http(0, path, NULL);
+  fd = fd_of(path);
+  mine = open(other, O_RDONLY | O_CLOEXEC);
+  assert_true(fd >= 0 && mine >= 0);
+  assert_int_equal(dup2(mine, fd), fd);
+  close(mine);
+  msoauth_http_free(&http);
+  assert_int_equal(fd_of(other), fd);
+  close(fd);
 }
 
 static void test_connection_reuse(void **state) {
@@ -1079,6 +1166,8 @@ int main(void) {
       cmocka_unit_test_setup(test_other_ca, reset),
       cmocka_unit_test_setup(test_wrong_host, reset),
       cmocka_unit_test_setup(test_ca_in_memory, reset),
+      cmocka_unit_test_setup(test_ca_read_by_first_request, reset),
+      cmocka_unit_test_setup(test_ca_descriptor_reused, reset),
       cmocka_unit_test_setup(test_connection_reuse, reset),
       cmocka_unit_test_setup(test_connection_shared, reset),
       cmocka_unit_test_setup(test_connection_fork, reset),

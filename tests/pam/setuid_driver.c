@@ -9,15 +9,15 @@
  *
  * The password is read from standard input when the module asks for it;
  * with "abort" the conversation fails instead (Ctrl-C at su's prompt).
- * Prints one line, "result=NAME prompted=yes|no curl_at_prompt=yes|no
- * curl_started=yes|no", and exits 0; 2 on a usage error.
+ * Prints one line, "result=NAME prompted=yes|no mapped_at_prompt=yes|no
+ * curl_at_prompt=yes|no curl_started=yes|no", and exits 0; 2 on a usage
+ * error.
  *
  * The conversation is every test's (pam_driver.c); the password is read
  * at the prompt.
  *
- * The program defines curl_global_init itself (exported, curl_spy.c): the
- * module's call lands there first, so the driver knows whether libcurl
- * was started before the prompt. The real one is then called.
+ * The driver sees whether the module had mapped libcurl, and whether it
+ * had started it, before the prompt (curl_spy.h).
  */
 
 #include <stdio.h>
@@ -32,6 +32,7 @@
 static int aborting;
 static int prompted;
 static int curl_at_prompt;
+static int mapped_at_prompt;
 
 /* At each prompt: whether libcurl was started before it; the password
  * is read from standard input when it is asked for. */
@@ -39,7 +40,8 @@ static int at_prompt(struct pamd *d, int style) {
   static char line[1024];
 
   prompted = 1;
-  curl_at_prompt = curl_spy_inits > 0;
+  curl_at_prompt = curl_spy_tls_starts > 0;
+  mapped_at_prompt = curl_spy_mapped();
   if (aborting)
     return -1;
   if (style == PAM_PROMPT_ECHO_OFF && d->prompts < PAMD_PASSWORDS) {
@@ -79,8 +81,10 @@ int main(int argc, char **argv) {
   aborting = argc == 4;
   driver.user = argv[2];
   ret = pamd_authenticate(argv[1], argv[2], &driver);
-  printf("result=%s prompted=%s curl_at_prompt=%s curl_started=%s\n",
-         name_of(ret), prompted ? "yes" : "no", curl_at_prompt ? "yes" : "no",
-         curl_spy_inits > 0 ? "yes" : "no");
+  printf("result=%s prompted=%s mapped_at_prompt=%s curl_at_prompt=%s "
+         "curl_started=%s\n",
+         name_of(ret), prompted ? "yes" : "no",
+         mapped_at_prompt ? "yes" : "no", curl_at_prompt ? "yes" : "no",
+         curl_spy_tls_starts > 0 ? "yes" : "no");
   return 0;
 }

@@ -121,7 +121,7 @@ case "$out" in
 *) fail "the driver was never prompted: $out" ;;
 esac
 case "$out" in
-*"curl_at_prompt=no curl_started=no"*) ;;
+*"mapped_at_prompt=no curl_at_prompt=no curl_started=no"*) ;;
 *) fail "libcurl was started before the password was known: $out" ;;
 esac
 [ -e "$T/keylog-abort" ] &&
@@ -136,7 +136,7 @@ out=$(echo "Correct horse battery staple" |
     "$T/bin/su-test" "$service" alice@contoso.com)
 echo "# login: $out"
 case "$out" in
-"result=PAM_SUCCESS prompted=yes curl_at_prompt=no curl_started=yes") ;;
+"result=PAM_SUCCESS prompted=yes mapped_at_prompt=no curl_at_prompt=no curl_started=yes") ;;
 *) fail "the login did not go as expected: $out" ;;
 esac
 [ -e "$T/keylog-login" ] &&
@@ -165,7 +165,7 @@ out=$(echo "Correct horse battery staple" |
     "$T/bin/su-test" "$service" alice@contoso.com)
 echo "# ia32cap: $out"
 case "$out" in
-"result=PAM_AUTHINFO_UNAVAIL prompted=no curl_at_prompt=no curl_started=no") ;;
+"result=PAM_AUTHINFO_UNAVAIL prompted=no mapped_at_prompt=no curl_at_prompt=no curl_started=no") ;;
 *) fail "OPENSSL_ia32cap was not refused: $out" ;;
 esac
 n=$(counter total)
