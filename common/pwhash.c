@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -317,7 +318,8 @@ struct msoauth_verifier_memo {
   pthread_mutex_t lock;
   /* SHA-256 with the HMAC key's inner and outer pads absorbed, made once:
    * a tag then costs two copies and the hashing of its own bytes. */
-  EVP_MD_CTX *inner, *outer;
+  EVP_MD_CTX *inner, *outer; /* the key's pads, from the first use */
+  int keyed;
   struct memo_node *buckets[MEMO_BUCKETS];
   size_t count;
   unsigned long hits; /* checks answered here */
@@ -338,10 +340,41 @@ static int absorb_pad(EVP_MD_CTX *ctx, const unsigned char *key,
   return ok;
 }
 
+/* len bytes from the kernel's random generator (getrandom blocks only
+ * until it is first seeded). For a key that never leaves the process,
+ * without setting up OpenSSL's generator (about 110 KiB of memory). */
+static int kernel_random(unsigned char *p, size_t len) {
+  while (len > 0) {
+    ssize_t n = getrandom(p, len, 0);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return 0;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 1;
+}
+
+/* Keys the memo at its first use (its lock held): a random key, absorbed
+ * into the two pads. Not when it is made: a process that never checks a
+ * password (a client without XOAUTH2 logins, libsasl2 loads every plugin)
+ * never starts OpenSSL's digests for it. */
+static int memo_keyed(struct msoauth_verifier_memo *memo) {
+  unsigned char key[HASH_LEN];
+
+  if (memo->keyed)
+    return 1;
+  memo->keyed = kernel_random(key, sizeof(key)) &&
+                absorb_pad(memo->inner, key, 0x36) &&
+                absorb_pad(memo->outer, key, 0x5c);
+  msoauth_wipe(key, sizeof(key));
+  return memo->keyed;
+}
+
 msoauth_rc msoauth_verifier_memo_new(struct msoauth_verifier_memo **memo_r) {
   struct msoauth_verifier_memo *memo = calloc(1, sizeof(*memo));
-  unsigned char key[HASH_LEN];
-  int ok;
 
   *memo_r = NULL;
   if (memo == NULL)
@@ -349,11 +382,7 @@ msoauth_rc msoauth_verifier_memo_new(struct msoauth_verifier_memo **memo_r) {
   pthread_mutex_init(&memo->lock, NULL);
   memo->inner = EVP_MD_CTX_new();
   memo->outer = EVP_MD_CTX_new();
-  ok = memo->inner != NULL && memo->outer != NULL &&
-       RAND_bytes(key, sizeof(key)) == 1 &&
-       absorb_pad(memo->inner, key, 0x36) && absorb_pad(memo->outer, key, 0x5c);
-  msoauth_wipe(key, sizeof(key));
-  if (!ok) {
+  if (memo->inner == NULL || memo->outer == NULL) {
     msoauth_verifier_memo_free(&memo);
     return MSOAUTH_ERR_NOMEM;
   }
@@ -408,7 +437,8 @@ static msoauth_rc memo_tag(struct msoauth_verifier_memo *memo,
   int ok;
 
   pthread_mutex_lock(&memo->lock);
-  ok = ctx != NULL && EVP_MD_CTX_copy_ex(ctx, memo->inner) == 1;
+  ok = ctx != NULL && memo_keyed(memo) &&
+       EVP_MD_CTX_copy_ex(ctx, memo->inner) == 1;
   pthread_mutex_unlock(&memo->lock);
   ok = ok && EVP_DigestUpdate(ctx, verifier, strlen(verifier) + 1) == 1 &&
        EVP_DigestUpdate(ctx, msoauth_secret_value(password),
