@@ -806,10 +806,20 @@ static void copy_ca(const char *name, char *path, size_t size) {
   snprintf(path, size, "%s/%s", emu.dir, name);
 }
 
-static void test_ca_in_memory(void **state) {
-  struct msoauth_http *http;
+/* GETs the discovery document through http: HTTP 200. */
+static void get_discovery(struct msoauth_http *http) {
   struct msoauth_http_response resp;
   struct msoauth_err err;
+
+  assert_int_equal(msoauth_http_request(http, discovery_url, NULL,
+                                        deadline_in(10000), &resp, &err),
+                   MSOAUTH_OK);
+  assert_int_equal(resp.status, 200);
+  msoauth_http_response_free(&resp);
+}
+
+static void test_ca_in_memory(void **state) {
+  struct msoauth_http *http;
   char path[400];
   (void)state;
 
@@ -817,11 +827,7 @@ static void test_ca_in_memory(void **state) {
   copy_ca("ca-copy.pem", path, sizeof(path));
   http = new_http(0, path, NULL);
   assert_int_equal(unlink(path), 0);
-  assert_int_equal(msoauth_http_request(http, discovery_url, NULL,
-                                        deadline_in(10000), &resp, &err),
-                   MSOAUTH_OK);
-  assert_int_equal(resp.status, 200);
-  msoauth_http_response_free(&resp);
+  get_discovery(http);
   msoauth_http_free(&http);
 }
 
@@ -829,19 +835,13 @@ static void test_ca_in_memory(void **state) {
  * it and closes it. */
 static void test_ca_read_by_first_request(void **state) {
   struct msoauth_http *http;
-  struct msoauth_http_response resp;
-  struct msoauth_err err;
   char path[400];
   (void)state;
 
   copy_ca("ca-lazy.pem", path, sizeof(path));
   http = new_http(0, path, NULL);
   assert_true(fd_of(path) >= 0);
-  assert_int_equal(msoauth_http_request(http, discovery_url, NULL,
-                                        deadline_in(10000), &resp, &err),
-                   MSOAUTH_OK);
-  assert_int_equal(resp.status, 200);
-  msoauth_http_response_free(&resp);
+  get_discovery(http);
   assert_int_equal(fd_of(path), -1);
   msoauth_http_free(&http);
 }
@@ -851,8 +851,6 @@ static void test_ca_read_by_first_request(void **state) {
  * the bundle is read again by its name. */
 static void test_ca_descriptor_reused(void **state) {
   struct msoauth_http *http;
-  struct msoauth_http_response resp;
-  struct msoauth_err err;
   char path[400], other[400];
   int fd, mine;
   (void)state;
@@ -867,11 +865,7 @@ static void test_ca_descriptor_reused(void **state) {
   assert_true(mine >= 0);
   assert_int_equal(dup2(mine, fd), fd); /* closes the bundle's descriptor */
   close(mine);
-  assert_int_equal(msoauth_http_request(http, discovery_url, NULL,
-                                        deadline_in(10000), &resp, &err),
-                   MSOAUTH_OK);
-  assert_int_equal(resp.status, 200);
-  msoauth_http_response_free(&resp);
+  get_discovery(http);
   msoauth_http_free(&http);
   assert_true(fcntl(fd, F_GETFD) >= 0); /* the host's file is still open */
   assert_int_equal(fd_of(other), fd);
