@@ -5,14 +5,14 @@
  * msoauth_http, reset before every request (options) but kept. Every
  * option that matters for safety is set again on each request: HTTPS
  * only, peer and host verified against the CA bundle opened at creation
- * (http_ca.c), no
- * redirects, no proxy but the configured one, bodies capped, time bounded
- * by the caller's deadline; then the retries and their waits.
+ * (http_ca.c), no redirects, no proxy but the configured one, bodies
+ * capped, time bounded by the caller's deadline; then the retries and
+ * their waits.
  *
  * What belongs to the process rather than to a handle (libcurl's loading
- * and start by the first request, after environ.c; the connection cache every handle
- * shares; handles inherited through fork(); close-on-exec sockets) is in
- * http_share.c, and form encoding in http_form.c.
+ * and start by the first request, after environ.c; the connection cache
+ * every handle shares; handles inherited through fork(); close-on-exec
+ * sockets) is in http_share.c, and form encoding in http_form.c.
  */
 #include "config_build.h"
 
@@ -50,9 +50,9 @@
 struct msoauth_http {
   pthread_mutex_t lock; /* one request at a time: threads may share a handle */
   const struct msoauth_curl_lib *lib; /* libcurl, from the first request */
-  CURL *curl;           /* made by the first request (NULL until then) */
-  pid_t pid;            /* the process that made curl */
-  struct msoauth_log log;          /* a copy: the caller's may go away */
+  CURL *curl;             /* made by the first request (NULL until then) */
+  pid_t pid;              /* the process that made curl */
+  struct msoauth_log log; /* a copy: the caller's may go away */
   struct curl_slist *get_headers;  /* Accept, no Expect; from the first */
   struct curl_slist *form_headers; /* request, the same and the form's type */
   struct msoauth_http_ca ca;       /* the CA bundle */
@@ -142,6 +142,7 @@ msoauth_rc msoauth_http_new(const struct msoauth_http_settings *set,
   if (http == NULL)
     return msoauth_fail(err, MSOAUTH_ERR_NOMEM, "out of memory");
   pthread_mutex_init(&http->lock, NULL);
+  http->ca.fd = -1;
   if (log != NULL)
     http->log = *log;
   /* libcurl is not started here (see msoauth_http_curl_start); OpenSSL may be
@@ -153,7 +154,6 @@ msoauth_rc msoauth_http_new(const struct msoauth_http_settings *set,
   http->connect_timeout_ms =
       clamp(set->connect_timeout, 0, HTTP_CONNECT_TIMEOUT_MAX) * 1000;
   http->retries = clamp(set->retries, 0, HTTP_RETRIES_MAX);
-  http->ca.fd = -1;
   rc = copy_str(set->ca_path, &http->ca_path);
   if (!rc)
     rc = copy_str(set->proxy, &http->proxy);

@@ -42,10 +42,9 @@ static msoauth_rc ca_fail(struct msoauth_err *err, const char *path,
                         path, strerror(file->sys_errno));
   case MSOAUTH_FILE_READ:
   case MSOAUTH_FILE_CHANGED:
-    return msoauth_fail(err, MSOAUTH_ERR_IO, "cannot read the CA file %s: %s",
-                        path,
-                        file->sys_errno ? strerror(file->sys_errno)
-                                        : "it changed while read");
+    return msoauth_fail(
+        err, MSOAUTH_ERR_IO, "cannot read the CA file %s: %s", path,
+        file->sys_errno ? strerror(file->sys_errno) : "it changed while read");
   case MSOAUTH_FILE_TOO_LARGE:
     return msoauth_fail(err, MSOAUTH_ERR_IO,
                         "the CA file %s is larger than %d bytes", path, CA_MAX);

@@ -14,11 +14,11 @@
 #include "result.h"
 
 struct msoauth_http_ca {
-  int fd;       /* the bundle, open from msoauth_http_ca_open until read */
-  dev_t dev;    /* the opened file's identity: a host that closed every */
-  ino_t ino;    /* descriptor may have reused fd for a file of its own */
-  char *file;   /* the bundle's name, for messages */
-  char *pem;    /* its bytes (PEM), from msoauth_http_ca_read; NULL before */
+  int fd;     /* the bundle, open from msoauth_http_ca_open until read */
+  dev_t dev;  /* the opened file's identity: a host that closed every */
+  ino_t ino;  /* descriptor may have reused fd for a file of its own */
+  char *file; /* the bundle's name, for messages */
+  char *pem;  /* its bytes (PEM), from msoauth_http_ca_read; NULL before */
   size_t len;
 };
 

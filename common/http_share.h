@@ -1,7 +1,7 @@
 /*
  * http_share.h - libcurl's state for the whole process, for http.c alone:
- * its loading and global initialisation, the connection cache every handle shares,
- * easy handles inherited through fork(), and close-on-exec sockets.
+ * its loading and global initialisation, the connection cache every handle
+ * shares, easy handles inherited through fork(), and close-on-exec sockets.
  */
 #ifndef MSOAUTH_HTTP_SHARE_H
 #define MSOAUTH_HTTP_SHARE_H
@@ -17,8 +17,8 @@
 /*
  * Makes *curl an easy handle of this process, right before a request: the
  * environment made safe first (environ.c), then libcurl mapped (unless it
- * was preloaded) and initialised (once per process), then the easy handle, its internal
- * sockets close-on-exec, joined to the process's connection cache. A
+ * was preloaded) and initialised (once per process), then the easy handle, its
+ * internal sockets close-on-exec, joined to the process's connection cache. A
  * handle in *curl made by another process (*pid, before fork()) is left to
  * it. Nothing is done when *curl is already this process's. The caller
  * serialises calls for one handle. *lib_r is set to libcurl's functions

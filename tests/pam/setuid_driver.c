@@ -83,8 +83,7 @@ int main(int argc, char **argv) {
   ret = pamd_authenticate(argv[1], argv[2], &driver);
   printf("result=%s prompted=%s mapped_at_prompt=%s curl_at_prompt=%s "
          "curl_started=%s\n",
-         name_of(ret), prompted ? "yes" : "no",
-         mapped_at_prompt ? "yes" : "no", curl_at_prompt ? "yes" : "no",
-         curl_spy_tls_starts > 0 ? "yes" : "no");
+         name_of(ret), prompted ? "yes" : "no", mapped_at_prompt ? "yes" : "no",
+         curl_at_prompt ? "yes" : "no", curl_spy_tls_starts > 0 ? "yes" : "no");
   return 0;
 }
