@@ -913,18 +913,6 @@ static void test_connection_reuse(void **state) {
   assert_int_equal(emu_count(&emu, "connections"), 1);
 }
 
-/* One request each. */
-static void get_discovery(struct msoauth_http *http) {
-  struct msoauth_http_response resp;
-  struct msoauth_err err;
-
-  assert_int_equal(msoauth_http_request(http, discovery_url, NULL,
-                                        deadline_in(10000), &resp, &err),
-                   MSOAUTH_OK);
-  assert_int_equal(resp.status, 200);
-  msoauth_http_response_free(&resp);
-}
-
 /* A handle per call, as the PAM module makes them: one connection. */
 static void test_connection_shared(void **state) {
   (void)state;
