@@ -31,7 +31,6 @@
 #include "http.h"
 #include "http_ca.h"
 #include "http_share.h"
-#include "io.h"
 #include "secret.h"
 
 /* No request is started with less time than this left. */
